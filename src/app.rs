@@ -1,0 +1,298 @@
+//! Dispatch of the subcommands; the only place that prints.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use clap::Parser;
+
+use crate::cli::{BundleCommand, CheckArgs, Cli, ColorChoice, Command, ProfileCommand};
+use crate::context::Context;
+use crate::error::ExitStatus;
+use crate::render::Style;
+use crate::report::{ProfileRef, Report, Summary, Tool, SCHEMA};
+use crate::settings::{Format, Settings, Verbosity};
+
+/// Runs the program with these arguments and environment; returns the exit status.
+pub fn main_with(args: Vec<OsString>, env: BTreeMap<String, String>) -> ExitStatus {
+    let argv: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitStatus::Usage
+            } else {
+                ExitStatus::Healthy
+            };
+        }
+    };
+    match cli.command {
+        None => check(&cli.check, env, argv),
+        Some(Command::Check(args)) => check(&args, env, argv),
+        Some(Command::List { json }) => list(json),
+        Some(Command::Explain { id }) => explain(&id),
+        Some(Command::Profile(ProfileCommand::Show { profile })) => {
+            profile_show(profile.as_deref())
+        }
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut crate::cli::command(),
+                "mlc-doctor",
+                &mut std::io::stdout(),
+            );
+            ExitStatus::Healthy
+        }
+        Some(Command::Man) => {
+            let man = clap_mangen::Man::new(crate::cli::command());
+            match man.render(&mut std::io::stdout()) {
+                Ok(()) => ExitStatus::Healthy,
+                Err(e) => fatal(&format!("cannot write the man page: {e}")),
+            }
+        }
+        Some(Command::Bundle(BundleCommand::Inspect { zip, json })) => {
+            crate::bundle::inspect::command(&zip, json)
+        }
+        Some(Command::Unmask { file, map }) => {
+            crate::bundle::unmask::command(file.as_deref(), map.as_deref(), &env)
+        }
+    }
+}
+
+fn usage(message: &str) -> ExitStatus {
+    eprintln!("mlc-doctor: error: {message}");
+    ExitStatus::Usage
+}
+
+/// Prints a failure of the tool itself; exit status 3.
+pub fn fatal(message: &str) -> ExitStatus {
+    eprintln!("mlc-doctor: {message}");
+    ExitStatus::ToolError
+}
+
+fn color_enabled(choice: ColorChoice, env: &BTreeMap<String, String>, tty: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            tty && env.get("NO_COLOR").is_none_or(|v| v.is_empty())
+                && env.get("TERM").is_none_or(|t| t != "dumb")
+        }
+    }
+}
+
+struct Spinner(indicatif::ProgressBar, std::sync::Mutex<usize>, usize);
+
+impl crate::runner::Progress for Spinner {
+    fn node_done(&self, alias: &str) {
+        let mut done = self.1.lock().unwrap_or_else(|e| e.into_inner());
+        *done += 1;
+        self.0.set_message(format!(
+            "probing login nodes: {}/{} done (last: {alias})",
+            *done, self.2
+        ));
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> ExitStatus {
+    let settings = match Settings::from_args(args, &env, argv) {
+        Ok(s) => s,
+        Err(e) => return usage(&e.to_string()),
+    };
+    let ctx = Arc::new(Context::from_settings(&settings, env.clone()));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fatal(&format!("cannot start the async runtime: {e}")),
+    };
+    let stderr_tty = std::io::stderr().is_terminal();
+    let progress: Option<Arc<dyn crate::runner::Progress>> = if stderr_tty
+        && settings.format == Format::Human
+        && settings.verbosity != Verbosity::Quiet
+        && !settings.offline
+    {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(format!("probing login nodes: 0/{} done", ctx.nodes.len()));
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        Some(Arc::new(Spinner(
+            bar,
+            std::sync::Mutex::new(0),
+            ctx.nodes.len(),
+        )))
+    } else {
+        None
+    };
+    let state = runtime.block_on(crate::runner::run(ctx.clone(), progress));
+    let mut report = build_report(&settings, &ctx, state.findings.clone(), state.nodes.clone());
+
+    let mut status = ExitStatus::from_findings(&report.findings, settings.strict);
+    match crate::bundle::write(&settings, &ctx, &state, &mut report) {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("mlc-doctor: {e}");
+            status = ExitStatus::ToolError;
+        }
+    }
+    if status != ExitStatus::ToolError {
+        status = ExitStatus::from_findings(&report.findings, settings.strict);
+        if report
+            .findings
+            .iter()
+            .any(|f| f.id == "bundle.written" && f.severity == crate::finding::Severity::Fail)
+        {
+            status = ExitStatus::ToolError;
+        }
+    }
+    report.exit_code = status.code() as i32;
+    report.summary = Summary::of(&report.findings);
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let written = match settings.format {
+        Format::Json => crate::render::json::render(&report, &mut out),
+        Format::Human => {
+            let tty = std::io::stdout().is_terminal();
+            let width = if tty {
+                terminal_size::terminal_size()
+                    .map(|(w, _)| w.0 as usize)
+                    .unwrap_or(80)
+            } else {
+                80
+            };
+            let style = Style {
+                color: color_enabled(settings.color, &env, tty),
+                width: width.clamp(40, 120),
+                verbosity: settings.verbosity,
+            };
+            crate::render::human::render(&report, &style, &mut out)
+        }
+    };
+    let _ = out.flush();
+    if let Err(e) = written {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return fatal(&format!("cannot write the report: {e}"));
+        }
+    }
+    status
+}
+
+/// Assembles the report from the run's findings; the exit code is filled in by the caller.
+pub fn build_report(
+    settings: &Settings,
+    ctx: &Context,
+    findings: Vec<crate::finding::Finding>,
+    nodes: Vec<crate::report::NodeReport>,
+) -> Report {
+    let diagnosis = crate::diagnosis::diagnose(&findings);
+    let status = ExitStatus::from_findings(&findings, settings.strict);
+    Report {
+        schema: SCHEMA.to_string(),
+        tool: Tool::this(),
+        profile: ProfileRef {
+            name: ctx.profile.name.clone(),
+            source: settings.profile_source.clone(),
+        },
+        started_at: ctx
+            .started_at
+            .round(jiff::Unit::Second)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|_| ctx.started_at.to_string()),
+        duration_ms: ctx.started.elapsed().as_millis() as u64,
+        offline: settings.offline,
+        summary: Summary::of(&findings),
+        findings,
+        nodes,
+        diagnosis,
+        bundle: None,
+        exit_code: status.code() as i32,
+    }
+}
+
+fn list(json: bool) -> ExitStatus {
+    let docs: Vec<_> = crate::catalogue::all().collect();
+    let mut out = std::io::stdout().lock();
+    let result = if json {
+        let rows: Vec<_> = docs
+            .iter()
+            .map(|d| serde_json::json!({"id": d.id, "area": d.area(), "title": d.title}))
+            .collect();
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        )
+    } else {
+        let width = docs.iter().map(|d| d.id.len()).max().unwrap_or(10);
+        docs.iter()
+            .try_for_each(|d| writeln!(out, "{:width$}  {:9} {}", d.id, d.area(), d.title))
+    };
+    match result {
+        Ok(()) => ExitStatus::Healthy,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitStatus::Healthy,
+        Err(e) => fatal(&e.to_string()),
+    }
+}
+
+fn explain(id: &str) -> ExitStatus {
+    let Some(doc) = crate::catalogue::lookup(id) else {
+        let hints = crate::catalogue::suggestions(id);
+        let hint = if hints.is_empty() {
+            String::new()
+        } else {
+            format!(" (did you mean {}?)", hints.join(", "))
+        };
+        return usage(&format!(
+            "no check has the id {id:?}{hint}; `mlc-doctor list` shows them all"
+        ));
+    };
+    let profile = crate::profile::Profile::embedded();
+    let mut text = String::new();
+    text.push_str(&format!("{} — {}\n\n", doc.id, doc.title));
+    for (head, body) in [
+        ("What it checks", doc.what),
+        ("Why it matters", doc.why),
+        ("How to fix", doc.fix),
+    ] {
+        text.push_str(head);
+        text.push('\n');
+        for line in crate::render::human::wrap(body, 88, "  ") {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text.push('\n');
+    }
+    if let Some(url) = &profile.docs_url {
+        text.push_str(&format!("The {} access guide: {url}\n", profile.name));
+    }
+    print!("{text}");
+    ExitStatus::Healthy
+}
+
+fn profile_show(path: Option<&std::path::Path>) -> ExitStatus {
+    let (profile, source) = match path {
+        Some(p) => match crate::profile::Profile::load(p) {
+            Ok(profile) => (profile, p.display().to_string()),
+            Err(e) => return usage(&e.to_string()),
+        },
+        None => (
+            crate::profile::Profile::embedded(),
+            "embedded (profiles/mlcloud.toml)".to_string(),
+        ),
+    };
+    print!(
+        "# mlc-doctor site profile in effect: {source}\n{}",
+        profile.to_toml()
+    );
+    ExitStatus::Healthy
+}

@@ -1,0 +1,291 @@
+//! Everything a probe may read from the outside world, built in one place.
+//!
+//! Probes never read `std::env` or the real home directly: tests build a `Context` with a
+//! temp home, an environment map and fake resolvers.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::profile::Profile;
+use crate::settings::{OpenSshChoice, Settings};
+
+/// A boxed future, so the resolver and connector can be trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Name resolution as ssh does it (the system resolver).
+pub trait Resolver: Send + Sync {
+    /// Every address of `host`, or the resolver's error in words.
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, Result<Vec<SocketAddr>, String>>;
+}
+
+/// Opens TCP connections.
+pub trait Connector: Send + Sync {
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<tokio::net::TcpStream>>;
+}
+
+/// `getaddrinfo` through tokio's blocking pool.
+#[derive(Debug, Default)]
+pub struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, Result<Vec<SocketAddr>, String>> {
+        Box::pin(async move {
+            match tokio::net::lookup_host((host, port)).await {
+                Ok(addrs) => {
+                    let mut out: Vec<SocketAddr> = Vec::new();
+                    for a in addrs {
+                        if !out.contains(&a) {
+                            out.push(a);
+                        }
+                    }
+                    Ok(out)
+                }
+                Err(e) => Err(resolver_words(&e.to_string())),
+            }
+        })
+    }
+}
+
+/// Turns getaddrinfo's message into plain words.
+pub fn resolver_words(raw: &str) -> String {
+    let lower = raw.to_ascii_lowercase();
+    let words = if lower.contains("name or service not known")
+        || lower.contains("nodename nor servname")
+        || lower.contains("no address associated")
+    {
+        "no such name"
+    } else if lower.contains("temporary failure") {
+        "temporary failure in name resolution (no DNS server reachable?)"
+    } else if lower.contains("timed out") {
+        "the DNS query timed out"
+    } else {
+        return raw
+            .trim_start_matches("failed to lookup address information: ")
+            .to_string();
+    };
+    format!(
+        "{words} ({})",
+        raw.trim_start_matches("failed to lookup address information: ")
+    )
+}
+
+/// Plain tokio TCP.
+#[derive(Debug, Default)]
+pub struct SystemConnector;
+
+impl Connector for SystemConnector {
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<tokio::net::TcpStream>> {
+        Box::pin(tokio::net::TcpStream::connect(addr))
+    }
+}
+
+/// The world as probes see it.
+#[derive(Clone)]
+pub struct Context {
+    /// The user's home (from `--home` or `$HOME`).
+    pub home: PathBuf,
+    /// The home in the passwd entry: what OpenSSH expands `~` to.
+    pub passwd_home: Option<PathBuf>,
+    pub profile: Profile,
+    /// The process environment as a map (never `std::env` in probes).
+    pub env: BTreeMap<String, String>,
+    /// Local login name.
+    pub local_user: String,
+    pub uid: u32,
+    /// Local host name (as `gethostname` says).
+    pub local_host: String,
+    pub openssh: OpenSshChoice,
+    /// The system-wide client config, read after the user's.
+    pub system_config: Option<PathBuf>,
+    /// Aliases to probe.
+    pub nodes: Vec<String>,
+    pub user_override: Option<String>,
+    pub offline: bool,
+    /// Per network step.
+    pub timeout: Duration,
+    /// Whole run.
+    pub deadline: Duration,
+    pub resolver: Arc<dyn Resolver>,
+    pub connector: Arc<dyn Connector>,
+    /// When the run started.
+    pub started: Instant,
+    pub started_at: jiff::Timestamp,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("home", &self.home)
+            .field("nodes", &self.nodes)
+            .field("offline", &self.offline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// The real world: system resolver, real TCP, the process's account.
+    pub fn from_settings(settings: &Settings, env: BTreeMap<String, String>) -> Context {
+        let (login, passwd_home) = match crate::platform::passwd_entry() {
+            Some((n, h)) => (Some(n), Some(h)),
+            None => (None, None),
+        };
+        let local_user = login
+            .or_else(|| env.get("USER").cloned())
+            .unwrap_or_else(|| "unknown".to_string());
+        let system_config = Path::new("/etc/ssh/ssh_config");
+        Context {
+            home: settings.home.clone(),
+            passwd_home,
+            profile: settings.profile.clone(),
+            env,
+            local_user,
+            uid: crate::platform::current_uid(),
+            local_host: crate::platform::host_name().unwrap_or_else(|| "localhost".to_string()),
+            openssh: settings.openssh.clone(),
+            system_config: system_config.is_file().then(|| system_config.to_path_buf()),
+            nodes: settings.nodes.clone(),
+            user_override: settings.user.clone(),
+            offline: settings.offline,
+            timeout: settings.timeout,
+            deadline: settings.deadline,
+            resolver: Arc::new(SystemResolver),
+            connector: Arc::new(SystemConnector),
+            started: Instant::now(),
+            started_at: jiff::Timestamp::now(),
+        }
+    }
+
+    /// A context for tests and embedding: the given home and profile, nothing else.
+    pub fn for_home(home: &Path, profile: Profile) -> Context {
+        let nodes = profile
+            .nodes()
+            .iter()
+            .map(|n| n.alias().to_string())
+            .collect();
+        Context {
+            home: home.to_path_buf(),
+            passwd_home: Some(home.to_path_buf()),
+            profile,
+            env: BTreeMap::new(),
+            local_user: "tester".to_string(),
+            uid: crate::platform::current_uid(),
+            local_host: "testhost".to_string(),
+            openssh: OpenSshChoice::Disabled,
+            system_config: None,
+            nodes,
+            user_override: None,
+            offline: true,
+            timeout: Duration::from_secs(5),
+            deadline: Duration::from_secs(30),
+            resolver: Arc::new(SystemResolver),
+            connector: Arc::new(SystemConnector),
+            started: Instant::now(),
+            started_at: jiff::Timestamp::now(),
+        }
+    }
+
+    /// `~/.ssh` of the user's home.
+    pub fn ssh_dir(&self) -> PathBuf {
+        self.home.join(".ssh")
+    }
+
+    /// A path as the user knows it: `~/.ssh/config` rather than `/home/pbb111/.ssh/config`.
+    pub fn show(&self, path: &Path) -> String {
+        if let Ok(rest) = path.strip_prefix(&self.home) {
+            if rest.as_os_str().is_empty() {
+                return "~".to_string();
+            }
+            return format!("~/{}", rest.display());
+        }
+        path.display().to_string()
+    }
+
+    /// A path for a shell command: `~/...` quoted where needed.
+    pub fn shell_path(&self, path: &Path) -> String {
+        let shown = self.show(path);
+        let (prefix, rest) = match shown.strip_prefix("~/") {
+            Some(rest) => ("~/", rest.to_string()),
+            None => ("", shown.clone()),
+        };
+        if rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c))
+        {
+            format!("{prefix}{rest}")
+        } else if prefix.is_empty() {
+            format!("'{}'", rest.replace('\'', "'\\''"))
+        } else {
+            format!("~/'{}'", rest.replace('\'', "'\\''"))
+        }
+    }
+
+    /// True when OpenSSH's idea of `~` (the passwd home) is not the home being checked.
+    pub fn home_differs_from_passwd(&self) -> bool {
+        match &self.passwd_home {
+            Some(p) => {
+                let a = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+                let b = std::fs::canonicalize(&self.home).unwrap_or_else(|_| self.home.clone());
+                a != b
+            }
+            None => true,
+        }
+    }
+
+    /// Time left before the run's deadline.
+    pub fn remaining(&self) -> Duration {
+        (self.started + self.deadline).saturating_duration_since(Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_show_with_tilde_and_quote_for_shell() {
+        let ctx = Context::for_home(Path::new("/home/u"), Profile::embedded());
+        assert_eq!(
+            ctx.show(Path::new("/home/u/.ssh/id_ed25519")),
+            "~/.ssh/id_ed25519"
+        );
+        assert_eq!(ctx.show(Path::new("/home/u")), "~");
+        assert_eq!(
+            ctx.show(Path::new("/etc/ssh/ssh_config")),
+            "/etc/ssh/ssh_config"
+        );
+        assert_eq!(
+            ctx.shell_path(Path::new("/home/u/.ssh/my key")),
+            "~/'.ssh/my key'"
+        );
+        assert_eq!(
+            ctx.shell_path(Path::new("/home/u/.ssh/id_rsa")),
+            "~/.ssh/id_rsa"
+        );
+    }
+
+    #[test]
+    fn resolver_errors_read_as_words() {
+        assert!(
+            resolver_words("failed to lookup address information: Name or service not known")
+                .starts_with("no such name")
+        );
+        assert!(resolver_words(
+            "failed to lookup address information: Temporary failure in name resolution"
+        )
+        .starts_with("temporary failure"));
+    }
+}

@@ -1,0 +1,72 @@
+//! The exit status, in one place, and errors of the tool itself (never findings).
+
+/// How the run ended; the only place exit codes are decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// No `fail` finding (warnings allowed unless `--strict`).
+    Healthy,
+    /// At least one `fail` (or a warning with `--strict`).
+    Problems,
+    /// The command line or the profile cannot be used.
+    Usage,
+    /// The tool could not do its job (e.g. the bundle could not be written).
+    ToolError,
+}
+
+impl ExitStatus {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Healthy => 0,
+            ExitStatus::Problems => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::ToolError => 3,
+        }
+    }
+
+    /// The status that findings alone give.
+    pub fn from_findings(findings: &[crate::finding::Finding], strict: bool) -> ExitStatus {
+        use crate::finding::Severity;
+        let worst = findings.iter().map(|f| f.severity).max();
+        match worst {
+            Some(Severity::Fail) => ExitStatus::Problems,
+            Some(Severity::Warn) if strict => ExitStatus::Problems,
+            _ => ExitStatus::Healthy,
+        }
+    }
+}
+
+/// A failure of the tool itself; exit status 3.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::Finding;
+
+    #[test]
+    fn exit_codes_follow_the_contract() {
+        let warn = vec![Finding::warn("env.openssh", "ssh", "old")];
+        let fail = vec![Finding::fail("env.openssh", "ssh", "gone")];
+        assert_eq!(ExitStatus::from_findings(&[], false).code(), 0);
+        assert_eq!(ExitStatus::from_findings(&warn, false).code(), 0);
+        assert_eq!(ExitStatus::from_findings(&warn, true).code(), 1);
+        assert_eq!(ExitStatus::from_findings(&fail, false).code(), 1);
+        assert_eq!(ExitStatus::Usage.code(), 2);
+        assert_eq!(ExitStatus::ToolError.code(), 3);
+    }
+}

@@ -1,0 +1,199 @@
+//! The finding model: what a probe concluded, in words a researcher can act on.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// How bad a finding is. Ordered from harmless to blocking so that `max()` gives the worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Skip,
+    Pass,
+    Info,
+    Warn,
+    Fail,
+}
+
+impl Severity {
+    /// All severities, in the order reports list their counts.
+    pub const ALL: [Severity; 5] = [
+        Severity::Pass,
+        Severity::Info,
+        Severity::Warn,
+        Severity::Fail,
+        Severity::Skip,
+    ];
+
+    /// The lowercase word used in JSON and in the human summary.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Pass => "pass",
+            Severity::Info => "info",
+            Severity::Warn => "warn",
+            Severity::Fail => "fail",
+            Severity::Skip => "skip",
+        }
+    }
+
+    /// The one-character mark of the human report.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Severity::Pass => "✓",
+            Severity::Info => "i",
+            Severity::Warn => "!",
+            Severity::Fail => "✗",
+            Severity::Skip => "–",
+        }
+    }
+
+    /// True for warnings and failures: things the user should act on.
+    pub fn is_problem(self) -> bool {
+        matches!(self, Severity::Warn | Severity::Fail)
+    }
+}
+
+/// What to do about a finding: words, and where possible the exact command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remedy {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+impl Remedy {
+    /// A remedy in words only.
+    pub fn text(text: impl Into<String>) -> Self {
+        Remedy {
+            text: text.into(),
+            command: None,
+        }
+    }
+
+    /// A remedy with the exact command that applies it.
+    pub fn command(text: impl Into<String>, command: impl Into<String>) -> Self {
+        Remedy {
+            text: text.into(),
+            command: Some(command.into()),
+        }
+    }
+}
+
+/// One conclusion of one check about one subject (a file, a node, the system).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub id: String,
+    pub severity: Severity,
+    pub subject: String,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<Remedy>,
+    #[serde(default)]
+    pub evidence: Map<String, Value>,
+    #[serde(default)]
+    pub node: Option<String>,
+}
+
+impl Finding {
+    /// A finding with the four fields every finding has.
+    pub fn new(
+        id: &str,
+        severity: Severity,
+        subject: impl Into<String>,
+        summary: impl Into<String>,
+    ) -> Self {
+        debug_assert!(
+            crate::catalogue::lookup(id).is_some(),
+            "finding id {id} is not registered"
+        );
+        Finding {
+            id: id.to_string(),
+            severity,
+            subject: subject.into(),
+            summary: summary.into(),
+            detail: None,
+            remedy: None,
+            evidence: Map::new(),
+            node: None,
+        }
+    }
+
+    pub fn pass(id: &str, subject: impl Into<String>, summary: impl Into<String>) -> Self {
+        Self::new(id, Severity::Pass, subject, summary)
+    }
+    pub fn info(id: &str, subject: impl Into<String>, summary: impl Into<String>) -> Self {
+        Self::new(id, Severity::Info, subject, summary)
+    }
+    pub fn warn(id: &str, subject: impl Into<String>, summary: impl Into<String>) -> Self {
+        Self::new(id, Severity::Warn, subject, summary)
+    }
+    pub fn fail(id: &str, subject: impl Into<String>, summary: impl Into<String>) -> Self {
+        Self::new(id, Severity::Fail, subject, summary)
+    }
+    pub fn skip(id: &str, subject: impl Into<String>, summary: impl Into<String>) -> Self {
+        Self::new(id, Severity::Skip, subject, summary)
+    }
+
+    /// Adds the longer explanation.
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Adds what to do.
+    pub fn remedy(mut self, remedy: Remedy) -> Self {
+        self.remedy = Some(remedy);
+        self
+    }
+
+    /// Adds one evidence field.
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        let value = serde_json::to_value(value).unwrap_or(Value::Null);
+        self.evidence.insert(key.to_string(), value);
+        self
+    }
+
+    /// Ties the finding to a login node alias.
+    pub fn node(mut self, alias: impl Into<String>) -> Self {
+        self.node = Some(alias.into());
+        self
+    }
+
+    /// The area part of the id (`key` for `key.format`).
+    pub fn area(&self) -> &str {
+        self.id.split('.').next().unwrap_or(&self.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_severity_is_fail() {
+        let worst = [Severity::Pass, Severity::Fail, Severity::Warn]
+            .into_iter()
+            .max();
+        assert_eq!(worst, Some(Severity::Fail));
+        assert!(Severity::Warn > Severity::Info);
+        assert!(Severity::Skip < Severity::Pass);
+    }
+
+    #[test]
+    fn finding_serialises_with_contract_fields() {
+        let f = Finding::warn("env.openssh", "ssh", "old")
+            .remedy(Remedy::command("upgrade", "apt install openssh-client"))
+            .with("version", "7.1")
+            .node("slurm");
+        let v = serde_json::to_value(&f).unwrap();
+        for key in [
+            "id", "severity", "subject", "summary", "remedy", "evidence", "node",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["severity"], "warn");
+        assert_eq!(v["remedy"]["command"], "apt install openssh-client");
+        assert_eq!(v["evidence"]["version"], "7.1");
+    }
+}

@@ -1,0 +1,28 @@
+//! Platforms without Unix modes: permission checks report `skip` until ACL checks exist.
+
+use std::path::PathBuf;
+
+/// True on platforms where owner and mode bits decide what OpenSSH accepts.
+pub const HAS_UNIX_MODES: bool = false;
+
+pub fn current_uid() -> u32 {
+    0
+}
+
+pub fn passwd_entry() -> Option<(String, PathBuf)> {
+    let name = std::env::var("USERNAME").ok()?;
+    let home = std::env::var("USERPROFILE").ok()?;
+    Some((name, PathBuf::from(home)))
+}
+
+pub fn passwd_home() -> Option<PathBuf> {
+    passwd_entry().map(|(_, h)| h)
+}
+
+pub fn login_name() -> Option<String> {
+    passwd_entry().map(|(n, _)| n)
+}
+
+pub fn host_name() -> Option<String> {
+    std::env::var("COMPUTERNAME").ok()
+}

@@ -1,0 +1,67 @@
+//! Unix: uid, passwd entry, modes.
+
+use std::ffi::CStr;
+use std::path::PathBuf;
+
+/// True on platforms where owner and mode bits decide what OpenSSH accepts.
+pub const HAS_UNIX_MODES: bool = true;
+
+/// The effective user id of this process.
+pub fn current_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The passwd entry of the current user: login name and home directory.
+pub fn passwd_entry() -> Option<(String, PathBuf)> {
+    let uid = current_uid();
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: a zeroed passwd is a valid out-parameter for getpwuid_r.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and buf outlives the use of pwd's fields.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            uid,
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc != 0 || result.is_null() || pwd.pw_name.is_null() || pwd.pw_dir.is_null() {
+        return None;
+    }
+    // SAFETY: getpwuid_r succeeded, so both are NUL-terminated strings inside buf.
+    let name = unsafe { CStr::from_ptr(pwd.pw_name) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: as above.
+    let dir = unsafe { CStr::from_ptr(pwd.pw_dir) }
+        .to_string_lossy()
+        .into_owned();
+    Some((name, PathBuf::from(dir)))
+}
+
+/// The home directory in the passwd entry (what OpenSSH uses for `~`).
+pub fn passwd_home() -> Option<PathBuf> {
+    passwd_entry().map(|(_, home)| home)
+}
+
+/// The login name of the current user.
+pub fn login_name() -> Option<String> {
+    passwd_entry().map(|(name, _)| name)
+}
+
+/// The local host name, as `gethostname` returns it.
+pub fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is writable for its length.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    (!name.is_empty()).then_some(name)
+}

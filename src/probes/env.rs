@@ -1,0 +1,229 @@
+//! `env.*`: the operating system and the OpenSSH client.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::catalogue::CheckDoc;
+use crate::context::Context;
+use crate::finding::{Finding, Remedy};
+use crate::runner::RunState;
+use crate::settings::OpenSshChoice;
+
+pub const CHECKS: &[CheckDoc] = &[
+    CheckDoc {
+        id: "env.os",
+        title: "Operating system, version and architecture",
+        what: "Records the operating system, its version, the kernel and the CPU architecture.",
+        why: "Support needs to know which platform's SSH client and file rules apply (Linux, macOS, Windows OpenSSH, WSL).",
+        fix: "Nothing to fix: this is information for support.",
+    },
+    CheckDoc {
+        id: "env.openssh",
+        title: "OpenSSH client present and recent enough",
+        what: "Runs `ssh -V` (or the client given with --ssh) and reads its version.",
+        why: "Without an OpenSSH client `ssh slurm` cannot work at all. Clients older than 7.2 cannot make rsa-sha2 signatures, which current servers require for RSA keys.",
+        fix: "Install a current OpenSSH client: `sudo apt install openssh-client` (Debian/Ubuntu), `sudo dnf install openssh-clients` (Fedora/RHEL); macOS ships one; on Windows enable the \"OpenSSH Client\" optional feature.",
+    },
+];
+
+/// The OpenSSH client found on this machine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenSsh {
+    pub path: PathBuf,
+    /// The whole `ssh -V` line, e.g. `OpenSSH_9.2p1 Debian-2+deb12u6, OpenSSL 3.0.19 27 Jan 2026`.
+    pub banner: String,
+    pub major: u32,
+    pub minor: u32,
+}
+
+/// The system facts kept for the bundle's `env/system.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemInfo {
+    pub os: String,
+    pub os_version: String,
+    pub kernel: String,
+    pub arch: String,
+    pub memory_mib: u64,
+    pub shell: Option<String>,
+    pub openssh: Option<String>,
+}
+
+/// `env.os`.
+pub fn os(ctx: &Context, state: &mut RunState) {
+    let os = sysinfo::System::name().unwrap_or_else(|_| std::env::consts::OS.to_string());
+    let version = sysinfo::System::os_version().unwrap_or_default();
+    let kernel = sysinfo::System::kernel_version().unwrap_or_default();
+    let arch = std::env::consts::ARCH.to_string();
+    let memory_mib = sysinfo::System::new()
+        .map(|mut sys| {
+            sys.refresh_memory();
+            sys.total_memory() / (1024 * 1024)
+        })
+        .unwrap_or(0);
+    let shell = ctx
+        .env
+        .get("SHELL")
+        .and_then(|s| Path::new(s).file_name())
+        .map(|s| s.to_string_lossy().into_owned());
+    let wsl = kernel.to_ascii_lowercase().contains("microsoft");
+    let summary = format!(
+        "{os} {version} ({arch}), kernel {kernel}{}",
+        if wsl { ", inside WSL" } else { "" }
+    );
+    state.push([Finding::info("env.os", "system", summary)
+        .with("os", &os)
+        .with("os_version", &version)
+        .with("kernel", &kernel)
+        .with("arch", &arch)
+        .with("wsl", wsl)]);
+    let info = SystemInfo {
+        os,
+        os_version: version,
+        kernel,
+        arch,
+        memory_mib,
+        shell,
+        openssh: None,
+    };
+    state.artifacts.insert(
+        "env/system.json".into(),
+        serde_json::to_vec_pretty(&info).unwrap_or_default(),
+    );
+}
+
+/// Parses `OpenSSH_9.2p1 …` into (major, minor).
+pub fn parse_version(banner: &str) -> Option<(u32, u32)> {
+    let start = banner.find("OpenSSH_")? + "OpenSSH_".len();
+    let rest = &banner[start..];
+    let rest = rest.strip_prefix("for_Windows_").unwrap_or(rest);
+    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    Some((major, minor))
+}
+
+/// Finds `name` on the PATH of the context's environment.
+pub fn which(ctx: &Context, name: &str) -> Option<PathBuf> {
+    let path = ctx.env.get("PATH")?;
+    std::env::split_paths(path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file() && crate::proc::is_executable(candidate))
+}
+
+/// `env.openssh`.
+pub fn openssh(ctx: &Context, state: &mut RunState) {
+    let path = match &ctx.openssh {
+        OpenSshChoice::Disabled => {
+            state.push([Finding::skip(
+                "env.openssh",
+                "ssh",
+                "not used (--no-openssh): no `ssh -G` comparison and no `ssh -vvv` transcript",
+            )]);
+            return;
+        }
+        OpenSshChoice::Path(p) => p.clone(),
+        OpenSshChoice::Auto => match which(ctx, "ssh") {
+            Some(p) => p,
+            None => {
+                state.push([Finding::warn("env.openssh", "ssh", "no OpenSSH client (`ssh`) found on PATH")
+                    .detail("`ssh slurm` needs an OpenSSH client. The doctor's own checks still run.")
+                    .remedy(Remedy::command("Install the OpenSSH client (Debian/Ubuntu shown; see `mlc-doctor explain env.openssh` for others).", "sudo apt install openssh-client"))]);
+                return;
+            }
+        },
+    };
+    let shown = path.display().to_string();
+    let output = crate::proc::run(
+        std::process::Command::new(&path).arg("-V"),
+        Duration::from_secs(5).min(ctx.timeout.max(Duration::from_secs(2))),
+        4096,
+    );
+    let text = match output {
+        Ok(out) => format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        ),
+        Err(e) => {
+            state.push([Finding::warn(
+                "env.openssh",
+                shown,
+                format!("the OpenSSH client could not be run: {e}"),
+            )
+            .remedy(Remedy::text(
+                "Check the path given with --ssh, or install the OpenSSH client.",
+            ))]);
+            return;
+        }
+    };
+    let banner = text.lines().next().unwrap_or("").trim().to_string();
+    let Some((major, minor)) = parse_version(&banner) else {
+        state.push([Finding::warn(
+            "env.openssh",
+            shown,
+            "`ssh -V` did not print an OpenSSH version",
+        )
+        .with("output", banner.chars().take(200).collect::<String>())
+        .detail(
+            "This may be another SSH client (e.g. Dropbear); the doctor's advice assumes OpenSSH.",
+        )]);
+        return;
+    };
+    if let Some(v) = state.artifacts.get_mut("env/system.json") {
+        if let Ok(mut info) = serde_json::from_slice::<serde_json::Value>(v) {
+            info["openssh"] = serde_json::Value::String(banner.clone());
+            *v = serde_json::to_vec_pretty(&info).unwrap_or_default();
+        }
+    }
+    let finding = if (major, minor) < (7, 2) {
+        Finding::warn(
+            "env.openssh",
+            shown.clone(),
+            format!(
+                "OpenSSH {major}.{minor} is older than 7.2: it cannot make rsa-sha2 signatures"
+            ),
+        )
+        .remedy(Remedy::command(
+            "Upgrade the OpenSSH client.",
+            "sudo apt install openssh-client",
+        ))
+    } else {
+        Finding::pass(
+            "env.openssh",
+            shown.clone(),
+            format!("OpenSSH {major}.{minor} ({banner})"),
+        )
+    };
+    state.push([finding
+        .with("version", format!("{major}.{minor}"))
+        .with("banner", &banner)
+        .with("path", &shown)]);
+    state.openssh = Some(OpenSsh {
+        path,
+        banner,
+        major,
+        minor,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_openssh_versions() {
+        assert_eq!(
+            parse_version("OpenSSH_9.2p1 Debian-2+deb12u6, OpenSSL 3.0.19 27 Jan 2026"),
+            Some((9, 2))
+        );
+        assert_eq!(
+            parse_version("OpenSSH_for_Windows_8.1p1, LibreSSL 3.0.2"),
+            Some((8, 1))
+        );
+        assert_eq!(parse_version("OpenSSH_7.1p2"), Some((7, 1)));
+        assert_eq!(parse_version("OpenSSH_10.0"), Some((10, 0)));
+        assert_eq!(parse_version("dropbear"), None);
+    }
+}

@@ -1,0 +1,162 @@
+//! Probes grouped by concern. A probe returns findings and evidence; it never prints,
+//! never prompts, never panics on bad input and always ends before the deadline.
+
+pub mod config;
+pub mod env;
+pub mod handshake;
+pub mod keys;
+pub mod net;
+pub mod openssh;
+pub mod perms;
+
+use std::path::PathBuf;
+
+use crate::context::Context;
+use crate::finding::Finding;
+use crate::report::NodeReport;
+use crate::runner::{lock, RunState, SharedSlot, Stage};
+
+/// How the doctor will reach one login node: the user's effective config for the alias,
+/// with the profile filling what the config leaves unset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodePlan {
+    pub alias: String,
+    pub hostname: String,
+    pub port: u16,
+    /// The remote user; `None` when neither config nor `--user` gives one.
+    pub user: Option<String>,
+    pub region: Option<String>,
+    pub identity_files: Vec<PathBuf>,
+    pub identities_only: bool,
+    pub known_hosts_files: Vec<PathBuf>,
+    /// ProxyJump or ProxyCommand in effect (reported, never followed).
+    pub proxy: Option<Proxy>,
+    /// Host key pins from the profile.
+    pub host_key_pins: Vec<String>,
+}
+
+/// A proxy in the user's config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proxy {
+    /// `ProxyJump` or `ProxyCommand`.
+    pub kind: &'static str,
+    pub value: String,
+    /// The first hop's host and port, for ProxyJump.
+    pub first_hop: Option<(String, u16)>,
+}
+
+impl NodePlan {
+    /// The node's entry of the report before any probe ran.
+    pub fn initial_report(&self) -> NodeReport {
+        NodeReport {
+            alias: self.alias.clone(),
+            hostname: self.hostname.clone(),
+            port: self.port,
+            user: self.user.clone(),
+            region: self.region.clone(),
+            proxy: self
+                .proxy
+                .as_ref()
+                .map(|p| format!("{} {}", p.kind, p.value)),
+            ..NodeReport::default()
+        }
+    }
+}
+
+/// The plan of every node to probe.
+pub fn plan_nodes(ctx: &Context, state: &RunState) -> Vec<NodePlan> {
+    ctx.nodes
+        .iter()
+        .filter_map(|alias| ctx.profile.node(alias))
+        .map(|node| match &state.config {
+            Some(config) => config.plan(ctx, node),
+            None => config::ConfigState::profile_plan(ctx, node),
+        })
+        .collect()
+}
+
+/// What every node pipeline reads: the local facts gathered before the network stages.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub openssh: Option<env::OpenSsh>,
+    pub keys: Vec<keys::KeyInfo>,
+    pub agent: Option<keys::AgentState>,
+    pub config: Option<config::ConfigState>,
+}
+
+impl Shared {
+    /// Copies what the pipelines need out of the run state.
+    pub fn from_state(state: &RunState) -> Shared {
+        Shared {
+            openssh: state.openssh.clone(),
+            keys: state.keys.clone(),
+            agent: state.agent.clone(),
+            config: state.config.clone(),
+        }
+    }
+}
+
+/// Records a finding for a node and marks its stage done.
+pub fn record(
+    slot: &SharedSlot,
+    stage: Stage,
+    findings: impl IntoIterator<Item = Finding>,
+    alias: &str,
+) {
+    let mut slot = lock(slot);
+    slot.findings
+        .extend(findings.into_iter().map(|f| f.node(alias)));
+    if !slot.done.contains(&stage) {
+        slot.done.push(stage);
+    }
+}
+
+fn skip_rest(slot: &SharedSlot, alias: &str, from: Stage, why: &str) {
+    for stage in Stage::ALL.into_iter().filter(|s| *s >= from) {
+        if !lock(slot).done.contains(&stage) {
+            record(
+                slot,
+                stage,
+                [Finding::skip(
+                    stage.id(),
+                    alias,
+                    format!("not probed: {why}"),
+                )],
+                alias,
+            );
+        }
+    }
+}
+
+/// dns → tcp → (handshake ∥ transcript) for one node; a later stage is skipped with the
+/// reason when an earlier one failed.
+pub async fn node_pipeline(ctx: &Context, plan: &NodePlan, shared: &Shared, slot: &SharedSlot) {
+    let alias = plan.alias.as_str();
+    if ctx.offline {
+        skip_rest(slot, alias, Stage::Dns, "--offline");
+        return;
+    }
+    let addresses = net::dns(ctx, plan, slot).await;
+    if addresses.is_empty() {
+        skip_rest(slot, alias, Stage::Tcp, "the name does not resolve");
+        return;
+    }
+    let Some(reachable) = net::tcp(ctx, plan, &addresses, slot).await else {
+        skip_rest(
+            slot,
+            alias,
+            Stage::Handshake,
+            "no address accepts TCP connections",
+        );
+        return;
+    };
+    if let Some(proxy) = &plan.proxy {
+        let why = format!("the config reaches {alias} through {} ({}); the doctor never authenticates through a proxy", proxy.kind, proxy.value);
+        skip_rest(slot, alias, Stage::Handshake, &why);
+        return;
+    }
+    tokio::join!(
+        handshake::run(ctx, plan, shared, reachable, slot),
+        openssh::transcript(ctx, plan, shared, slot),
+    );
+}

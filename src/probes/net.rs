@@ -1,0 +1,241 @@
+//! `net.*`: DNS through the system resolver and TCP to every address, with timings.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use crate::catalogue::CheckDoc;
+use crate::context::Context;
+use crate::finding::{Finding, Remedy};
+use crate::probes::{record, NodePlan};
+use crate::report::{DnsResult, TcpResult};
+use crate::runner::{lock, SharedSlot, Stage};
+
+pub const CHECKS: &[CheckDoc] = &[
+    CheckDoc {
+        id: "net.dns",
+        title: "The login node's name resolves",
+        what: "Resolves the node's host name (HostName from your config, else the profile's) with the system resolver, as ssh does, and records every address and the time taken.",
+        why: "If the name does not resolve, ssh stops with `Could not resolve hostname` before anything else can happen. Usually the machine is offline, the DNS server is unreachable, or HostName is misspelt.",
+        fix: "Check that you are online (open any web page). Check the HostName line of the node in ~/.ssh/config against the site's documentation. If other names resolve and this one does not, the site's DNS may be down: attach the bundle to a ticket.",
+    },
+    CheckDoc {
+        id: "net.tcp",
+        title: "The login node accepts TCP connections on its SSH port",
+        what: "Opens a TCP connection to every address of the node on its SSH port (22 unless your config says otherwise), each within --timeout, and classifies the result: connected, refused, timed out or unreachable.",
+        why: "Refused means nothing listens on that port (wrong Port, or the node is down). Timed out on every address while the name resolves is what a firewall or a missing VPN looks like: the university network or VPN may be required.",
+        fix: "Connect to the university VPN if you are off campus and try again. Check the Port line in ~/.ssh/config (the login nodes use 22). If the node is refused or times out while the others work, it may be down: try another node (e.g. `ssh slurm2`).",
+    },
+];
+
+fn is_ip_literal(host: &str) -> Option<IpAddr> {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// Where the network stages go: the node itself, or the first hop of a ProxyJump.
+fn target(plan: &NodePlan) -> (String, u16) {
+    match plan.proxy.as_ref().and_then(|p| p.first_hop.clone()) {
+        Some(hop) => hop,
+        None => (plan.hostname.clone(), plan.port),
+    }
+}
+
+/// `net.dns`: every address of the node, or none (with a `fail` finding).
+pub async fn dns(ctx: &Context, plan: &NodePlan, slot: &SharedSlot) -> Vec<SocketAddr> {
+    let alias = plan.alias.as_str();
+    let (host, port) = target(plan);
+    let via = if plan.proxy.is_some() {
+        " (first ProxyJump hop)"
+    } else {
+        ""
+    };
+    if let Some(ip) = is_ip_literal(&host) {
+        let addr = SocketAddr::new(ip, port);
+        lock(slot).report.dns = Some(DnsResult {
+            addresses: vec![ip.to_string()],
+            ms: 0,
+            error: None,
+        });
+        record(
+            slot,
+            Stage::Dns,
+            [Finding::pass(
+                "net.dns",
+                alias,
+                format!("{host}{via} is an address; no lookup needed"),
+            )
+            .with("addresses", [ip.to_string()])
+            .with("ms", 0)],
+            alias,
+        );
+        return vec![addr];
+    }
+    let started = Instant::now();
+    let result = tokio::time::timeout(ctx.timeout, ctx.resolver.resolve(&host, port)).await;
+    let ms = started.elapsed().as_millis() as u64;
+    let (addrs, error) = match result {
+        Ok(Ok(addrs)) if !addrs.is_empty() => (addrs, None),
+        Ok(Ok(_)) => (
+            vec![],
+            "the resolver returned no address".to_string().into(),
+        ),
+        Ok(Err(e)) => (vec![], Some(e)),
+        Err(_) => (
+            vec![],
+            Some(format!(
+                "no answer within {:.1} s",
+                ctx.timeout.as_secs_f64()
+            )),
+        ),
+    };
+    let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+    lock(slot).report.dns = Some(DnsResult {
+        addresses: shown.clone(),
+        ms,
+        error: error.clone(),
+    });
+    let finding = match &error {
+        None => Finding::pass("net.dns", alias, format!("{host}{via} resolves to {} ({ms} ms)", shown.join(", "))),
+        Some(e) => Finding::fail("net.dns", alias, format!("{host}{via} does not resolve: {e}"))
+            .detail("ssh would stop with `Could not resolve hostname`. Either this machine has no working DNS (offline, captive portal, broken VPN) or the host name is wrong.")
+            .remedy(Remedy::text(format!("Check that you are online; check the HostName of `{alias}` in ~/.ssh/config (the profile expects {}).", plan_profile_host(ctx, alias)))),
+    };
+    record(
+        slot,
+        Stage::Dns,
+        [finding
+            .with("host", &host)
+            .with("addresses", &shown)
+            .with("ms", ms)
+            .with("error", &error)],
+        alias,
+    );
+    addrs
+}
+
+fn plan_profile_host(ctx: &Context, alias: &str) -> String {
+    ctx.profile
+        .node(alias)
+        .map(|n| n.hostname().to_string())
+        .unwrap_or_default()
+}
+
+/// Classifies a connect error the way a user needs it explained.
+pub fn classify(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => "refused",
+        TimedOut => "timeout",
+        NetworkUnreachable | HostUnreachable | AddrNotAvailable => "unreachable",
+        _ => match e.raw_os_error() {
+            Some(libc::ENETUNREACH) | Some(libc::EHOSTUNREACH) => "unreachable",
+            _ => "error",
+        },
+    }
+}
+
+/// `net.tcp`: the first address that accepts a connection, if any.
+pub async fn tcp(
+    ctx: &Context,
+    plan: &NodePlan,
+    addrs: &[SocketAddr],
+    slot: &SharedSlot,
+) -> Option<SocketAddr> {
+    let alias = plan.alias.as_str();
+    let attempts = addrs.iter().map(|addr| async move {
+        let started = Instant::now();
+        let r = tokio::time::timeout(ctx.timeout, ctx.connector.connect(*addr)).await;
+        let ms = started.elapsed().as_millis() as u64;
+        let (outcome, error) = match r {
+            Ok(Ok(_stream)) => ("connected", None),
+            Ok(Err(e)) => (classify(&e), Some(e.to_string())),
+            Err(_) => (
+                "timeout",
+                Some(format!(
+                    "no answer within {:.1} s",
+                    ctx.timeout.as_secs_f64()
+                )),
+            ),
+        };
+        TcpResult {
+            address: addr.to_string(),
+            outcome: outcome.to_string(),
+            ms,
+            error,
+        }
+    });
+    let results: Vec<TcpResult> = futures::future::join_all(attempts).await;
+    lock(slot).report.tcp = results.clone();
+    let first_ok = addrs
+        .iter()
+        .zip(&results)
+        .find(|(_, r)| r.outcome == "connected")
+        .map(|(a, _)| *a);
+    let (_, port) = target(plan);
+    let evidence = serde_json::to_value(&results).unwrap_or_default();
+    let finding = match first_ok {
+        Some(addr) => {
+            let failed: Vec<&TcpResult> = results
+                .iter()
+                .filter(|r| r.outcome != "connected")
+                .collect();
+            let ms = results
+                .iter()
+                .find(|r| r.address == addr.to_string())
+                .map(|r| r.ms)
+                .unwrap_or(0);
+            let mut f = Finding::pass(
+                "net.tcp",
+                alias,
+                format!("{addr} accepts connections ({ms} ms)"),
+            );
+            if !failed.is_empty() {
+                f.summary.push_str(&format!(
+                    "; {} other address(es) did not ({})",
+                    failed.len(),
+                    failed
+                        .iter()
+                        .map(|r| format!("{} {}", r.address, r.outcome))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            f
+        }
+        None => {
+            let all_timeout = results.iter().all(|r| r.outcome == "timeout");
+            let all_refused = results.iter().all(|r| r.outcome == "refused");
+            let summary = if all_timeout {
+                format!("port {port} timed out on every address: a firewall or a missing VPN")
+            } else if all_refused {
+                format!("port {port} refused on every address: nothing listens there")
+            } else {
+                format!(
+                    "port {port} cannot be reached on any address ({})",
+                    results
+                        .iter()
+                        .map(|r| format!("{} {}", r.address, r.outcome))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            let remedy = if all_timeout {
+                Remedy::text("Connect to the university VPN (or the campus network) and try again; if you are on it, the node may be down: try another node.")
+            } else if all_refused && port != 22 {
+                Remedy::text(format!("The config sends ssh to port {port}; the login nodes listen on 22. Remove or correct the Port line of `{alias}` in ~/.ssh/config."))
+            } else {
+                Remedy::text("The node may be down or your network blocks SSH: try another node, or attach the bundle to a ticket.")
+            };
+            Finding::fail("net.tcp", alias, summary).remedy(remedy)
+        }
+    };
+    record(
+        slot,
+        Stage::Tcp,
+        [finding.with("port", port).with("attempts", evidence)],
+        alias,
+    );
+    first_ok
+}

@@ -1,0 +1,409 @@
+//! The site profile: which login nodes exist and what the site's key policy is.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// The ML Cloud profile compiled into the binary.
+pub const EMBEDDED: &str = include_str!("../profiles/mlcloud.toml");
+
+/// Key type names a profile may list in `policy.key_types`.
+pub const KNOWN_KEY_TYPES: &[&str] = &[
+    "ssh-ed25519",
+    "rsa",
+    "ecdsa",
+    "sk-ssh-ed25519",
+    "sk-ecdsa",
+    "dsa",
+];
+
+/// A parsed, validated site profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub schema: Spanned<u32>,
+    pub name: String,
+    pub support: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docs_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_pattern: Option<Spanned<String>>,
+    #[serde(default)]
+    pub placeholder_users: Vec<String>,
+    pub policy: Policy,
+    pub nodes: Spanned<Vec<Node>>,
+}
+
+/// What keys the site accepts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub key_types: Spanned<Vec<String>>,
+    pub min_rsa_bits: Spanned<u32>,
+    pub require_passphrase: bool,
+    pub min_kdf_rounds: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_factor: Option<Spanned<String>>,
+}
+
+/// One login node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    pub alias: Spanned<String>,
+    pub hostname: Spanned<String>,
+    #[serde(default = "default_port")]
+    pub port: Spanned<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default = "no_pins")]
+    pub host_keys: Spanned<Vec<String>>,
+}
+
+fn no_pins() -> Spanned<Vec<String>> {
+    Spanned::new(0..0, Vec::new())
+}
+
+fn default_port() -> Spanned<u16> {
+    Spanned::new(0..0, 22)
+}
+
+impl Node {
+    pub fn alias(&self) -> &str {
+        self.alias.get_ref()
+    }
+    pub fn hostname(&self) -> &str {
+        self.hostname.get_ref()
+    }
+    pub fn port(&self) -> u16 {
+        *self.port.get_ref()
+    }
+    pub fn host_keys(&self) -> &[String] {
+        self.host_keys.get_ref()
+    }
+}
+
+impl Policy {
+    pub fn key_types(&self) -> &[String] {
+        self.key_types.get_ref()
+    }
+    pub fn min_rsa_bits(&self) -> u32 {
+        *self.min_rsa_bits.get_ref()
+    }
+    pub fn second_factor(&self) -> Option<&str> {
+        self.second_factor.as_ref().map(|s| s.get_ref().as_str())
+    }
+}
+
+impl Profile {
+    /// The login nodes in profile order.
+    pub fn nodes(&self) -> &[Node] {
+        self.nodes.get_ref()
+    }
+
+    /// The node with this alias.
+    pub fn node(&self, alias: &str) -> Option<&Node> {
+        self.nodes().iter().find(|n| n.alias() == alias)
+    }
+
+    /// True when `host` is one of the profile's login node names.
+    pub fn is_cluster_host(&self, host: &str) -> bool {
+        self.nodes()
+            .iter()
+            .any(|n| n.hostname().eq_ignore_ascii_case(host) || n.alias() == host)
+    }
+
+    /// The compiled username pattern, if the profile has one.
+    pub fn username_regex(&self) -> Option<regex::Regex> {
+        self.username_pattern
+            .as_ref()
+            .and_then(|p| regex::Regex::new(p.get_ref()).ok())
+    }
+
+    /// The embedded ML Cloud profile.
+    pub fn embedded() -> Profile {
+        Profile::parse(EMBEDDED, "embedded profile").expect("the embedded profile is valid")
+    }
+
+    /// Reads and validates a profile file.
+    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        let name = path.display().to_string();
+        let meta = std::fs::metadata(path).map_err(|e| ProfileError::io(&name, e))?;
+        if !meta.is_file() {
+            return Err(ProfileError::plain(&name, "is not a regular file"));
+        }
+        if meta.len() > 1 << 20 {
+            return Err(ProfileError::plain(&name, "is larger than 1 MiB"));
+        }
+        let bytes = std::fs::read(path).map_err(|e| ProfileError::io(&name, e))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| ProfileError::plain(&name, "is not UTF-8 text"))?;
+        Profile::parse(&text, &name)
+    }
+
+    /// Parses and validates profile text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Profile, ProfileError> {
+        let profile: Profile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            ProfileError {
+                file: file.to_string(),
+                line,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        profile.validate(text, file)?;
+        Ok(profile)
+    }
+
+    fn validate(&self, text: &str, file: &str) -> Result<(), ProfileError> {
+        let err = |span: Range<usize>, message: String| ProfileError {
+            file: file.to_string(),
+            line: (span.end > 0).then(|| line_of(text, span.start)),
+            message,
+        };
+        if *self.schema.get_ref() != 1 {
+            return Err(err(
+                self.schema.span(),
+                format!(
+                    "key `schema`: version {} is not supported (this tool reads schema 1)",
+                    self.schema.get_ref()
+                ),
+            ));
+        }
+        if let Some(pattern) = &self.username_pattern {
+            if let Err(e) = regex::Regex::new(pattern.get_ref()) {
+                let first = e.to_string().lines().last().unwrap_or("").to_string();
+                return Err(err(
+                    pattern.span(),
+                    format!("key `username_pattern`: not a valid regular expression ({first})"),
+                ));
+            }
+        }
+        for kt in self.policy.key_types() {
+            if !KNOWN_KEY_TYPES.contains(&kt.as_str()) {
+                return Err(err(
+                    self.policy.key_types.span(),
+                    format!(
+                        "key `policy.key_types`: unknown key type {kt:?} (known: {})",
+                        KNOWN_KEY_TYPES.join(", ")
+                    ),
+                ));
+            }
+        }
+        let bits = self.policy.min_rsa_bits();
+        if !(1024..=16384).contains(&bits) {
+            return Err(err(
+                self.policy.min_rsa_bits.span(),
+                format!("key `policy.min_rsa_bits`: {bits} is outside 1024..=16384"),
+            ));
+        }
+        if let Some(sf) = &self.policy.second_factor {
+            if sf.get_ref() != "keyboard-interactive" {
+                return Err(err(
+                    sf.span(),
+                    format!(
+                        "key `policy.second_factor`: {:?} is not supported (use \"keyboard-interactive\" or leave it out)",
+                        sf.get_ref()
+                    ),
+                ));
+            }
+        }
+        if self.nodes().is_empty() {
+            return Err(err(
+                self.nodes.span(),
+                "key `nodes`: the profile lists no login node".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for node in self.nodes() {
+            let alias = node.alias();
+            if alias.is_empty()
+                || alias.contains(|c: char| c.is_whitespace() || "*?!,#\"'".contains(c))
+            {
+                return Err(err(
+                    node.alias.span(),
+                    format!("key `nodes.alias`: {alias:?} is not a usable ssh host alias"),
+                ));
+            }
+            if !seen.insert(alias.to_string()) {
+                return Err(err(
+                    node.alias.span(),
+                    format!("key `nodes.alias`: {alias:?} is listed twice"),
+                ));
+            }
+            let host = node.hostname();
+            if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '%') {
+                return Err(err(
+                    node.hostname.span(),
+                    format!("key `nodes.hostname`: {host:?} is not a host name"),
+                ));
+            }
+            if node.port() == 0 {
+                return Err(err(
+                    node.port.span(),
+                    "key `nodes.port`: 0 is not a port".into(),
+                ));
+            }
+            for pin in node.host_keys() {
+                if !pin.starts_with("SHA256:") || pin.len() < 20 {
+                    return Err(err(
+                        node.host_keys.span(),
+                        format!("key `nodes.host_keys`: {pin:?} is not a SHA256:… fingerprint"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The profile as TOML, for `profile show`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// A profile that cannot be used, with where the problem is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl ProfileError {
+    fn plain(file: &str, message: &str) -> Self {
+        ProfileError {
+            file: file.to_string(),
+            line: None,
+            message: message.to_string(),
+        }
+    }
+    fn io(file: &str, e: std::io::Error) -> Self {
+        ProfileError {
+            file: file.to_string(),
+            line: None,
+            message: format!("cannot be read: {e}"),
+        }
+    }
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "profile {}, line {}: {}", self.file, line, self.message),
+            None => write!(f, "profile {}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ProfileError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_profile_has_the_four_nodes() {
+        let p = Profile::embedded();
+        let aliases: Vec<&str> = p.nodes().iter().map(|n| n.alias()).collect();
+        assert_eq!(aliases, ["slurm", "slurm2", "slurm-r2", "slurm1-r2"]);
+        assert_eq!(
+            p.node("slurm").unwrap().hostname(),
+            "galvani-login.mlcloud.uni-tuebingen.de"
+        );
+        assert_eq!(p.policy.min_rsa_bits(), 4096);
+        assert_eq!(p.policy.second_factor(), Some("keyboard-interactive"));
+        assert!(p.username_regex().unwrap().is_match("pbb111"));
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let text = EMBEDDED.replace(
+            "min_kdf_rounds = 100",
+            "min_kdf_rounds = 100\nmin_kdf_round = 5",
+        );
+        let e = Profile::parse(&text, "p.toml").unwrap_err();
+        assert!(e.message.contains("min_kdf_round"), "{e}");
+        let expected = text
+            .lines()
+            .position(|l| l.starts_with("min_kdf_round "))
+            .unwrap()
+            + 1;
+        assert_eq!(e.line, Some(expected), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_key_and_line() {
+        let cases = [
+            (
+                "username_pattern = \"^[a-z]{3}[0-9]{3}$\"",
+                "username_pattern = \"([\"",
+                "username_pattern",
+            ),
+            ("min_rsa_bits = 4096", "min_rsa_bits = 12", "min_rsa_bits"),
+            (
+                "key_types = [\"ssh-ed25519\", \"rsa\"]",
+                "key_types = [\"ed448\"]",
+                "key_types",
+            ),
+            ("alias = \"slurm2\"", "alias = \"slurm\"", "listed twice"),
+            (
+                "port = 22\nregion = \"Region 2\"",
+                "port = 0\nregion = \"Region 2\"",
+                "port",
+            ),
+            (
+                "second_factor = \"keyboard-interactive\"",
+                "second_factor = \"sms\"",
+                "second_factor",
+            ),
+            ("schema = 1", "schema = 2", "schema"),
+        ];
+        for (from, to, needle) in cases {
+            let text = EMBEDDED.replacen(from, to, 1);
+            assert_ne!(text, EMBEDDED, "case {from} did not apply");
+            let e = Profile::parse(&text, "p.toml").unwrap_err();
+            assert!(e.to_string().contains(needle), "{needle}: {e}");
+            let line = e.line.expect("line number");
+            let first_changed = to.lines().next().unwrap();
+            assert!(
+                text.lines()
+                    .nth(line - 1)
+                    .unwrap()
+                    .contains(first_changed.split(' ').next().unwrap())
+                    || needle == "listed twice"
+                    || needle == "port",
+                "{needle}: line {line} is {:?}",
+                text.lines().nth(line - 1)
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_type_is_an_error_with_line() {
+        let text = EMBEDDED.replace("min_rsa_bits = 4096", "min_rsa_bits = \"big\"");
+        let e = Profile::parse(&text, "p.toml").unwrap_err();
+        assert!(e.line.is_some());
+        assert!(e.to_string().contains("p.toml"));
+    }
+
+    #[test]
+    fn round_trips_through_profile_show() {
+        let p = Profile::embedded();
+        let again = Profile::parse(&p.to_toml(), "shown").unwrap();
+        assert_eq!(again.nodes().len(), 4);
+        assert_eq!(again.name, p.name);
+    }
+}

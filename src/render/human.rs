@@ -1,0 +1,285 @@
+//! The human report: diagnosis first, then findings by area and by node.
+
+use std::io::{self, Write};
+
+use super::Style;
+use crate::catalogue::area_rank;
+use crate::finding::{Finding, Severity};
+use crate::report::Report;
+use crate::settings::Verbosity;
+
+const RESET: &str = "\x1b[0m";
+
+fn paint(style: &Style, code: &str, text: &str) -> String {
+    if style.color {
+        format!("\x1b[{code}m{text}{RESET}")
+    } else {
+        text.to_string()
+    }
+}
+
+fn severity_code(s: Severity) -> &'static str {
+    match s {
+        Severity::Pass => "32",
+        Severity::Info => "34",
+        Severity::Warn => "33",
+        Severity::Fail => "1;31",
+        Severity::Skip => "2",
+    }
+}
+
+fn area_title(area: &str) -> &'static str {
+    match area {
+        "env" => "System",
+        "config" => "SSH config",
+        "perm" => "Permissions",
+        "key" => "Keys",
+        "bundle" => "Bundle",
+        "net" | "ssh" => "Network",
+        _ => "Other",
+    }
+}
+
+/// Greedy word wrap; every line gets `indent`, words longer than the width stay whole.
+pub fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
+    let room = width.saturating_sub(indent.chars().count()).max(20);
+    let mut lines = Vec::new();
+    for para in text.split('\n') {
+        let mut line = String::new();
+        for word in para.split(' ').filter(|w| !w.is_empty()) {
+            if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > room {
+                lines.push(format!("{indent}{line}"));
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        lines.push(format!("{indent}{line}"));
+    }
+    lines
+}
+
+fn finding_lines(f: &Finding, style: &Style, with_subject: bool, ids: &str) -> Vec<String> {
+    let mark = paint(style, severity_code(f.severity), f.severity.mark());
+    let head = if with_subject && !f.subject.is_empty() {
+        format!("{}: {}", f.subject, f.summary)
+    } else {
+        f.summary.clone()
+    };
+    let mut out = Vec::new();
+    let mut first = wrap(&head, style.width, "    ");
+    if let Some(l) = first.first_mut() {
+        *l = format!("  {mark} {}", l.trim_start());
+    }
+    if let Some(last) = first.last_mut() {
+        last.push_str(&format!("  {}", paint(style, "2", &format!("[{ids}]"))));
+    }
+    out.extend(first);
+    let problem = f.severity.is_problem();
+    if let Some(detail) = &f.detail {
+        if problem || style.verbosity == Verbosity::Verbose {
+            out.extend(wrap(detail, style.width, "      "));
+        }
+    }
+    if let Some(remedy) = &f.remedy {
+        if problem || style.verbosity == Verbosity::Verbose {
+            let mut lines = wrap(&format!("fix: {}", remedy.text), style.width, "      ");
+            if let Some(l) = lines.first_mut() {
+                *l = l.replacen("fix:", &paint(style, "1", "fix:"), 1);
+            }
+            out.extend(lines);
+            if let Some(cmd) = &remedy.command {
+                for line in cmd.lines() {
+                    out.push(format!(
+                        "        {}",
+                        paint(style, "36", &format!("$ {line}"))
+                    ));
+                }
+            }
+        }
+    }
+    if style.verbosity == Verbosity::Verbose && !f.evidence.is_empty() {
+        let ev = serde_json::to_string(&f.evidence).unwrap_or_default();
+        out.extend(
+            wrap(&format!("evidence: {ev}"), style.width, "      ")
+                .into_iter()
+                .map(|l| paint(style, "2", &l)),
+        );
+    }
+    out
+}
+
+/// Findings with consecutive identical skips merged, so `--offline` reads as one line a node.
+fn grouped<'a>(findings: &[&'a Finding]) -> Vec<(&'a Finding, String)> {
+    let mut out: Vec<(&Finding, String)> = Vec::new();
+    for f in findings {
+        if let Some((last, ids)) = out.last_mut() {
+            if f.severity == Severity::Skip
+                && last.severity == Severity::Skip
+                && last.summary == f.summary
+                && last.node == f.node
+            {
+                ids.push_str(&format!(", {}", f.id));
+                continue;
+            }
+        }
+        out.push((f, f.id.clone()));
+    }
+    out
+}
+
+/// Writes the human report.
+pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Result<()> {
+    let title = format!(
+        "mlc-doctor {} · {} profile · {}",
+        report.tool.version, report.profile.name, report.started_at
+    );
+    writeln!(out, "{}", paint(style, "1", &title))?;
+
+    if !report.diagnosis.is_empty() {
+        writeln!(out)?;
+        for (i, d) in report.diagnosis.iter().enumerate() {
+            let lead = if i == 0 {
+                "Most likely"
+            } else {
+                "Also possible"
+            };
+            let head = format!("{lead}: {}", d.summary);
+            for (j, line) in wrap(&head, style.width, "").into_iter().enumerate() {
+                let line = if j == 0 {
+                    paint(style, "1", &line)
+                } else {
+                    line
+                };
+                writeln!(out, "{line}")?;
+            }
+            for (n, step) in d.steps.iter().enumerate() {
+                for line in wrap(&format!("{}. {}", n + 1, step.text), style.width, "  ") {
+                    writeln!(out, "{line}")?;
+                }
+                if let Some(cmd) = &step.command {
+                    for line in cmd.lines() {
+                        writeln!(out, "       {}", paint(style, "36", &format!("$ {line}")))?;
+                    }
+                }
+            }
+            if style.verbosity == Verbosity::Verbose {
+                writeln!(
+                    out,
+                    "  {}",
+                    paint(
+                        style,
+                        "2",
+                        &format!(
+                            "because: {} ({} confidence)",
+                            d.because.join(", "),
+                            d.confidence
+                        )
+                    )
+                )?;
+            }
+        }
+    }
+
+    if style.verbosity != Verbosity::Quiet {
+        let mut local: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.node.is_none())
+            .collect();
+        local.sort_by_key(|f| area_rank(f.area()));
+        let mut current = "";
+        for (f, ids) in grouped(&local) {
+            let title = area_title(f.area());
+            if title != current {
+                writeln!(out)?;
+                writeln!(out, "{}", paint(style, "1", title))?;
+                current = title;
+            }
+            for line in finding_lines(f, style, true, &ids) {
+                writeln!(out, "{line}")?;
+            }
+        }
+        for node in &report.nodes {
+            let node_findings: Vec<&Finding> = report
+                .findings
+                .iter()
+                .filter(|f| f.node.as_deref() == Some(&node.alias))
+                .collect();
+            if node_findings.is_empty() {
+                continue;
+            }
+            writeln!(out)?;
+            let user = node
+                .user
+                .as_deref()
+                .map(|u| format!("{u}@"))
+                .unwrap_or_default();
+            let head = format!(
+                "Node {} ({user}{}:{}{})",
+                node.alias,
+                node.hostname,
+                node.port,
+                node.region
+                    .as_deref()
+                    .map(|r| format!(", {r}"))
+                    .unwrap_or_default()
+            );
+            writeln!(out, "{}", paint(style, "1", &head))?;
+            for (f, ids) in grouped(&node_findings) {
+                for line in finding_lines(f, style, false, &ids) {
+                    writeln!(out, "{line}")?;
+                }
+            }
+        }
+    }
+
+    writeln!(out)?;
+    let s = &report.summary;
+    let mut parts = Vec::new();
+    for (sev, word) in [
+        (Severity::Fail, "failed"),
+        (Severity::Warn, "warnings"),
+        (Severity::Pass, "passed"),
+        (Severity::Info, "info"),
+        (Severity::Skip, "skipped"),
+    ] {
+        let n = s.get(sev);
+        if n > 0 {
+            parts.push(paint(style, severity_code(sev), &format!("{n} {word}")));
+        }
+    }
+    writeln!(
+        out,
+        "Summary: {} · exit {}",
+        parts.join(", "),
+        report.exit_code
+    )?;
+    if let Some(b) = &report.bundle {
+        writeln!(
+            out,
+            "Bundle: {} ({} bytes, sha256 {})",
+            b.path, b.size, b.sha256
+        )?;
+        writeln!(out, "Attach this file to your support ticket; it contains no private key and no passphrase.")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_respects_width_and_indent() {
+        let lines = wrap("one two three four five six seven eight nine ten", 24, "  ");
+        assert!(lines.len() > 1);
+        for l in &lines {
+            assert!(l.starts_with("  "));
+            assert!(l.chars().count() <= 24, "{l:?}");
+        }
+        assert_eq!(wrap("", 80, "  "), vec!["  ".to_string()]);
+    }
+}

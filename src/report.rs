@@ -1,0 +1,163 @@
+//! The report: what one run found, in the JSON shape of schema `mlc-doctor.report/1`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnosis::Diagnosis;
+use crate::finding::{Finding, Severity};
+
+/// The JSON report's schema name.
+pub const SCHEMA: &str = "mlc-doctor.report/1";
+
+/// One run's results.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub tool: Tool,
+    pub profile: ProfileRef,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub offline: bool,
+    pub findings: Vec<Finding>,
+    pub nodes: Vec<NodeReport>,
+    pub diagnosis: Vec<Diagnosis>,
+    pub summary: Summary,
+    pub bundle: Option<BundleInfo>,
+    pub exit_code: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+impl Tool {
+    /// This binary.
+    pub fn this() -> Tool {
+        Tool {
+            name: "mlc-doctor".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            commit: option_env!("MLC_DOCTOR_COMMIT")
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProfileRef {
+    pub name: String,
+    /// "embedded" or the file given with `--profile`.
+    pub source: String,
+}
+
+/// Counts per severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub pass: usize,
+    pub info: usize,
+    pub warn: usize,
+    pub fail: usize,
+    pub skip: usize,
+}
+
+impl Summary {
+    /// Counts the findings.
+    pub fn of(findings: &[Finding]) -> Summary {
+        let mut s = Summary::default();
+        for f in findings {
+            *s.slot(f.severity) += 1;
+        }
+        s
+    }
+
+    fn slot(&mut self, severity: Severity) -> &mut usize {
+        match severity {
+            Severity::Pass => &mut self.pass,
+            Severity::Info => &mut self.info,
+            Severity::Warn => &mut self.warn,
+            Severity::Fail => &mut self.fail,
+            Severity::Skip => &mut self.skip,
+        }
+    }
+
+    /// The count of one severity.
+    pub fn get(&self, severity: Severity) -> usize {
+        match severity {
+            Severity::Pass => self.pass,
+            Severity::Info => self.info,
+            Severity::Warn => self.warn,
+            Severity::Fail => self.fail,
+            Severity::Skip => self.skip,
+        }
+    }
+}
+
+/// The written bundle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BundleInfo {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// What one login node looked like from here.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NodeReport {
+    pub alias: String,
+    pub hostname: String,
+    pub port: u16,
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// ProxyJump / ProxyCommand in effect, reported, never followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    pub dns: Option<DnsResult>,
+    pub tcp: Vec<TcpResult>,
+    pub banner: Option<String>,
+    pub algorithms: Option<Algorithms>,
+    pub host_key: Option<HostKeyReport>,
+    pub auth_methods: Vec<String>,
+    pub accepted_keys: Vec<String>,
+    pub second_factor: Option<String>,
+    pub transcript: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DnsResult {
+    pub addresses: Vec<String>,
+    pub ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TcpResult {
+    pub address: String,
+    /// connected, refused, timeout, unreachable or error.
+    pub outcome: String,
+    pub ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Algorithms {
+    pub kex: String,
+    pub host_key: String,
+    pub cipher: String,
+    pub mac: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HostKeyReport {
+    pub algorithm: String,
+    pub fingerprint: String,
+    /// match, mismatch, unknown, revoked, pinned or pin-mismatch.
+    pub known_hosts: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}

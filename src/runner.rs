@@ -1,0 +1,235 @@
+//! Runs the probes: local ones first, then one pipeline per login node, all nodes at once,
+//! under a per-step timeout and one global deadline that nothing outlives.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::context::Context;
+use crate::finding::Finding;
+use crate::probes::{self, NodePlan};
+use crate::report::NodeReport;
+
+/// Files for the bundle, by their path inside it.
+pub type Artifacts = BTreeMap<String, Vec<u8>>;
+
+/// What the probes found so far; later probes read what earlier ones learnt.
+#[derive(Debug, Default)]
+pub struct RunState {
+    pub findings: Vec<Finding>,
+    pub artifacts: Artifacts,
+    pub openssh: Option<probes::env::OpenSsh>,
+    pub config: Option<probes::config::ConfigState>,
+    pub keys: Vec<probes::keys::KeyInfo>,
+    pub agent: Option<probes::keys::AgentState>,
+    pub plans: Vec<NodePlan>,
+    pub nodes: Vec<NodeReport>,
+}
+
+impl RunState {
+    /// Adds findings.
+    pub fn push(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        self.findings.extend(findings);
+    }
+}
+
+/// Something that shows progress while the network stages run.
+pub trait Progress: Send + Sync {
+    fn node_done(&self, alias: &str);
+    fn finish(&self);
+}
+
+/// The stages of a node's pipeline, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Dns,
+    Tcp,
+    Handshake,
+    Transcript,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [Stage::Dns, Stage::Tcp, Stage::Handshake, Stage::Transcript];
+
+    /// The finding id that stands for the stage when it is skipped.
+    pub fn id(self) -> &'static str {
+        match self {
+            Stage::Dns => "net.dns",
+            Stage::Tcp => "net.tcp",
+            Stage::Handshake => "ssh.banner",
+            Stage::Transcript => "ssh.transcript",
+        }
+    }
+}
+
+/// What one node's pipeline has produced so far (kept when the deadline cuts it short).
+#[derive(Debug, Default)]
+pub struct NodeSlot {
+    pub report: NodeReport,
+    pub findings: Vec<Finding>,
+    pub artifacts: Artifacts,
+    /// Stages that finished (or were skipped with a finding).
+    pub done: Vec<Stage>,
+}
+
+/// A node slot shared between its pipeline and the runner.
+pub type SharedSlot = Arc<Mutex<NodeSlot>>;
+
+/// Locks a slot even if a panicking stage poisoned it; its data stays usable.
+pub fn lock(slot: &SharedSlot) -> std::sync::MutexGuard<'_, NodeSlot> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs a local probe; a panic becomes a `skip` finding for the probe's first id.
+pub fn guarded(
+    state: &mut RunState,
+    id: &'static str,
+    subject: &str,
+    probe: impl FnOnce(&mut RunState),
+) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| probe(state))) {
+        state.push([internal_error(id, subject, &panic_message(&*panic))]);
+    }
+}
+
+/// The finding for a check that could not run because of a bug in this tool.
+pub fn internal_error(id: &str, subject: &str, message: &str) -> Finding {
+    Finding::skip(id, subject, "not checked: internal error in mlc-doctor")
+        .detail(format!("{message}. Please report this to the mlc-doctor maintainers; the rest of the run is unaffected."))
+        .with("internal_error", true)
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a probe panicked".to_string()
+    }
+}
+
+/// Runs every probe and returns what they found.
+pub async fn run(ctx: Arc<Context>, progress: Option<Arc<dyn Progress>>) -> RunState {
+    let mut state = RunState::default();
+    local_probes(&ctx, &mut state).await;
+    state.plans = probes::plan_nodes(&ctx, &state);
+    state.nodes = node_pipelines(&ctx, &mut state, progress.clone()).await;
+    if let Some(p) = progress {
+        p.finish();
+    }
+    state
+}
+
+async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) {
+    guarded(state, "env.os", "system", |s| probes::env::os(ctx, s));
+    guarded(state, "env.openssh", "ssh", |s| {
+        probes::env::openssh(ctx, s)
+    });
+    guarded(state, "config.present", "~/.ssh/config", |s| {
+        probes::config::run(ctx, s)
+    });
+    guarded(state, "perm.home", "~", |s| probes::perms::run(ctx, s));
+    guarded(state, "key.present", "~/.ssh", |s| {
+        probes::keys::run(ctx, s)
+    });
+    // The agent speaks over a socket: async, with a timeout, and its own panic guard.
+    let agent_ctx = ctx.clone();
+    let keys = state.keys.clone();
+    let plans = probes::plan_nodes(ctx, state);
+    let task = tokio::spawn(async move { probes::keys::agent(&agent_ctx, &keys, &plans).await });
+    match task.await {
+        Ok((findings, agent)) => {
+            state.push(findings);
+            state.agent = agent;
+        }
+        Err(e) => state.push([internal_error("key.agent", "ssh-agent", &e.to_string())]),
+    }
+    guarded(state, "config.openssh-agrees", "~/.ssh/config", |s| {
+        probes::config::openssh_agrees(ctx, s)
+    });
+}
+
+async fn node_pipelines(
+    ctx: &Arc<Context>,
+    state: &mut RunState,
+    progress: Option<Arc<dyn Progress>>,
+) -> Vec<NodeReport> {
+    let shared = Arc::new(probes::Shared::from_state(state));
+    let slots: Vec<SharedSlot> = state
+        .plans
+        .iter()
+        .map(|plan| {
+            Arc::new(Mutex::new(NodeSlot {
+                report: plan.initial_report(),
+                ..NodeSlot::default()
+            }))
+        })
+        .collect();
+
+    let mut set = tokio::task::JoinSet::new();
+    for (plan, slot) in state.plans.iter().zip(&slots) {
+        let (ctx, plan, slot, shared, progress) = (
+            ctx.clone(),
+            plan.clone(),
+            slot.clone(),
+            shared.clone(),
+            progress.clone(),
+        );
+        set.spawn(async move {
+            probes::node_pipeline(&ctx, &plan, &shared, &slot).await;
+            if let Some(p) = progress {
+                p.node_done(&plan.alias);
+            }
+        });
+    }
+
+    let deadline = tokio::time::Instant::from_std(ctx.started + ctx.deadline);
+    let mut panics = Vec::new();
+    let finished_in_time = tokio::time::timeout_at(deadline, async {
+        while let Some(result) = set.join_next().await {
+            if let Err(e) = result {
+                if e.is_panic() {
+                    panics.push(panic_message(&*e.into_panic()));
+                }
+            }
+        }
+    })
+    .await
+    .is_ok();
+    set.abort_all();
+    let cut_at = Instant::now();
+
+    let mut reports = Vec::new();
+    for (plan, slot) in state.plans.iter().zip(&slots) {
+        let mut slot = lock(slot);
+        for stage in Stage::ALL {
+            if slot.done.contains(&stage) {
+                continue;
+            }
+            let finding = if !finished_in_time {
+                Finding::skip(stage.id(), &plan.alias, format!("not finished: the run's deadline of {} s ended first", ctx.deadline.as_secs_f64()))
+                    .detail("Raise --deadline if the network is slow; everything probed before the deadline is in the report.")
+                    .with("deadline_s", ctx.deadline.as_secs_f64())
+                    .with("elapsed_ms", cut_at.duration_since(ctx.started).as_millis() as u64)
+            } else {
+                internal_error(
+                    stage.id(),
+                    &plan.alias,
+                    panics
+                        .first()
+                        .map(String::as_str)
+                        .unwrap_or("the stage ended without a result"),
+                )
+            };
+            slot.findings.push(finding.node(&plan.alias));
+            slot.done.push(stage);
+        }
+        state.findings.append(&mut slot.findings);
+        let artifacts = std::mem::take(&mut slot.artifacts);
+        state.artifacts.extend(artifacts);
+        reports.push(slot.report.clone());
+    }
+    reports
+}
