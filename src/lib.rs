@@ -9,6 +9,7 @@ pub mod context;
 pub mod diagnosis;
 pub mod error;
 pub mod finding;
+pub mod keyfile;
 pub mod platform;
 pub mod probes;
 pub mod proc;
@@ -17,6 +18,7 @@ pub mod render;
 pub mod report;
 pub mod runner;
 pub mod settings;
+pub mod sshconfig;
 
 pub use app::main_with;
 pub use error::ExitStatus;

@@ -1,29 +1,792 @@
-//! `key.*` and `perm.private-key`: every key the user may have, judged without its passphrase.
+//! `key.*` and `perm.private-key`: every key the user may have, judged without its
+//! passphrase, and the ssh-agent.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
 
 use crate::catalogue::CheckDoc;
 use crate::context::Context;
-use crate::finding::Finding;
+use crate::finding::{Finding, Remedy, Severity};
+use crate::keyfile::{self, Defect, KeyFacts, KeyFormat};
 use crate::probes::NodePlan;
 use crate::runner::RunState;
 
-pub const CHECKS: &[CheckDoc] = &[];
+pub const CHECKS: &[CheckDoc] = &[
+    CheckDoc {
+        id: "key.present",
+        title: "A private key exists for the login nodes",
+        what: "Looks for the private keys ssh would offer to the login nodes: the IdentityFile of each node's config, else the default names (~/.ssh/id_ed25519, id_rsa, …), and keys loaded in ssh-agent.",
+        why: "The login nodes accept only public keys: without a key pair there is nothing to log in with.",
+        fix: "Create a key as the site recommends: `ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519_mlcloud` (choose a passphrase), then have the public key deployed (ssh-copy-id in the first 2 days, else a ticket).",
+    },
+    CheckDoc {
+        id: "key.format",
+        title: "The key file is in a format OpenSSH can load",
+        what: "Reads the header of each key file: OpenSSH, legacy PEM or PKCS#8, PuTTY .ppk, and damage such as Windows line endings, a byte-order mark, a missing last newline or a cut-off file.",
+        why: "OpenSSH fails to load damaged keys (`Load key …: error in libcrypto` / `invalid format`) and cannot read PuTTY .ppk files at all; the key is then simply not offered.",
+        fix: "For damage: restore the file from the original (or convert: `dos2unix ~/.ssh/id_ed25519`). For .ppk: in PuTTYgen, Conversions → Export OpenSSH key. For PEM/PKCS#8: `ssh-keygen -p -a 100 -f ~/.ssh/id_rsa` rewrites it in the OpenSSH format.",
+    },
+    CheckDoc {
+        id: "key.algorithm",
+        title: "The key type and size are accepted by the site",
+        what: "Checks the key algorithm and size against the site policy: Ed25519, or RSA with at least 4096 bits.",
+        why: "The site accepts only Ed25519 and RSA ≥ 4096; DSA keys are refused by current OpenSSH; short RSA keys are weak.",
+        fix: "Create a new key: `ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519_mlcloud`, and send the new public key to support.",
+    },
+    CheckDoc {
+        id: "key.passphrase",
+        title: "The private key is protected by a passphrase",
+        what: "Checks whether each private key file is encrypted, without asking for the passphrase.",
+        why: "The site requires passphrase-protected keys: an unencrypted key file is a login for anyone who copies it.",
+        fix: "Add a passphrase in place: `ssh-keygen -p -a 100 -f ~/.ssh/id_ed25519` (the public key and the deployment stay the same).",
+    },
+    CheckDoc {
+        id: "key.kdf-rounds",
+        title: "The passphrase is hashed with enough bcrypt rounds",
+        what: "Reads the key derivation of encrypted keys: bcrypt rounds of OpenSSH keys (site minimum 100), and the weak MD5-based scheme of legacy PEM keys.",
+        why: "Few rounds (16 is ssh-keygen's default) or the PEM scheme make the passphrase of a stolen key much faster to guess.",
+        fix: "Re-encrypt with 100 rounds: `ssh-keygen -p -a 100 -f ~/.ssh/id_ed25519` (asks for the old and new passphrase; this also converts PEM to the OpenSSH format).",
+    },
+    CheckDoc {
+        id: "key.public-match",
+        title: "The .pub file belongs to the private key",
+        what: "Compares the public key in `<key>.pub` with the public half of the private key file (or, for encrypted legacy files, records the .pub's facts).",
+        why: "The .pub file is what gets deployed. A .pub from another key means the cluster knows a key you do not use, and every login is refused.",
+        fix: "Recreate the .pub from the private key: `ssh-keygen -y -f ~/.ssh/id_ed25519 > ~/.ssh/id_ed25519.pub` (asks for the passphrase), and deploy that one.",
+    },
+    CheckDoc {
+        id: "key.agent",
+        title: "ssh-agent state and the number of keys it offers",
+        what: "Connects to the agent in SSH_AUTH_SOCK (if any), lists its keys' fingerprints and whether the login nodes' keys are loaded.",
+        why: "ssh offers agent keys before key files. With more than 5 keys and no `IdentitiesOnly yes`, the server's limit of 6 attempts ends the login with `Too many authentication failures` before the right key is tried.",
+        fix: "Add `IdentitiesOnly yes` to the login nodes' blocks, or remove unneeded keys from the agent: `ssh-add -D` then `ssh-add ~/.ssh/id_ed25519`.",
+    },
+];
+
+/// The names OpenSSH tries when no IdentityFile is given.
+pub const DEFAULT_NAMES: &[&str] = &[
+    "id_rsa",
+    "id_ecdsa",
+    "id_ecdsa_sk",
+    "id_ed25519",
+    "id_ed25519_sk",
+    "id_xmss",
+    "id_dsa",
+];
+
+/// Key files larger than this are not keys.
+const MAX_KEY_BYTES: u64 = 64 * 1024;
 
 /// One private key found on disk.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KeyInfo {}
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyInfo {
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// The path as shown (`~/.ssh/id_ed25519`).
+    pub shown: String,
+    pub facts: KeyFacts,
+    /// The `.pub` beside it, if any.
+    pub pub_facts: Option<KeyFacts>,
+    /// From the `.pub` (or the .ppk); never in the bundle.
+    #[serde(skip)]
+    pub comment: Option<String>,
+    /// Aliases whose ssh would offer this key.
+    pub used_by: Vec<String>,
+    /// Named by an IdentityFile.
+    pub explicit: bool,
+    pub mode: Option<String>,
+    pub owner_is_user: Option<bool>,
+}
+
+impl KeyInfo {
+    /// The public key, from the private file or its `.pub`.
+    pub fn public(&self) -> Option<russh::keys::PublicKey> {
+        self.facts
+            .public()
+            .or_else(|| self.pub_facts.as_ref().and_then(|p| p.public()))
+    }
+
+    /// SHA256 fingerprint, from the private file or its `.pub`.
+    pub fn fingerprint(&self) -> Option<String> {
+        self.facts
+            .fingerprint
+            .clone()
+            .or_else(|| self.pub_facts.as_ref().and_then(|p| p.fingerprint.clone()))
+    }
+
+    /// The algorithm, from the file or its `.pub`.
+    pub fn algorithm(&self) -> Option<String> {
+        let from_pub = self.pub_facts.as_ref().and_then(|p| p.algorithm.clone());
+        match self.facts.algorithm.as_deref() {
+            Some("ecdsa") | None => from_pub.or(self.facts.algorithm.clone()),
+            Some(a) => Some(a.to_string()),
+        }
+    }
+
+    fn bits(&self) -> Option<u32> {
+        self.facts
+            .bits
+            .or_else(|| self.pub_facts.as_ref().and_then(|p| p.bits))
+    }
+}
+
+/// A key held by ssh-agent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentKey {
+    pub algorithm: String,
+    pub fingerprint: String,
+    /// Public key line without comment.
+    pub public_key: String,
+    #[serde(skip)]
+    pub comment: String,
+}
 
 /// The ssh-agent as seen through `SSH_AUTH_SOCK`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AgentState {}
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentState {
+    #[serde(skip)]
+    pub socket: PathBuf,
+    pub keys: Vec<AgentKey>,
+}
 
-/// Runs the key checks.
-pub fn run(_ctx: &Context, _state: &mut RunState) {}
+fn read_small(path: &Path, limit: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > limit {
+        return None;
+    }
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(limit)
+        .read_to_end(&mut buf)
+        .ok()?;
+    Some(buf)
+}
 
-/// `key.agent`.
+fn head(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_KEY_BYTES {
+        return None;
+    }
+    let mut buf = [0u8; 64];
+    let n = std::fs::File::open(path).ok()?.read(&mut buf).ok()?;
+    Some(buf[..n].to_vec())
+}
+
+/// Every candidate key path in ~/.ssh that holds a private key (not following IdentityFiles).
+fn scan_ssh_dir(ctx: &Context) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(ctx.ssh_dir()) else {
+        return out;
+    };
+    for e in entries.filter_map(Result::ok).take(20_000) {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "pub") {
+            continue;
+        }
+        // file_type() does not follow links; metadata in head() does, and skips FIFOs.
+        if head(&p).is_some_and(|h| keyfile::looks_private(&h)) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The key path to suggest in a config block: an Ed25519 key if the user has one.
+pub fn preferred_key_path(ctx: &Context, state: &RunState) -> String {
+    let mut candidates: Vec<PathBuf> = state.keys.iter().map(|k| k.path.clone()).collect();
+    if candidates.is_empty() {
+        candidates = scan_ssh_dir(ctx);
+    }
+    let score = |p: &PathBuf| {
+        let facts = read_small(p, MAX_KEY_BYTES).map(|b| keyfile::sniff(&b));
+        match facts.as_ref().and_then(|f| f.algorithm.clone()).as_deref() {
+            Some("ssh-ed25519") => 0,
+            Some("ssh-rsa") if facts.as_ref().and_then(|f| f.bits).unwrap_or(0) >= 4096 => 1,
+            Some(_) => 2,
+            None => 3,
+        }
+    };
+    candidates.sort_by_key(|p| (score(p), !p.to_string_lossy().contains("mlcloud")));
+    match candidates.first() {
+        Some(p) if score(p) < 3 => ctx.show(p),
+        _ => "~/.ssh/id_ed25519".to_string(),
+    }
+}
+
+/// Finds and judges every key; emits all key findings but `key.present` and `key.agent`.
+pub fn run(ctx: &Context, state: &mut RunState) {
+    let plans = crate::probes::plan_nodes(ctx, state);
+    let mut keys: Vec<KeyInfo> = Vec::new();
+    let add = |path: PathBuf, explicit: bool, alias: Option<&str>, keys: &mut Vec<KeyInfo>| {
+        let canon = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if let Some(k) = keys
+            .iter_mut()
+            .find(|k| std::fs::canonicalize(&k.path).unwrap_or_else(|_| k.path.clone()) == canon)
+        {
+            k.explicit |= explicit;
+            if let Some(a) = alias {
+                if !k.used_by.iter().any(|u| u == a) {
+                    k.used_by.push(a.to_string());
+                }
+            }
+            return;
+        }
+        let Some(bytes) = read_small(&path, MAX_KEY_BYTES) else {
+            return;
+        };
+        let facts = keyfile::sniff(&bytes);
+        drop(bytes);
+        if !facts.format.is_private() && !explicit {
+            return;
+        }
+        let pub_path = PathBuf::from(format!("{}.pub", path.display()));
+        let pub_facts = read_small(&pub_path, MAX_KEY_BYTES)
+            .map(|b| keyfile::sniff(&b))
+            .filter(|f| f.format == KeyFormat::PublicKey);
+        let comment = pub_facts
+            .as_ref()
+            .and_then(|p| p.comment.clone())
+            .or_else(|| facts.comment.clone());
+        let (mode, owner) = mode_owner(ctx, &path);
+        keys.push(KeyInfo {
+            shown: ctx.show(&path),
+            path,
+            facts,
+            pub_facts,
+            comment,
+            used_by: alias.map(|a| vec![a.to_string()]).unwrap_or_default(),
+            explicit,
+            mode,
+            owner_is_user: owner,
+        });
+    };
+    for plan in &plans {
+        for f in &plan.identity_files {
+            if f.extension().is_some_and(|e| e == "pub") {
+                continue; // config.identity-file reports it
+            }
+            add(f.clone(), true, Some(&plan.alias), &mut keys);
+        }
+    }
+    for name in DEFAULT_NAMES {
+        let p = ctx.ssh_dir().join(name);
+        if std::fs::metadata(&p).is_err() {
+            continue;
+        }
+        let users: Vec<&NodePlan> = plans
+            .iter()
+            .filter(|p| p.identity_files.is_empty())
+            .collect();
+        if users.is_empty() {
+            add(p.clone(), false, None, &mut keys);
+        }
+        for plan in users {
+            add(p.clone(), false, Some(&plan.alias), &mut keys);
+        }
+    }
+    for p in scan_ssh_dir(ctx) {
+        add(p, false, None, &mut keys);
+    }
+
+    let mut out = Vec::new();
+    for key in &keys {
+        judge(ctx, key, &mut out);
+    }
+    let keys_json: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|k| {
+            let mut v = serde_json::to_value(k).unwrap_or_default();
+            v["path"] = k.shown.clone().into();
+            v
+        })
+        .collect();
+    state.artifacts.insert(
+        "ssh/keys.json".into(),
+        serde_json::to_vec_pretty(&keys_json).unwrap_or_default(),
+    );
+    state.push(out);
+    state.keys = keys;
+}
+
+fn mode_owner(ctx: &Context, path: &Path) -> (Option<String>, Option<bool>) {
+    match crate::probes::perms::stat(path) {
+        Ok(f) => (Some(format!("{:04o}", f.mode)), Some(f.uid == ctx.uid)),
+        Err(_) => (None, None),
+    }
+}
+
+/// Lowers the severity of policy findings for keys the login nodes never see.
+fn for_key(key: &KeyInfo, f: Finding) -> Finding {
+    if !key.used_by.is_empty() || !matches!(f.severity, Severity::Fail | Severity::Warn) {
+        return f.with("used_by", &key.used_by);
+    }
+    let mut f = f;
+    f.severity = Severity::Info;
+    f.summary = format!("{} (this key is not used for the login nodes)", f.summary);
+    f.with("used_by", &key.used_by)
+}
+
+fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
+    let s = key.shown.as_str();
+    let sp = ctx.shell_path(&key.path);
+    let policy = &ctx.profile.policy;
+    let facts = &key.facts;
+
+    // key.format
+    let format_finding = if !facts.format.is_private() {
+        Finding::fail(
+            "key.format",
+            s,
+            format!(
+                "{s} is {}, not a private key",
+                if facts.format == KeyFormat::PublicKey {
+                    "a public key"
+                } else {
+                    "not a key file"
+                }
+            ),
+        )
+        .remedy(Remedy::text(
+            "Point IdentityFile at the private key file (the one without .pub).",
+        ))
+    } else if facts.format.is_putty() {
+        let f = if key.explicit {
+            Finding::fail(
+                "key.format",
+                s,
+                format!(
+                    "{s} is a {}: OpenSSH cannot read it",
+                    facts.format.describe()
+                ),
+            )
+        } else {
+            Finding::info(
+                "key.format",
+                s,
+                format!(
+                    "{s} is a {} (for PuTTY; OpenSSH cannot read it)",
+                    facts.format.describe()
+                ),
+            )
+        };
+        f.remedy(Remedy::text(format!("In PuTTYgen: Load {s}, then Conversions → Export OpenSSH key, save it as ~/.ssh/id_ed25519 and use that with OpenSSH.")))
+    } else if let Some(defect) = facts.defects.first() {
+        let all: Vec<String> = facts.defects.iter().map(Defect::describe).collect();
+        let remedy = match defect {
+            Defect::Crlf | Defect::Bom | Defect::NoFinalNewline => Remedy::command("Rewrite the file with Unix line endings, no BOM and a final newline (keeps the key itself):", format!("sed -i '1s/^\\xEF\\xBB\\xBF//; s/\\r$//; $a\\' {sp}")),
+            _ => Remedy::text("Restore the key from a backup or the original machine; if it is lost, create a new key and have the new public key deployed."),
+        };
+        Finding::fail(
+            "key.format",
+            s,
+            format!("{s} cannot be loaded by OpenSSH: {}", all.join(", ")),
+        )
+        .remedy(remedy)
+        .with("defects", &facts.defects)
+    } else if facts.format.is_legacy() {
+        Finding::warn(
+            "key.format",
+            s,
+            format!("{s} is a {} (legacy format)", facts.format.describe()),
+        )
+        .detail("OpenSSH still reads it, but the legacy format protects the passphrase poorly.")
+        .remedy(Remedy::command(
+            "Rewrite it in the OpenSSH format (asks for the passphrase):",
+            format!("ssh-keygen -p -a {} -f {sp}", policy.min_kdf_rounds),
+        ))
+    } else {
+        Finding::pass(
+            "key.format",
+            s,
+            format!("{s} is an {}", facts.format.describe()),
+        )
+    };
+    out.push(for_key(key, format_finding.with("format", facts.format)));
+    if !facts.format.is_private() {
+        return;
+    }
+
+    // key.algorithm
+    let algorithm = key.algorithm();
+    let bits = key.bits();
+    let allowed = |name: &str| policy.key_types().iter().any(|t| t == name);
+    let new_key = Remedy::command(
+        "Create an Ed25519 key and have its public key deployed:",
+        "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519_mlcloud",
+    );
+    let algo_finding = match algorithm.as_deref() {
+        None => Finding::skip(
+            "key.algorithm",
+            s,
+            "key type unknown (encrypted file without a .pub)",
+        ),
+        Some("ssh-ed25519") if allowed("ssh-ed25519") => {
+            Finding::pass("key.algorithm", s, "Ed25519")
+        }
+        Some("ssh-rsa") => match bits {
+            Some(b) if b < policy.min_rsa_bits() => Finding::fail(
+                "key.algorithm",
+                s,
+                format!(
+                    "RSA {b} bits: the site requires at least {}",
+                    policy.min_rsa_bits()
+                ),
+            )
+            .remedy(new_key.clone()),
+            Some(b) if allowed("rsa") => Finding::pass("key.algorithm", s, format!("RSA {b} bits")),
+            None if allowed("rsa") => Finding::info(
+                "key.algorithm",
+                s,
+                "RSA (size unknown: encrypted file without a .pub)",
+            ),
+            _ => Finding::warn("key.algorithm", s, "RSA keys are not in the site's list")
+                .remedy(new_key.clone()),
+        },
+        Some("ssh-dss") => Finding::fail(
+            "key.algorithm",
+            s,
+            "DSA: OpenSSH no longer accepts DSA keys",
+        )
+        .remedy(new_key.clone()),
+        Some(other) => {
+            let family = if other.starts_with("ecdsa") {
+                "ecdsa"
+            } else if other.starts_with("sk-ssh-ed25519") {
+                "sk-ssh-ed25519"
+            } else if other.starts_with("sk-ecdsa") {
+                "sk-ecdsa"
+            } else {
+                other
+            };
+            if allowed(family) {
+                Finding::pass("key.algorithm", s, other.to_string())
+            } else {
+                Finding::warn(
+                    "key.algorithm",
+                    s,
+                    format!(
+                        "{other} is not a key type the site lists ({})",
+                        policy.key_types().join(", ")
+                    ),
+                )
+                .remedy(new_key.clone())
+            }
+        }
+    };
+    out.push(for_key(
+        key,
+        algo_finding
+            .with("algorithm", &algorithm)
+            .with("bits", bits),
+    ));
+
+    // key.passphrase
+    let pp = match facts.encrypted {
+        Some(true) => Finding::pass(
+            "key.passphrase",
+            s,
+            format!(
+                "encrypted{}",
+                facts
+                    .cipher
+                    .as_ref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Some(false) if policy.require_passphrase => Finding::fail(
+            "key.passphrase",
+            s,
+            format!("{s} has no passphrase: anyone who copies the file can log in as you"),
+        )
+        .remedy(Remedy::command(
+            "Add a passphrase (the public key stays the same):",
+            format!("ssh-keygen -p -a {} -f {sp}", policy.min_kdf_rounds),
+        )),
+        Some(false) => Finding::warn("key.passphrase", s, format!("{s} has no passphrase")),
+        None => Finding::skip(
+            "key.passphrase",
+            s,
+            "cannot tell whether the file is encrypted",
+        ),
+    };
+    out.push(for_key(key, pp.with("encrypted", facts.encrypted)));
+
+    // key.kdf-rounds
+    if facts.encrypted == Some(true) {
+        let f = match (facts.format, facts.kdf_rounds) {
+            (KeyFormat::OpenSsh, Some(r)) if r < policy.min_kdf_rounds => Finding::warn(
+                "key.kdf-rounds",
+                s,
+                format!(
+                    "{r} bcrypt rounds; the site asks for at least {}",
+                    policy.min_kdf_rounds
+                ),
+            )
+            .remedy(Remedy::command(
+                "Re-encrypt with more rounds (asks for the passphrase):",
+                format!("ssh-keygen -p -a {} -f {sp}", policy.min_kdf_rounds),
+            )),
+            (KeyFormat::OpenSsh, Some(r)) => {
+                Finding::pass("key.kdf-rounds", s, format!("{r} bcrypt rounds"))
+            }
+            (KeyFormat::PemRsa | KeyFormat::PemEc | KeyFormat::PemDsa, _) => Finding::warn(
+                "key.kdf-rounds",
+                s,
+                "legacy PEM encryption: the passphrase is hashed once with MD5",
+            )
+            .remedy(Remedy::command(
+                "Convert to the OpenSSH format with bcrypt (asks for the passphrase):",
+                format!("ssh-keygen -p -a {} -f {sp}", policy.min_kdf_rounds),
+            )),
+            (_, _) => Finding::info(
+                "key.kdf-rounds",
+                s,
+                format!(
+                    "key derivation: {}",
+                    facts.kdf.clone().unwrap_or_else(|| "unknown".into())
+                ),
+            ),
+        };
+        out.push(for_key(
+            key,
+            f.with("kdf", &facts.kdf).with("rounds", facts.kdf_rounds),
+        ));
+    }
+
+    // key.public-match
+    let pm = match (&key.pub_facts, &facts.fingerprint) {
+        (None, _) => Finding::warn("key.public-match", s, format!("{s}.pub is missing: the public key to deploy is not at hand"))
+            .remedy(Remedy::command("Recreate it from the private key (asks for the passphrase):", format!("ssh-keygen -y -f {sp} > {sp}.pub"))),
+        (Some(p), Some(fp)) if p.fingerprint.as_ref() != Some(fp) => Finding::fail("key.public-match", s, format!("{s}.pub belongs to another key ({} vs {fp})", p.fingerprint.clone().unwrap_or_default()))
+            .detail("The .pub is what gets deployed: if support deployed this one, your private key will never be accepted.")
+            .remedy(Remedy::command("Recreate the .pub from the private key (asks for the passphrase), then deploy it:", format!("ssh-keygen -y -f {sp} > {sp}.pub"))),
+        (Some(_), Some(fp)) => Finding::pass("key.public-match", s, format!(".pub matches ({fp})")),
+        (Some(p), None) => Finding::info("key.public-match", s, format!("the private key's public half cannot be read without the passphrase; the .pub says {}", p.fingerprint.clone().unwrap_or_default())),
+    };
+    out.push(for_key(key, pm.with("fingerprint", key.fingerprint())));
+
+    // perm.private-key
+    if crate::platform::HAS_UNIX_MODES {
+        if let Ok(st) = crate::probes::perms::stat(&key.path) {
+            let f = if st.uid != ctx.uid {
+                Finding::fail(
+                    "perm.private-key",
+                    s,
+                    format!(
+                        "{s} belongs to another user (uid {}): OpenSSH refuses it",
+                        st.uid
+                    ),
+                )
+                .remedy(Remedy::command(
+                    "Take ownership back (as administrator):",
+                    format!("sudo chown \"$USER\" {sp} && chmod 600 {sp}"),
+                ))
+            } else if st.mode & 0o077 != 0 {
+                Finding::fail("perm.private-key", s, format!("{s} has mode {:04o}: OpenSSH refuses keys others can read (`UNPROTECTED PRIVATE KEY FILE`)", st.mode))
+                    .remedy(Remedy::command("Make it readable only by you:", format!("chmod 600 {sp}")))
+            } else {
+                Finding::pass(
+                    "perm.private-key",
+                    s,
+                    format!("mode {:04o}, yours", st.mode),
+                )
+            };
+            let f = f
+                .with("mode", format!("{:04o}", st.mode))
+                .with("used_by", &key.used_by);
+            // Open keys are a risk whether or not the cluster uses them.
+            out.push(if key.used_by.is_empty() && f.severity == Severity::Fail {
+                let mut f = f;
+                f.severity = Severity::Warn;
+                f
+            } else {
+                f
+            });
+        }
+    } else {
+        out.push(Finding::skip(
+            "perm.private-key",
+            s,
+            "not checked on this platform yet (Windows ACLs)",
+        ));
+    }
+}
+
+/// `key.present` and `key.agent`: needs the keys on disk and the agent.
 pub async fn agent(
-    _ctx: &Context,
-    _keys: &[KeyInfo],
-    _plans: &[NodePlan],
+    ctx: &Context,
+    keys: &[KeyInfo],
+    plans: &[NodePlan],
 ) -> (Vec<Finding>, Option<AgentState>) {
-    (vec![], None)
+    let mut out = Vec::new();
+    let state = match ctx.env.get("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) {
+        None => {
+            out.push(Finding::info("key.agent", "ssh-agent", "no ssh-agent (SSH_AUTH_SOCK is not set): ssh asks for the passphrase at every login"));
+            None
+        }
+        Some(sock) => match tokio::time::timeout(
+            Duration::from_secs(2).min(ctx.timeout),
+            list_agent(Path::new(sock)),
+        )
+        .await
+        {
+            Ok(Ok(keys)) => Some(AgentState {
+                socket: PathBuf::from(sock),
+                keys,
+            }),
+            Ok(Err(e)) => {
+                out.push(
+                    Finding::warn(
+                        "key.agent",
+                        "ssh-agent",
+                        format!("SSH_AUTH_SOCK is set but the agent cannot be used: {e}"),
+                    )
+                    .remedy(Remedy::command(
+                        "Start an agent in this shell and load your key:",
+                        "eval \"$(ssh-agent -s)\" && ssh-add ~/.ssh/id_ed25519",
+                    )),
+                );
+                None
+            }
+            Err(_) => {
+                out.push(Finding::warn(
+                    "key.agent",
+                    "ssh-agent",
+                    "the agent in SSH_AUTH_SOCK does not answer",
+                ));
+                None
+            }
+        },
+    };
+    if let Some(agent) = &state {
+        let node_fps: Vec<(String, String)> = keys
+            .iter()
+            .filter(|k| !k.used_by.is_empty())
+            .filter_map(|k| Some((k.shown.clone(), k.fingerprint()?)))
+            .collect();
+        let loaded: Vec<&String> = node_fps
+            .iter()
+            .filter(|(_, fp)| agent.keys.iter().any(|a| &a.fingerprint == fp))
+            .map(|(s, _)| s)
+            .collect();
+        let n = agent.keys.len();
+        let without_only: Vec<&str> = plans
+            .iter()
+            .filter(|p| !p.identities_only)
+            .map(|p| p.alias.as_str())
+            .collect();
+        let loaded_words = if loaded.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; loaded: {}",
+                loaded
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let f = if n > 5 && !without_only.is_empty() {
+            Finding::warn("key.agent", "ssh-agent", format!("the agent holds {n} keys and `IdentitiesOnly` is not set for {}: the server stops after 6 refused keys", without_only.join(", ")))
+                .remedy(Remedy::text("Add `IdentitiesOnly yes` to the login nodes' Host blocks (or `ssh-add -D` and load only the key you need)."))
+        } else {
+            Finding::info(
+                "key.agent",
+                "ssh-agent",
+                format!("the agent holds {n} key(s){loaded_words}"),
+            )
+        };
+        out.push(
+            f.with(
+                "keys",
+                agent
+                    .keys
+                    .iter()
+                    .map(|k| &k.fingerprint)
+                    .collect::<Vec<_>>(),
+            )
+            .with("loaded", &loaded),
+        );
+    }
+
+    let used: Vec<&KeyInfo> = keys
+        .iter()
+        .filter(|k| !k.used_by.is_empty() && k.facts.format.is_private())
+        .collect();
+    let agent_keys = state.as_ref().map(|a| a.keys.len()).unwrap_or(0);
+    let present = if used.is_empty() && agent_keys == 0 {
+        let others = keys.iter().filter(|k| k.facts.format.is_private()).count();
+        let why = if others > 0 {
+            format!("; {others} other key file(s) in ~/.ssh are not used for the login nodes (check IdentityFile)")
+        } else {
+            String::new()
+        };
+        Finding::fail(
+            "key.present",
+            "~/.ssh",
+            format!("no private key that ssh would offer to the login nodes{why}"),
+        )
+        .remedy(Remedy::command(
+            "Create a key (choose a passphrase), then have its public key deployed:",
+            "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519_mlcloud",
+        ))
+    } else if used.is_empty() {
+        Finding::pass(
+            "key.present",
+            "~/.ssh",
+            format!("no key file, but the agent holds {agent_keys} key(s)"),
+        )
+    } else {
+        Finding::pass(
+            "key.present",
+            "~/.ssh",
+            format!(
+                "{} key(s) for the login nodes: {}",
+                used.len(),
+                used.iter()
+                    .map(|k| k.shown.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    };
+    out.insert(
+        0,
+        present.with("keys", used.iter().map(|k| &k.shown).collect::<Vec<_>>()),
+    );
+    (out, state)
+}
+
+async fn list_agent(sock: &Path) -> Result<Vec<AgentKey>, String> {
+    let mut client = russh::keys::agent::client::AgentClient::connect_uds(sock)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ids = client
+        .request_identities()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ids
+        .into_iter()
+        .filter_map(|id| match id {
+            russh::keys::agent::AgentIdentity::PublicKey { key, comment } => {
+                let mut bare = key.clone();
+                bare.set_comment("");
+                Some(AgentKey {
+                    algorithm: key.algorithm().as_str().to_string(),
+                    fingerprint: key.fingerprint(russh::keys::HashAlg::Sha256).to_string(),
+                    public_key: bare.to_openssh().ok()?.trim().to_string(),
+                    comment,
+                })
+            }
+            _ => None,
+        })
+        .collect())
 }

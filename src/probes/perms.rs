@@ -1,10 +1,444 @@
-//! `perm.*`: owners and modes of the files OpenSSH is strict about.
+//! `perm.*`: owners and modes of the files OpenSSH is strict about (upstream's rules:
+//! group or world write is refused, whatever a distribution relaxes).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use crate::catalogue::CheckDoc;
 use crate::context::Context;
+use crate::finding::{Finding, Remedy};
 use crate::runner::RunState;
 
-pub const CHECKS: &[CheckDoc] = &[];
+pub const CHECKS: &[CheckDoc] = &[
+    CheckDoc {
+        id: "perm.home",
+        title: "Home directory not writable by others",
+        what: "Checks the owner and mode of your home directory.",
+        why: "If others can write your home they can replace ~/.ssh; SSH servers (StrictModes) refuse keys in such homes, and it is unsafe on a shared machine.",
+        fix: "`chmod go-w ~`",
+    },
+    CheckDoc {
+        id: "perm.ssh-dir",
+        title: "~/.ssh is yours and private (0700)",
+        what: "Checks that ~/.ssh is a directory owned by you, not writable by group or others, and ideally mode 0700.",
+        why: "Others who can write ~/.ssh can swap your keys or config; OpenSSH and sshd refuse such setups.",
+        fix: "`chmod 700 ~/.ssh` (and `chown $USER ~/.ssh` if another user owns it).",
+    },
+    CheckDoc {
+        id: "perm.private-key",
+        title: "Private keys readable only by you",
+        what: "Checks each private key file: owned by you, and no permission bits for group or others (0600 or 0400).",
+        why: "OpenSSH refuses a private key that others can read: `WARNING: UNPROTECTED PRIVATE KEY FILE!` and `Load key …: bad permissions`, then the key is not offered at all.",
+        fix: "`chmod 600 ~/.ssh/id_ed25519` (with your key's path).",
+    },
+    CheckDoc {
+        id: "perm.config",
+        title: "~/.ssh/config and its Includes are not writable by others",
+        what: "Checks ~/.ssh/config and every file it includes: owned by you (or root) and not writable by group or others.",
+        why: "OpenSSH stops with `Bad owner or permissions on ~/.ssh/config` before connecting anywhere, because others could change where you connect.",
+        fix: "`chmod 600 ~/.ssh/config` (and each included file named in the report).",
+    },
+    CheckDoc {
+        id: "perm.known-hosts",
+        title: "known_hosts not writable by others",
+        what: "Checks your known_hosts files (the default ones and any UserKnownHostsFile).",
+        why: "Anyone who can write known_hosts can make ssh trust a fake server.",
+        fix: "`chmod 644 ~/.ssh/known_hosts` (or 600).",
+    },
+    CheckDoc {
+        id: "perm.authorized-keys",
+        title: "A local authorized_keys is not writable by others",
+        what: "Checks ~/.ssh/authorized_keys on this machine, if there is one.",
+        why: "The login nodes' own ~/.ssh/authorized_keys must be `chmod 600` too (the guide says so); locally, a writable file lets others log in as you.",
+        fix: "`chmod 600 ~/.ssh/authorized_keys` (on the cluster too, if support asks).",
+    },
+];
+
+/// Owner and mode of a path, following symlinks safely.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileFacts {
+    pub path: PathBuf,
+    /// Where a symlink points (the link text).
+    pub link: Option<PathBuf>,
+    pub mode: u32,
+    pub uid: u32,
+    pub is_dir: bool,
+    pub is_file: bool,
+}
+
+/// Why facts could not be had.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatError {
+    Missing,
+    LinkLoop(PathBuf),
+    Other(String),
+}
+
+/// Stats a path; a symlink is followed once by the OS and its text reported.
+pub fn stat(path: &Path) -> Result<FileFacts, StatError> {
+    let link = std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.file_type().is_symlink())
+        .and_then(|_| std::fs::read_link(path).ok());
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(facts(path, link, &m)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && link.is_none() => {
+            Err(StatError::Missing)
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            Err(StatError::LinkLoop(link.unwrap_or_default()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StatError::Other(format!(
+            "is a symlink to {} which does not exist",
+            link.unwrap_or_default().display()
+        ))),
+        Err(e) => Err(StatError::Other(e.to_string())),
+    }
+}
+
+#[cfg(unix)]
+fn facts(path: &Path, link: Option<PathBuf>, m: &std::fs::Metadata) -> FileFacts {
+    use std::os::unix::fs::MetadataExt;
+    FileFacts {
+        path: path.to_path_buf(),
+        link,
+        mode: m.mode() & 0o7777,
+        uid: m.uid(),
+        is_dir: m.is_dir(),
+        is_file: m.is_file(),
+    }
+}
+
+#[cfg(not(unix))]
+fn facts(path: &Path, link: Option<PathBuf>, m: &std::fs::Metadata) -> FileFacts {
+    FileFacts {
+        path: path.to_path_buf(),
+        link,
+        mode: 0o600,
+        uid: 0,
+        is_dir: m.is_dir(),
+        is_file: m.is_file(),
+    }
+}
+
+fn link_note(ctx: &Context, f: &FileFacts) -> String {
+    f.link
+        .as_ref()
+        .map(|l| format!(" (a symlink to {})", ctx.show(l)))
+        .unwrap_or_default()
+}
+
+fn stat_problem(ctx: &Context, id: &str, path: &Path, e: &StatError) -> Option<Finding> {
+    let shown = ctx.show(path);
+    match e {
+        StatError::Missing => None,
+        StatError::LinkLoop(to) => Some(
+            Finding::fail(
+                id,
+                &shown,
+                format!("{shown} is a symlink loop (points to {})", to.display()),
+            )
+            .remedy(Remedy::command(
+                "Replace the link with the real file.",
+                format!("ls -l {}", ctx.shell_path(path)),
+            )),
+        ),
+        StatError::Other(err) => Some(Finding::warn(
+            id,
+            &shown,
+            format!("{shown} cannot be checked: {err}"),
+        )),
+    }
+}
 
 /// Runs the permission checks.
-pub fn run(_ctx: &Context, _state: &mut RunState) {}
+pub fn run(ctx: &Context, state: &mut RunState) {
+    if !crate::platform::HAS_UNIX_MODES {
+        for doc in CHECKS.iter().filter(|d| d.id != "perm.private-key") {
+            state.push([Finding::skip(
+                doc.id,
+                "~",
+                "not checked on this platform yet (Windows ACLs)",
+            )]);
+        }
+        return;
+    }
+    let mut out = Vec::new();
+    let me = ctx.uid;
+
+    // perm.home
+    match stat(&ctx.home) {
+        Ok(f) if f.mode & 0o022 != 0 => out.push(
+            Finding::warn("perm.home", "~", format!("your home is writable by {} (mode {:04o}){}", who(f.mode), f.mode, link_note(ctx, &f)))
+                .detail("Servers with StrictModes refuse keys under such a home, and others could replace ~/.ssh.")
+                .remedy(Remedy::command("Remove write access for group and others:", "chmod go-w ~"))
+                .with("mode", format!("{:04o}", f.mode)),
+        ),
+        Ok(f) => out.push(Finding::pass("perm.home", "~", format!("home is not writable by others (mode {:04o})", f.mode)).with("mode", format!("{:04o}", f.mode))),
+        Err(e) => out.extend(stat_problem(ctx, "perm.home", &ctx.home, &e)),
+    }
+
+    // perm.ssh-dir
+    let ssh = ctx.ssh_dir();
+    match stat(&ssh) {
+        Ok(f) if !f.is_dir => out.push(
+            Finding::fail("perm.ssh-dir", "~/.ssh", "~/.ssh is not a directory").remedy(
+                Remedy::text("Move the file away and create the directory: mkdir -m 700 ~/.ssh"),
+            ),
+        ),
+        Ok(f) if f.uid != me && f.uid != 0 => out.push(
+            Finding::fail(
+                "perm.ssh-dir",
+                "~/.ssh",
+                format!("~/.ssh belongs to another user (uid {})", f.uid),
+            )
+            .remedy(Remedy::command(
+                "Take ownership back (as administrator):",
+                "sudo chown -R \"$USER\" ~/.ssh",
+            ))
+            .with("uid", f.uid),
+        ),
+        Ok(f) if f.mode & 0o022 != 0 => out.push(
+            Finding::fail(
+                "perm.ssh-dir",
+                "~/.ssh",
+                format!(
+                    "~/.ssh is writable by {} (mode {:04o}){}",
+                    who(f.mode),
+                    f.mode,
+                    link_note(ctx, &f)
+                ),
+            )
+            .remedy(Remedy::command("Make it private:", "chmod 700 ~/.ssh"))
+            .with("mode", format!("{:04o}", f.mode)),
+        ),
+        Ok(f) if f.mode & 0o777 != 0o700 => out.push(
+            Finding::warn(
+                "perm.ssh-dir",
+                "~/.ssh",
+                format!(
+                    "~/.ssh has mode {:04o}; 0700 is recommended{}",
+                    f.mode,
+                    link_note(ctx, &f)
+                ),
+            )
+            .remedy(Remedy::command("Make it private:", "chmod 700 ~/.ssh"))
+            .with("mode", format!("{:04o}", f.mode)),
+        ),
+        Ok(f) => out.push(
+            Finding::pass(
+                "perm.ssh-dir",
+                "~/.ssh",
+                format!(
+                    "~/.ssh is private (mode {:04o}){}",
+                    f.mode,
+                    link_note(ctx, &f)
+                ),
+            )
+            .with("mode", format!("{:04o}", f.mode)),
+        ),
+        Err(StatError::Missing) => out.push(Finding::skip(
+            "perm.ssh-dir",
+            "~/.ssh",
+            "there is no ~/.ssh yet (`ssh-keygen` creates it)",
+        )),
+        Err(e) => out.extend(stat_problem(ctx, "perm.ssh-dir", &ssh, &e)),
+    }
+
+    // perm.config: the user's config and everything it includes.
+    let mut config_files: Vec<PathBuf> = vec![ssh.join("config")];
+    if let Some(cs) = &state.config {
+        for f in cs.config.files.iter().filter(|f| !f.system) {
+            if !config_files.contains(&f.path) {
+                config_files.push(f.path.clone());
+            }
+        }
+    }
+    let mut config_ok = 0;
+    for path in &config_files {
+        let shown = ctx.show(path);
+        match stat(path) {
+            Ok(f) if (f.uid != me && f.uid != 0) || f.mode & 0o022 != 0 => out.push(
+                Finding::fail(
+                    "perm.config",
+                    &shown,
+                    format!(
+                        "{shown} is {}: OpenSSH stops with `Bad owner or permissions`",
+                        if f.uid != me && f.uid != 0 {
+                            format!("owned by another user (uid {})", f.uid)
+                        } else {
+                            format!("writable by {} (mode {:04o})", who(f.mode), f.mode)
+                        }
+                    ),
+                )
+                .remedy(if f.uid != me && f.uid != 0 {
+                    Remedy::command(
+                        "Take ownership back (as administrator) and restrict it:",
+                        format!(
+                            "sudo chown \"$USER\" {p} && chmod 600 {p}",
+                            p = ctx.shell_path(path)
+                        ),
+                    )
+                } else {
+                    Remedy::command(
+                        "Restrict it:",
+                        format!("chmod 600 {}", ctx.shell_path(path)),
+                    )
+                })
+                .with("mode", format!("{:04o}", f.mode))
+                .with("uid", f.uid),
+            ),
+            Ok(_) => config_ok += 1,
+            Err(e) => out.extend(stat_problem(ctx, "perm.config", path, &e)),
+        }
+    }
+    if config_ok > 0 && !out.iter().any(|f| f.id == "perm.config") {
+        out.push(Finding::pass(
+            "perm.config",
+            "~/.ssh/config",
+            format!("{config_ok} config file(s) owned by you and not writable by others"),
+        ));
+    }
+
+    // perm.known-hosts
+    let mut kh: Vec<PathBuf> = vec![ssh.join("known_hosts"), ssh.join("known_hosts2")];
+    for plan in crate::probes::plan_nodes(ctx, state) {
+        for f in plan.known_hosts_files {
+            if !kh.contains(&f) {
+                kh.push(f);
+            }
+        }
+    }
+    let mut kh_seen = 0;
+    for path in &kh {
+        match stat(path) {
+            Ok(f) if f.mode & 0o002 != 0 || (f.uid != me && f.uid != 0) => out.push(
+                Finding::warn(
+                    "perm.known-hosts",
+                    ctx.show(path),
+                    format!(
+                        "{} is {}",
+                        ctx.show(path),
+                        if f.mode & 0o002 != 0 {
+                            format!("writable by everyone (mode {:04o})", f.mode)
+                        } else {
+                            format!("owned by another user (uid {})", f.uid)
+                        }
+                    ),
+                )
+                .remedy(Remedy::command(
+                    "Restrict it:",
+                    format!("chmod 644 {}", ctx.shell_path(path)),
+                )),
+            ),
+            Ok(_) => kh_seen += 1,
+            Err(e) => out.extend(stat_problem(ctx, "perm.known-hosts", path, &e)),
+        }
+    }
+    if kh_seen > 0 && !out.iter().any(|f| f.id == "perm.known-hosts") {
+        out.push(Finding::pass(
+            "perm.known-hosts",
+            "~/.ssh/known_hosts",
+            format!("{kh_seen} known_hosts file(s) not writable by others"),
+        ));
+    }
+
+    // perm.authorized-keys
+    let ak = ssh.join("authorized_keys");
+    match stat(&ak) {
+        Ok(f) if f.mode & 0o022 != 0 => out.push(
+            Finding::warn(
+                "perm.authorized-keys",
+                "~/.ssh/authorized_keys",
+                format!(
+                    "~/.ssh/authorized_keys is writable by {} (mode {:04o})",
+                    who(f.mode),
+                    f.mode
+                ),
+            )
+            .remedy(Remedy::command(
+                "Restrict it:",
+                "chmod 600 ~/.ssh/authorized_keys",
+            )),
+        ),
+        Ok(f) => out.push(Finding::pass(
+            "perm.authorized-keys",
+            "~/.ssh/authorized_keys",
+            format!("not writable by others (mode {:04o})", f.mode),
+        )),
+        Err(e) => out.extend(stat_problem(ctx, "perm.authorized-keys", &ak, &e)),
+    }
+
+    state.push(out);
+    state
+        .artifacts
+        .insert("ssh/permissions.txt".into(), listing(ctx).into_bytes());
+}
+
+fn who(mode: u32) -> &'static str {
+    match (mode & 0o020 != 0, mode & 0o002 != 0) {
+        (true, true) => "group and others",
+        (true, false) => "the group",
+        _ => "others",
+    }
+}
+
+/// `ls -l`-like lines for ~, ~/.ssh and every entry in it: names, modes, owners; never contents.
+pub fn listing(ctx: &Context) -> String {
+    let mut out = String::from("# mode  owner        type     path\n");
+    let mut line = |path: &Path| {
+        let (mode, owner, kind) = match std::fs::symlink_metadata(path) {
+            Ok(m) => {
+                let t = m.file_type();
+                let kind = if t.is_symlink() {
+                    "symlink"
+                } else if t.is_dir() {
+                    "dir"
+                } else if t.is_file() {
+                    "file"
+                } else {
+                    "special"
+                };
+                #[cfg(unix)]
+                let (mode, uid) = {
+                    use std::os::unix::fs::MetadataExt;
+                    (m.mode() & 0o7777, m.uid())
+                };
+                #[cfg(not(unix))]
+                let (mode, uid) = (0u32, 0u32);
+                let owner = if uid == ctx.uid {
+                    "you".to_string()
+                } else if uid == 0 {
+                    "root".to_string()
+                } else {
+                    format!("uid {uid}")
+                };
+                (format!("{mode:04o}"), owner, kind)
+            }
+            Err(_) => ("----".into(), "-".into(), "missing"),
+        };
+        let target = std::fs::read_link(path)
+            .map(|t| format!(" -> {}", ctx.show(&t)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{mode}  {owner:12} {kind:8} {}{target}",
+            ctx.show(path)
+        );
+    };
+    line(&ctx.home);
+    let ssh = ctx.ssh_dir();
+    line(&ssh);
+    if let Ok(entries) = std::fs::read_dir(&ssh) {
+        let mut names: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .take(5000)
+            .collect();
+        names.sort();
+        for p in names {
+            line(&p);
+        }
+    }
+    out
+}

@@ -111,6 +111,20 @@ fn finding_lines(f: &Finding, style: &Style, with_subject: bool, ids: &str) -> V
     out
 }
 
+/// A one-line command as `$ cmd`; a multi-line text to paste (a config block) as is.
+fn command_lines(cmd: &str, style: &Style, indent: &str) -> Vec<String> {
+    if cmd.contains('\n') {
+        cmd.lines()
+            .map(|l| format!("{indent}  {}", paint(style, "36", l)))
+            .collect()
+    } else {
+        vec![format!(
+            "{indent}{}",
+            paint(style, "36", &format!("$ {cmd}"))
+        )]
+    }
+}
+
 /// Findings with consecutive identical skips merged, so `--offline` reads as one line a node.
 fn grouped<'a>(findings: &[&'a Finding]) -> Vec<(&'a Finding, String)> {
     let mut out: Vec<(&Finding, String)> = Vec::new();
@@ -160,8 +174,8 @@ pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Resul
                     writeln!(out, "{line}")?;
                 }
                 if let Some(cmd) = &step.command {
-                    for line in cmd.lines() {
-                        writeln!(out, "       {}", paint(style, "36", &format!("$ {line}")))?;
+                    for line in command_lines(cmd, style, "       ") {
+                        writeln!(out, "{line}")?;
                     }
                 }
             }

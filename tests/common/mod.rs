@@ -216,6 +216,11 @@ pub fn normalized(report: &Value, home: &Path) -> Value {
         }
     }
     r["findings"] = Value::Array(findings);
-    let text = serde_json::to_string(&r).unwrap().replace(&home, "[home]");
+    let login = mlc_doctor::platform::login_name().unwrap_or_default();
+    let text = serde_json::to_string(&r)
+        .unwrap()
+        .replace(&home, "[home]")
+        .replace(&format!("`{login}`"), "`[login]`")
+        .replace(&format!("\"sent\":\"{login}\""), "\"sent\":\"[login]\"");
     serde_json::from_str(&text).unwrap()
 }
