@@ -10,6 +10,7 @@ pub mod diagnosis;
 pub mod error;
 pub mod finding;
 pub mod keyfile;
+pub mod knownhosts;
 pub mod platform;
 pub mod probes;
 pub mod proc;
@@ -19,6 +20,7 @@ pub mod report;
 pub mod runner;
 pub mod settings;
 pub mod sshconfig;
+pub mod transcript;
 
 pub use app::main_with;
 pub use error::ExitStatus;

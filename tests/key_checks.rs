@@ -2,7 +2,9 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
+use common::agent::{fresh_key, Agent};
 
 use common::*;
 use serde_json::Value;
@@ -194,67 +196,6 @@ fn no_private_key_material_in_the_report() {
     assert!(!json.contains("PRIVATE KEY-----"));
 }
 
-struct Agent {
-    child: Child,
-    sock: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Agent {
-    fn start() -> Agent {
-        let dir = tempfile::tempdir().unwrap();
-        let sock = dir.path().join("agent.sock");
-        let child = Command::new("ssh-agent")
-            .arg("-D")
-            .arg("-a")
-            .arg(&sock)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ssh-agent is installed by scripts/test");
-        for _ in 0..200 {
-            if sock.exists() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        Agent {
-            child,
-            sock,
-            _dir: dir,
-        }
-    }
-
-    fn add(&self, key: &std::path::Path) {
-        let st = Command::new("ssh-add")
-            .arg("-q")
-            .arg(key)
-            .env("SSH_AUTH_SOCK", &self.sock)
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success(), "ssh-add {}", key.display());
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn fresh_key(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
-    let p = dir.join(name);
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&p)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    p
-}
-
 #[test]
 fn agent_with_seven_keys_and_no_identities_only_warns() {
     let agent = Agent::start();
@@ -276,7 +217,7 @@ fn agent_with_seven_keys_and_no_identities_only_warns() {
             "--node",
             "slurm",
         ])
-        .env("SSH_AUTH_SOCK", &agent.sock)
+        .env("SSH_AUTH_SOCK", agent.sock())
         .output()
         .unwrap();
     let r = parse_report(&out);
@@ -301,7 +242,7 @@ fn agent_with_seven_keys_and_no_identities_only_warns() {
             "--node",
             "slurm",
         ])
-        .env("SSH_AUTH_SOCK", &agent.sock)
+        .env("SSH_AUTH_SOCK", agent.sock())
         .output()
         .unwrap();
     assert_eq!(severity(&parse_report(&out), "key.agent"), "info");
@@ -321,7 +262,7 @@ fn agent_reports_which_node_key_is_loaded_and_broken_sockets() {
             "--node",
             "slurm",
         ])
-        .env("SSH_AUTH_SOCK", &agent.sock)
+        .env("SSH_AUTH_SOCK", agent.sock())
         .output()
         .unwrap();
     let r = parse_report(&out);

@@ -159,4 +159,5 @@ pub async fn node_pipeline(ctx: &Context, plan: &NodePlan, shared: &Shared, slot
         handshake::run(ctx, plan, shared, reachable, slot),
         openssh::transcript(ctx, plan, shared, slot),
     );
+    openssh::reconcile(slot, alias);
 }

@@ -1,9 +1,16 @@
 //! `ssh.transcript`: the real OpenSSH client's `ssh -vvv`, captured and parsed.
 
+use std::process::Stdio;
+
+use tokio::io::AsyncReadExt;
+
 use crate::catalogue::CheckDoc;
 use crate::context::Context;
+use crate::finding::Finding;
 use crate::probes::{record, NodePlan, Shared};
-use crate::runner::{SharedSlot, Stage};
+use crate::runner::{lock, SharedSlot, Stage};
+use crate::settings::OpenSshChoice;
+use crate::transcript::{self, Outcome};
 
 pub const CHECKS: &[CheckDoc] = &[CheckDoc {
     id: "ssh.transcript",
@@ -13,7 +20,231 @@ pub const CHECKS: &[CheckDoc] = &[CheckDoc {
     fix: "Follow the fix of the finding that names the cause; the transcript itself is evidence for support and is in the bundle (redacted).",
 }];
 
+/// The largest transcript kept; `ssh -vvv` writes a few tens of KiB.
+pub const TRANSCRIPT_CAP: usize = 512 * 1024;
+
+/// The `ssh` arguments for a node's transcript: BatchMode (never prompts), the plan's
+/// host, port and user, absolute paths when the home is not the account's, and known_hosts
+/// copies so the user's files are never changed.
+pub fn ssh_args(ctx: &Context, plan: &NodePlan, shared: &Shared, known_copy: &str) -> Vec<String> {
+    let mut args: Vec<String> = vec!["-vvv".into(), "-T".into(), "-n".into()];
+    let config = shared
+        .config
+        .as_ref()
+        .filter(|c| c.exists)
+        .map(|c| c.path.display().to_string());
+    args.extend(["-F".into(), config.unwrap_or_else(|| "/dev/null".into())]);
+    let secs = ctx.timeout.as_secs().max(1);
+    for opt in [
+        "BatchMode=yes".to_string(),
+        format!("ConnectTimeout={secs}"),
+        "IdentitiesOnly=yes".into(),
+        "ControlMaster=no".into(),
+        "ControlPath=none".into(),
+        "StrictHostKeyChecking=accept-new".into(),
+        "UpdateHostKeys=no".into(),
+        "NumberOfPasswordPrompts=0".into(),
+        "ProxyCommand=none".into(),
+        "ProxyJump=none".into(),
+        "PermitLocalCommand=no".into(),
+        "RemoteCommand=none".into(),
+        format!("HostName={}", plan.hostname),
+        format!("Port={}", plan.port),
+        format!("UserKnownHostsFile={known_copy}"),
+    ] {
+        args.push("-o".into());
+        args.push(opt);
+    }
+    if let Some(u) = &plan.user {
+        args.extend(["-o".into(), format!("User={u}")]);
+    }
+    if ctx.home_differs_from_passwd() {
+        for k in shared
+            .keys
+            .iter()
+            .filter(|k| k.used_by.contains(&plan.alias))
+        {
+            args.extend(["-i".into(), k.path.display().to_string()]);
+        }
+    }
+    args.push("--".into());
+    args.push(plan.alias.clone());
+    args.push("exit 0".into());
+    args
+}
+
 /// The transcript stage of a node.
-pub async fn transcript(_ctx: &Context, plan: &NodePlan, _shared: &Shared, slot: &SharedSlot) {
-    record(slot, Stage::Transcript, [], &plan.alias);
+pub async fn transcript(ctx: &Context, plan: &NodePlan, shared: &Shared, slot: &SharedSlot) {
+    let alias = plan.alias.as_str();
+    let skip = |why: &str| Finding::skip("ssh.transcript", alias, format!("not captured: {why}"));
+    let ssh = match (&ctx.openssh, &shared.openssh) {
+        (OpenSshChoice::Disabled, _) => {
+            return record(slot, Stage::Transcript, [skip("--no-openssh")], alias)
+        }
+        (_, None) => return record(slot, Stage::Transcript, [skip("no OpenSSH client")], alias),
+        (_, Some(o)) => o.path.clone(),
+    };
+    // Copies of the user's known_hosts: `accept-new` may add to them, the originals stay as they are.
+    let Ok(tmp) = tempfile::Builder::new().prefix("mlc-doctor-kh-").tempdir() else {
+        return record(
+            slot,
+            Stage::Transcript,
+            [skip("no temporary directory")],
+            alias,
+        );
+    };
+    let mut copies = Vec::new();
+    for (i, f) in plan.known_hosts_files.iter().enumerate() {
+        let dst = tmp.path().join(format!("known_hosts_{i}"));
+        let ok = std::fs::metadata(f)
+            .map(|m| m.is_file() && m.len() < 16 << 20)
+            .unwrap_or(false)
+            && std::fs::copy(f, &dst).is_ok();
+        if !ok {
+            let _ = std::fs::write(&dst, b"");
+        }
+        copies.push(dst.display().to_string());
+    }
+    if copies.is_empty() {
+        let dst = tmp.path().join("known_hosts");
+        let _ = std::fs::write(&dst, b"");
+        copies.push(dst.display().to_string());
+    }
+    let args = ssh_args(ctx, plan, shared, &copies.join(" "));
+    let mut cmd = tokio::process::Command::new(&ssh);
+    cmd.args(&args)
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for var in ["PATH", "HOME", "SSH_AUTH_SOCK", "USER", "LOGNAME"] {
+        if let Some(v) = ctx.env.get(var) {
+            cmd.env(var, v);
+        }
+    }
+    cmd.env("LC_ALL", "C");
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return record(
+                slot,
+                Stage::Transcript,
+                [skip(&format!("ssh could not be started: {e}"))],
+                alias,
+            )
+        }
+    };
+    let mut stderr = child.stderr.take();
+    let budget = ctx.timeout * 3;
+    let read = async {
+        let mut buf = Vec::new();
+        if let Some(err) = stderr.as_mut() {
+            let mut chunk = [0u8; 8192];
+            loop {
+                match err.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let room = TRANSCRIPT_CAP.saturating_sub(buf.len());
+                        buf.extend_from_slice(&chunk[..n.min(room)]);
+                    }
+                }
+            }
+        }
+        let status = child.wait().await.ok();
+        (buf, status)
+    };
+    let (bytes, status, timed_out) = match tokio::time::timeout(budget, read).await {
+        Ok((b, s)) => (b, s, false),
+        Err(_) => (Vec::new(), None, true),
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let parsed = transcript::parse(&text);
+    let outcome = parsed.outcome.clone().unwrap_or(Outcome::Unknown);
+    let exit = status.and_then(|s| s.code());
+    let mut header = format!("# `ssh -vvv` transcript captured by mlc-doctor for `{alias}`\n# exit status: {}\n# command: {} {}\n", exit.map(|c| c.to_string()).unwrap_or_else(|| "none (stopped)".into()), ssh.display(), args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect::<Vec<_>>().join(" "));
+    header.push_str("# BatchMode=yes: ssh never asked for a passphrase or a code. known_hosts was read from temporary copies (StrictHostKeyChecking=accept-new), so your files were not changed.\n");
+    if ctx.home_differs_from_passwd() {
+        header.push_str("# The home being checked is not the account's home: key paths were passed with -i as absolute paths.\n");
+    }
+    if bytes.len() >= TRANSCRIPT_CAP {
+        header.push_str("# (truncated)\n");
+    }
+    lock(slot).artifacts.insert(
+        format!("nodes/{alias}/ssh-vvv.txt"),
+        format!("{header}{text}").into_bytes(),
+    );
+    lock(slot).report.transcript = Some(outcome.describe());
+
+    let finding = if timed_out {
+        Finding::warn(
+            "ssh.transcript",
+            alias,
+            format!(
+                "`ssh -vvv` did not finish within {:.0} s and was stopped",
+                budget.as_secs_f64()
+            ),
+        )
+    } else {
+        Finding::info(
+            "ssh.transcript",
+            alias,
+            format!("OpenSSH: {}", outcome.describe()),
+        )
+    };
+    let f = finding
+        .with("outcome", &outcome)
+        .with("exit_status", exit)
+        .with("remote_version", &parsed.remote_version)
+        .with("keys_offered", parsed.keys_offered.len())
+        .with("keys_accepted", parsed.keys_accepted.len())
+        .with(
+            "load_errors",
+            parsed
+                .load_errors
+                .iter()
+                .map(|(p, r)| format!("{}: {r}", ctx.show(std::path::Path::new(p))))
+                .collect::<Vec<_>>(),
+        )
+        .with("bytes", bytes.len());
+    record(slot, Stage::Transcript, [f], alias);
+}
+
+/// After both stages: says so when OpenSSH and the doctor's own handshake disagree about
+/// whether a key is accepted.
+pub fn reconcile(slot: &SharedSlot, alias: &str) {
+    let mut s = lock(slot);
+    let ours = s.report.accepted_keys.len();
+    let handshake_tested = s.findings.iter().any(|f| {
+        f.id == "ssh.key-accepted"
+            && matches!(
+                f.severity,
+                crate::finding::Severity::Pass | crate::finding::Severity::Fail
+            )
+    });
+    let Some(f) = s
+        .findings
+        .iter_mut()
+        .find(|f| f.id == "ssh.transcript" && f.severity == crate::finding::Severity::Info)
+    else {
+        return;
+    };
+    let Some(outcome) = f
+        .evidence
+        .get("outcome")
+        .and_then(|o| serde_json::from_value::<serde_json::Value>(o.clone()).ok())
+    else {
+        return;
+    };
+    let kind = outcome.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    let ssh_accepts = matches!(
+        kind,
+        "key-accepted" | "key-unusable" | "partial-success" | "authenticated"
+    );
+    let comparable = ssh_accepts || kind == "permission-denied";
+    if handshake_tested && comparable && ssh_accepts != (ours > 0) {
+        f.severity = crate::finding::Severity::Warn;
+        f.summary = format!("OpenSSH and the doctor disagree: {} (OpenSSH), {ours} key(s) accepted (the doctor's handshake)", f.summary.trim_start_matches("OpenSSH: "));
+        f.detail = Some(format!("Your own ssh uses settings or keys the doctor's check did not (a key it could not load, an option in your config); nodes/{alias}/ssh-vvv.txt in the bundle shows which."));
+    }
 }

@@ -224,3 +224,5 @@ pub fn normalized(report: &Value, home: &Path) -> Value {
         .replace(&format!("\"sent\":\"{login}\""), "\"sent\":\"[login]\"");
     serde_json::from_str(&text).unwrap()
 }
+pub mod agent;
+pub mod sshd;
