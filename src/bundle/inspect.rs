@@ -1,10 +1,133 @@
-//! `mlc-doctor bundle inspect`.
+//! `mlc-doctor bundle inspect`: verifies a bundle (manifest hashes, no unlisted files, the
+//! private-key shape checks) and prints its report for the support engineer.
 
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 
+use sha2::{Digest, Sha256};
+
+use super::{hex, leakcheck, Manifest};
 use crate::error::ExitStatus;
 
-/// Verifies a bundle and prints its report.
-pub fn command(_zip: &Path, _json: bool) -> ExitStatus {
-    crate::app::fatal("`bundle inspect` is not available yet in this version")
+/// Largest entry read from a bundle (a zip bomb stops here).
+const ENTRY_CAP: u64 = 16 << 20;
+const TOTAL_CAP: u64 = 128 << 20;
+
+/// What verification found.
+#[derive(Debug, Default)]
+pub struct Verification {
+    pub files: BTreeMap<String, Vec<u8>>,
+    pub problems: Vec<String>,
+    pub manifest: Option<Manifest>,
+}
+
+/// Reads and verifies a bundle; `Err` when it cannot be read as a zip at all.
+pub fn verify(path: &Path) -> Result<Verification, String> {
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| {
+        format!(
+            "{} is not a readable zip ({e}); it may be truncated",
+            path.display()
+        )
+    })?;
+    let mut v = Verification::default();
+    let mut total = 0u64;
+    for i in 0..zip.len() {
+        let mut entry = match zip.by_index(i) {
+            Ok(e) => e,
+            Err(e) => {
+                v.problems.push(format!("entry {i} cannot be read: {e}"));
+                continue;
+            }
+        };
+        let name = match entry.name() {
+            Ok(n) => n.to_string(),
+            Err(e) => {
+                v.problems
+                    .push(format!("entry {i} has an unreadable name: {e}"));
+                continue;
+            }
+        };
+        if entry.is_dir() {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        let limit = ENTRY_CAP.min(TOTAL_CAP.saturating_sub(total));
+        if let Err(e) = (&mut entry).take(limit + 1).read_to_end(&mut bytes) {
+            v.problems.push(format!(
+                "{name}: cannot be decompressed ({e}); the zip may be damaged"
+            ));
+            continue;
+        }
+        if bytes.len() as u64 > limit {
+            v.problems
+                .push(format!("{name}: larger than {} MiB; not read", limit >> 20));
+            continue;
+        }
+        total += bytes.len() as u64;
+        v.files.insert(name, bytes);
+    }
+    match v
+        .files
+        .get("manifest.json")
+        .map(|b| serde_json::from_slice::<Manifest>(b))
+    {
+        None => v.problems.push("manifest.json is missing".into()),
+        Some(Err(e)) => v.problems.push(format!("manifest.json is not valid: {e}")),
+        Some(Ok(m)) => {
+            for f in &m.files {
+                match v.files.get(&f.path) {
+                    None => v.problems.push(format!("{}: listed in the manifest but missing", f.path)),
+                    Some(b) if b.len() as u64 != f.size || hex(&Sha256::digest(b)) != f.sha256 => v.problems.push(format!("{}: size or sha256 differs from the manifest (changed after it was written)", f.path)),
+                    Some(_) => {}
+                }
+            }
+            for name in v.files.keys() {
+                if name != "manifest.json" && !m.files.iter().any(|f| &f.path == name) {
+                    v.problems
+                        .push(format!("{name}: not listed in the manifest"));
+                }
+            }
+            if !m.leak_check.passed {
+                v.problems
+                    .push("the manifest says the leak check did not pass".into());
+            }
+            v.manifest = Some(m);
+        }
+    }
+    if let Err(leaks) = leakcheck::check(&v.files, &leakcheck::Sources::default()) {
+        for l in leaks {
+            v.problems.push(format!("leak shape check: {l}"));
+        }
+    }
+    Ok(v)
+}
+
+/// Verifies and prints.
+pub fn command(zip: &Path, json: bool) -> ExitStatus {
+    let v = match verify(zip) {
+        Ok(v) => v,
+        Err(e) => return crate::app::fatal(&e),
+    };
+    for p in &v.problems {
+        eprintln!("mlc-doctor: bundle problem: {p}");
+    }
+    let key = if json { "report.json" } else { "report.txt" };
+    match v.files.get(key) {
+        Some(b) => print!("{}", String::from_utf8_lossy(b)),
+        None => eprintln!("mlc-doctor: the bundle has no {key}"),
+    }
+    if v.problems.is_empty() {
+        let n = v.manifest.as_ref().map(|m| m.files.len()).unwrap_or(0);
+        eprintln!("mlc-doctor: bundle verified: {n} files match the manifest; the leak shape check passed");
+        ExitStatus::Healthy
+    } else {
+        eprintln!(
+            "mlc-doctor: the bundle did not verify ({} problem(s))",
+            v.problems.len()
+        );
+        ExitStatus::Problems
+    }
 }

@@ -1,23 +1,709 @@
-//! The support bundle: collect, redact, leak-check, zip.
-
-use crate::catalogue::CheckDoc;
-
-pub const CHECKS: &[CheckDoc] = &[];
+//! The support bundle: collect → redact → leak-check → zip, written atomically and never
+//! over an existing file. The pseudonym map stays on this machine.
 
 pub mod inspect;
+pub mod leakcheck;
+pub mod redact;
 pub mod unmask;
 
-use crate::context::Context;
-use crate::report::Report;
-use crate::runner::RunState;
-use crate::settings::Settings;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
-/// Writes the bundle (not built yet: writes nothing).
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::catalogue::CheckDoc;
+use crate::context::Context;
+use crate::finding::{Finding, Remedy};
+use crate::report::{BundleInfo, Report};
+use crate::runner::RunState;
+use crate::settings::{BundleTarget, Settings};
+use redact::{Category, Redactor};
+
+pub const CHECKS: &[CheckDoc] = &[CheckDoc {
+    id: "bundle.written",
+    title: "The support bundle was written",
+    what: "Writes the redacted zip bundle (report, config, key facts, permissions, per-node network, handshake and ssh -vvv evidence) after a leak check that refuses to write anything that could hold a private value.",
+    why: "Support reads the bundle instead of asking you for `ssh -vvv` output, your config and your public key; the leak check makes sure no private key, passphrase, local name or address is in it.",
+    fix: "If the leak check refused, the message names the file, line and kind of value: report it to the mlc-doctor maintainers; run with --no-bundle meanwhile. If the path was not writable, pass --bundle with a writable location.",
+}];
+
+/// The bundle's manifest schema.
+pub const MANIFEST_SCHEMA: &str = "mlc-doctor.bundle/1";
+/// Largest file kept in a bundle; longer files are cut with a note.
+pub const FILE_CAP: usize = 1 << 20;
+
+/// A file's entry in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema: String,
+    pub tool: crate::report::Tool,
+    pub created: String,
+    pub argv: Vec<String>,
+    pub files: Vec<ManifestFile>,
+    pub redaction: RedactionSummary,
+    pub leak_check: LeakSummary,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RedactionSummary {
+    /// Replacements per category.
+    pub counts: BTreeMap<String, usize>,
+    /// Categories whose value was too short to redact safely.
+    pub not_redacted_too_short: Vec<String>,
+    pub cluster_user_kept: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LeakSummary {
+    pub passed: bool,
+    pub files_scanned: usize,
+}
+
+/// Why no bundle was written.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("leak check refused to write the bundle: {}", .0.iter().take(10).map(|l| l.to_string()).collect::<Vec<_>>().join("; "))]
+    Leak(Vec<leakcheck::Leak>),
+    #[error("{path} already exists; the bundle is never written over an existing file (choose another --bundle path)")]
+    Exists { path: String },
+    #[error("cannot write the bundle to {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot build the zip: {0}")]
+    Zip(String),
+}
+
+/// A bundle being assembled: staged (redacted) files, the redactor and what the leak gate
+/// searches for.
+pub struct Bundle {
+    files: BTreeMap<String, Vec<u8>>,
+    redactor: Redactor,
+    sources: leakcheck::Sources,
+    argv: Vec<String>,
+    created: String,
+    cluster_user_kept: bool,
+    map_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Bundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bundle")
+            .field("files", &self.files.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn cap(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.len() > FILE_CAP {
+        bytes.truncate(FILE_CAP);
+        bytes.extend_from_slice(b"\n[truncated by mlc-doctor: file larger than 1 MiB]\n");
+    }
+    bytes
+}
+
+/// The local IP addresses of this machine (not loopback).
+fn local_ips() -> Vec<String> {
+    let Ok(nets) = sysinfo::Networks::new_with_refreshed_list() else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for (_, data) in nets.iter() {
+        for ip in data.ip_networks() {
+            if !ip.addr.is_loopback() && !ip.addr.is_unspecified() {
+                out.push(ip.addr.to_string());
+            }
+        }
+    }
+    out
+}
+
+const SECRET_ENV_WORDS: &[&str] = &[
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PASS",
+    "KEY",
+    "AUTH",
+    "CREDENTIAL",
+    "COOKIE",
+    "SESSION",
+    "PRIVATE",
+];
+
+/// Builds the redactor from authoritative local sources, before anything is written.
+pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
+    let mut keep: Vec<String> = Vec::new();
+    for node in ctx.profile.nodes() {
+        keep.push(node.alias().to_string());
+        keep.push(node.hostname().to_string());
+    }
+    for n in &state.nodes {
+        keep.push(n.hostname.clone());
+        if let Some(d) = &n.dns {
+            keep.extend(d.addresses.iter().cloned());
+        }
+    }
+    let cluster_users: Vec<String> = state.plans.iter().filter_map(|p| p.user.clone()).collect();
+    if !settings.redact_cluster_user {
+        keep.extend(cluster_users.iter().cloned());
+    }
+    let mut r = Redactor::new(keep);
+    for home in [
+        Some(ctx.home.clone()),
+        std::fs::canonicalize(&ctx.home).ok(),
+        ctx.passwd_home.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let h = home.display().to_string();
+        if h.len() > 1 {
+            r.seed(Category::HomePath, &h);
+        }
+    }
+    r.seed(Category::LoginName, &ctx.local_user);
+    for var in ["USER", "LOGNAME", "USERNAME"] {
+        if let Some(v) = ctx.env.get(var) {
+            r.seed(Category::LoginName, v);
+        }
+    }
+    let host = ctx.local_host.clone();
+    r.seed(Category::LocalHost, &host);
+    if let Some(short) = host.split('.').next() {
+        r.seed(Category::LocalHost, short);
+    }
+    if let Some(h) = ctx.env.get("HOSTNAME") {
+        r.seed(Category::LocalHost, h);
+    }
+    if settings.redact_cluster_user {
+        for u in &cluster_users {
+            r.seed(Category::ClusterUser, u);
+        }
+    }
+    for k in &state.keys {
+        if let Some(c) = &k.comment {
+            r.discover(c);
+            r.seed(Category::KeyComment, c);
+        }
+        if let Some(c) = k.pub_facts.as_ref().and_then(|p| p.comment.clone()) {
+            r.discover(&c);
+            r.seed(Category::KeyComment, &c);
+        }
+    }
+    if let Some(agent) = &state.agent {
+        for k in &agent.keys {
+            r.discover(&k.comment);
+            r.seed(Category::KeyComment, &k.comment);
+        }
+    }
+    // Hosts and users in the config that are not the cluster's.
+    if let Some(cs) = &state.config {
+        for f in cs.config.files.iter().filter(|f| !f.system) {
+            for line in &f.parsed.lines {
+                match &line.kind {
+                    crate::sshconfig::LineKind::Host(pats) => {
+                        for p in pats {
+                            let p = p.trim_start_matches('!');
+                            if p.contains('.')
+                                && !p.contains('*')
+                                && !p.contains('?')
+                                && !ctx.profile.is_cluster_host(p)
+                            {
+                                r.seed(Category::Host, p);
+                            }
+                        }
+                    }
+                    crate::sshconfig::LineKind::Option { keyword, args } => match *keyword {
+                        "hostname" | "proxyjump" | "hostkeyalias" => {
+                            for a in args {
+                                for part in a.split(',') {
+                                    let host =
+                                        part.rsplit_once('@').map(|(_, h)| h).unwrap_or(part);
+                                    let host = host
+                                        .trim_start_matches('[')
+                                        .split(']')
+                                        .next()
+                                        .unwrap_or(host);
+                                    let host = host.split(':').next().unwrap_or(host);
+                                    if host.parse::<std::net::IpAddr>().is_ok() {
+                                        r.discover(host);
+                                    } else if !ctx.profile.is_cluster_host(host)
+                                        && !host.contains('%')
+                                        && host != "none"
+                                    {
+                                        r.seed(Category::Host, host);
+                                    }
+                                }
+                                if let Some((user, _)) =
+                                    a.split(',').next().and_then(|p| p.rsplit_once('@'))
+                                {
+                                    if !cluster_users.iter().any(|c| c == user) {
+                                        r.seed(Category::User, user);
+                                    }
+                                }
+                            }
+                        }
+                        "user" => {
+                            for a in args {
+                                if !cluster_users.iter().any(|c| c == a) {
+                                    r.discover(a);
+                                    r.seed(Category::User, a);
+                                }
+                            }
+                        }
+                        _ => {}
+                    },
+                    _ => {}
+                }
+            }
+        }
+    }
+    for ip in local_ips() {
+        r.seed(Category::Ip, &ip);
+    }
+    for (k, v) in &ctx.env {
+        let upper = k.to_ascii_uppercase();
+        if SECRET_ENV_WORDS.iter().any(|w| upper.contains(w))
+            && v.len() >= 6
+            && !upper.contains("SSH_AUTH_SOCK")
+        {
+            r.seed(Category::EnvValue, v);
+        }
+    }
+    r
+}
+
+fn json(value: &impl Serialize) -> Vec<u8> {
+    let mut v = serde_json::to_vec_pretty(value).unwrap_or_default();
+    v.push(b'\n');
+    v
+}
+
+/// Every file of the bundle, unredacted, from the run's evidence.
+pub fn collect(ctx: &Context, state: &RunState, report: &Report) -> BTreeMap<String, Vec<u8>> {
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    files.insert("report.json".into(), json(report));
+    let mut txt = Vec::new();
+    let _ = crate::render::human::render(
+        report,
+        &crate::render::Style {
+            verbosity: crate::settings::Verbosity::Verbose,
+            ..crate::render::Style::plain()
+        },
+        &mut txt,
+    );
+    files.insert("report.txt".into(), txt);
+    for (name, bytes) in &state.artifacts {
+        files.insert(name.clone(), bytes.clone());
+    }
+    files
+        .entry("env/system.json".into())
+        .or_insert_with(|| b"{}\n".to_vec());
+    files
+        .entry("ssh/config.txt".into())
+        .or_insert_with(|| b"# no config was read\n".to_vec());
+    files
+        .entry("ssh/keys.json".into())
+        .or_insert_with(|| b"[]\n".to_vec());
+    files
+        .entry("ssh/permissions.txt".into())
+        .or_insert_with(|| crate::probes::perms::listing(ctx).into_bytes());
+    files.insert(
+        "ssh/known_hosts.txt".into(),
+        known_hosts_extract(ctx, state).into_bytes(),
+    );
+    files.insert(
+        "ssh/agent.json".into(),
+        json(&serde_json::json!({
+            "present": state.agent.is_some(),
+            "socket_set": ctx.env.contains_key("SSH_AUTH_SOCK"),
+            "key_count": state.agent.as_ref().map(|a| a.keys.len()).unwrap_or(0),
+            "keys": state.agent.as_ref().map(|a| a.keys.clone()).unwrap_or_default(),
+        })),
+    );
+    for node in &state.nodes {
+        files.insert(format!("nodes/{}/net.json", node.alias), json(&serde_json::json!({"hostname": node.hostname, "port": node.port, "proxy": node.proxy, "dns": node.dns, "tcp": node.tcp})));
+        files.insert(
+            format!("nodes/{}/handshake.json", node.alias),
+            json(&serde_json::json!({"user": node.user, "banner": node.banner, "algorithms": node.algorithms, "host_key": node.host_key, "auth_methods": node.auth_methods, "accepted_keys": node.accepted_keys, "second_factor": node.second_factor, "transcript": node.transcript})),
+        );
+    }
+    files.insert("README.txt".into(), readme(ctx, report).into_bytes());
+    files.into_iter().map(|(k, v)| (k, cap(v))).collect()
+}
+
+/// Only the known_hosts lines for the profile's nodes, and a count of the rest.
+fn known_hosts_extract(ctx: &Context, state: &RunState) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for plan in &state.plans {
+        names.push(crate::knownhosts::host_name(&plan.hostname, plan.port));
+        names.push(crate::knownhosts::host_name(&plan.alias, plan.port));
+    }
+    for node in &state.nodes {
+        for a in node.dns.iter().flat_map(|d| d.addresses.iter()) {
+            names.push(crate::knownhosts::host_name(a, node.port));
+        }
+    }
+    let mut files: Vec<PathBuf> = state
+        .plans
+        .iter()
+        .flat_map(|p| p.known_hosts_files.clone())
+        .collect();
+    files.sort();
+    files.dedup();
+    let mut out = String::from(
+        "# known_hosts lines for the login nodes only; other lines are counted, not shown\n",
+    );
+    for f in files {
+        let Ok(meta) = std::fs::metadata(&f) else {
+            continue;
+        };
+        if !meta.is_file() || meta.len() > 16 << 20 {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap_or_default()).into_owned();
+        let entries = crate::knownhosts::parse(&text);
+        let lines: Vec<&str> = text.lines().collect();
+        let mut others = 0;
+        let _ = writeln!(out, "==> {} <==", ctx.show(&f));
+        for e in &entries {
+            if names.iter().any(|n| e.matches(n)) {
+                let _ = writeln!(
+                    out,
+                    "{:5} | {}",
+                    e.line,
+                    lines.get(e.line - 1).unwrap_or(&"")
+                );
+            } else {
+                others += 1;
+            }
+        }
+        let _ = writeln!(out, "# {others} other line(s) not shown");
+    }
+    out
+}
+
+fn readme(ctx: &Context, report: &Report) -> String {
+    format!(
+        "mlc-doctor support bundle\n=========================\n\n\
+         Made by mlc-doctor {} for the {} login nodes on {}.\n\
+         Summary: {} failed, {} warnings, {} passed.\n\n\
+         Start with report.txt (what the user saw, with evidence) or report.json.\n\
+         Layout:\n\
+           report.txt / report.json      the findings, the diagnosis and per-node results\n\
+           env/system.json               OS, kernel, architecture, OpenSSH version\n\
+           ssh/config.txt                the user's ssh config and Included files, with line numbers\n\
+           ssh/effective/<alias>.txt     the doctor's evaluation and `ssh -G` per login node\n\
+           ssh/keys.json                 key facts: type, bits, encryption, KDF rounds, fingerprint,\n\
+                                         mode, and the public key line (to deploy) without comment\n\
+           ssh/permissions.txt           modes and owners of ~, ~/.ssh and every file in it\n\
+           ssh/known_hosts.txt           only the login nodes' lines\n\
+           ssh/agent.json                ssh-agent key count and fingerprints\n\
+           nodes/<alias>/net.json        DNS and TCP results with timings\n\
+           nodes/<alias>/handshake.json  banner, algorithms, host key, auth methods, accepted keys\n\
+           nodes/<alias>/ssh-vvv.txt     the OpenSSH client's verbose log (BatchMode, nothing typed)\n\
+           manifest.json                 sizes and SHA-256 of every file; what was redacted\n\n\
+         Redaction: the local login name, host name, home path, e-mail addresses, key comments,\n\
+         local IP addresses and non-cluster host names were replaced by pseudonyms such as\n\
+         user-1, client-1, email-1@example.invalid, host-1.example.invalid and 192.0.2.x; the home\n\
+         directory is shown as ~. Login node names and addresses, algorithms, fingerprints, public\n\
+         keys and the cluster username are kept. No private key, passphrase or shell history is\n\
+         collected, and a leak check refused anything that looked like one.\n\
+         The user can put real names back into your reply with `mlc-doctor unmask`.\n\n\
+         Verify with: mlc-doctor bundle inspect <this zip>\n\
+         {}\n",
+        report.tool.version,
+        ctx.profile.name,
+        report.started_at,
+        report.summary.fail,
+        report.summary.warn,
+        report.summary.pass,
+        ctx.profile.support,
+    )
+}
+
+/// The default bundle path in the current directory.
+pub fn default_path(ctx: &Context) -> PathBuf {
+    let stamp = ctx.started_at.strftime("%Y%m%dT%H%M%SZ").to_string();
+    PathBuf::from(format!("mlc-doctor-{stamp}.zip"))
+}
+
+/// Where pseudonym maps are kept: the user's state directory, never the bundle.
+pub fn map_dir(ctx: &Context) -> PathBuf {
+    match ctx.env.get("XDG_STATE_HOME").filter(|v| v.starts_with('/')) {
+        Some(s) => PathBuf::from(s).join("mlc-doctor").join("maps"),
+        None => ctx.home.join(".local/state/mlc-doctor/maps"),
+    }
+}
+
+impl Bundle {
+    /// Collects and redacts every file of the bundle. Nothing is written yet.
+    pub fn prepare(
+        settings: &Settings,
+        ctx: &Context,
+        state: &RunState,
+        report: &Report,
+    ) -> Bundle {
+        let raw = collect(ctx, state, report);
+        let mut redactor = seeds(settings, ctx, state);
+        for bytes in raw.values() {
+            redactor.discover(&String::from_utf8_lossy(bytes));
+        }
+        let argv: Vec<String> = settings.argv.iter().map(|a| a.to_string()).collect();
+        for a in &argv {
+            redactor.discover(a);
+        }
+        let mut files = BTreeMap::new();
+        for (name, bytes) in raw {
+            let name = redactor.redact(&name);
+            let text = redactor.redact(&String::from_utf8_lossy(&bytes));
+            files.insert(name, text.into_bytes());
+        }
+        let argv = argv.iter().map(|a| redactor.redact(a)).collect();
+        let mut sources = leakcheck::Sources {
+            seeds: redactor
+                .mappings()
+                .iter()
+                .map(|m| (m.category, m.raw.clone()))
+                .collect(),
+            key_lines: vec![],
+        };
+        for k in state.keys.iter().filter(|k| k.facts.format.is_private()) {
+            if let Ok(meta) = std::fs::metadata(&k.path) {
+                if meta.is_file() && meta.len() < 1 << 20 {
+                    if let Ok(bytes) = std::fs::read(&k.path) {
+                        sources
+                            .key_lines
+                            .extend(leakcheck::key_body_lines(&String::from_utf8_lossy(&bytes)));
+                    }
+                }
+            }
+        }
+        Bundle {
+            files,
+            redactor,
+            sources,
+            argv,
+            created: report.started_at.clone(),
+            cluster_user_kept: !settings.redact_cluster_user,
+            map_dir: map_dir(ctx),
+        }
+    }
+
+    /// Adds a file exactly as given, without redaction; the leak gate still checks it.
+    pub fn insert_verbatim(&mut self, name: &str, bytes: Vec<u8>) {
+        self.files.insert(name.to_string(), bytes);
+    }
+
+    /// The staged files (redacted), by path.
+    pub fn files(&self) -> &BTreeMap<String, Vec<u8>> {
+        &self.files
+    }
+
+    /// Runs the leak gate and writes the zip atomically at `path` (never over a file).
+    pub fn finish(self, path: &Path) -> Result<BundleInfo, BundleError> {
+        let mut manifest = Manifest {
+            schema: MANIFEST_SCHEMA.into(),
+            tool: crate::report::Tool::this(),
+            created: self.created.clone(),
+            argv: self.argv.clone(),
+            files: self
+                .files
+                .iter()
+                .map(|(p, b)| ManifestFile {
+                    path: p.clone(),
+                    size: b.len() as u64,
+                    sha256: hex(&Sha256::digest(b)),
+                })
+                .collect(),
+            redaction: RedactionSummary {
+                counts: self.redactor.counts.clone(),
+                not_redacted_too_short: self
+                    .redactor
+                    .too_short
+                    .iter()
+                    .map(|c| c.as_str().to_string())
+                    .collect(),
+                cluster_user_kept: self.cluster_user_kept,
+            },
+            leak_check: LeakSummary::default(),
+        };
+        let mut all = self.files.clone();
+        all.insert("manifest.json".into(), json(&manifest));
+        let scanned = leakcheck::check(&all, &self.sources).map_err(BundleError::Leak)?;
+        manifest.leak_check = LeakSummary {
+            passed: true,
+            files_scanned: scanned,
+        };
+        all.insert("manifest.json".into(), json(&manifest));
+
+        if path.exists() {
+            return Err(BundleError::Exists {
+                path: path.display().to_string(),
+            });
+        }
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let io = |source| BundleError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".mlc-doctor-")
+            .suffix(".zip.tmp")
+            .tempfile_in(&dir)
+            .map_err(io)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(io)?;
+        }
+        {
+            let mut zip = zip::ZipWriter::new(tmp.as_file_mut());
+            let opts = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated)
+                .unix_permissions(0o600);
+            for (name, bytes) in &all {
+                zip.start_file(name.as_str(), opts)
+                    .map_err(|e| BundleError::Zip(e.to_string()))?;
+                zip.write_all(bytes).map_err(io)?;
+            }
+            zip.finish().map_err(|e| BundleError::Zip(e.to_string()))?;
+        }
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist_noclobber(path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                BundleError::Exists {
+                    path: path.display().to_string(),
+                }
+            } else {
+                io(e.error)
+            }
+        })?;
+        let bytes = std::fs::read(path).map_err(io)?;
+        let info = BundleInfo {
+            path: path.display().to_string(),
+            size: bytes.len() as u64,
+            sha256: hex(&Sha256::digest(&bytes)),
+        };
+        self.save_map(path);
+        Ok(info)
+    }
+
+    /// Keeps the pseudonym map next to the user's other state (mode 0600), for `unmask`.
+    fn save_map(&self, zip: &Path) {
+        let name = zip
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "bundle.zip".into());
+        let _ = std::fs::create_dir_all(&self.map_dir);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&self.map_dir, std::fs::Permissions::from_mode(0o700));
+        }
+        let target = self.map_dir.join(format!("{name}.json"));
+        let body = json(&serde_json::json!({"bundle": name, "mappings": self.redactor.mappings()}));
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        if let Ok(mut f) = opts.open(&target) {
+            let _ = f.write_all(&body);
+        }
+    }
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes the bundle the settings ask for and records `bundle.written` in the report.
 pub fn write(
-    _settings: &Settings,
-    _ctx: &Context,
-    _state: &RunState,
-    _report: &mut Report,
+    settings: &Settings,
+    ctx: &Context,
+    state: &RunState,
+    report: &mut Report,
 ) -> Result<(), crate::error::ToolError> {
-    Ok(())
+    let path = match &settings.bundle {
+        BundleTarget::None => return Ok(()),
+        BundleTarget::Path(p) => p.clone(),
+        BundleTarget::Default => {
+            let base = default_path(ctx);
+            let mut p = base.clone();
+            let mut n = 1;
+            while p.exists() && n < 1000 {
+                p = PathBuf::from(format!(
+                    "{}-{n}.zip",
+                    base.to_string_lossy().trim_end_matches(".zip")
+                ));
+                n += 1;
+            }
+            p
+        }
+    };
+    let bundle = Bundle::prepare(settings, ctx, state, report);
+    match bundle.finish(&path) {
+        Ok(info) => {
+            report.findings.push(
+                Finding::info(
+                    "bundle.written",
+                    &info.path,
+                    format!("bundle written: {} ({} bytes)", info.path, info.size),
+                )
+                .detail(format!(
+                    "sha256 {}. Attach it to your support ticket: {}",
+                    info.sha256, ctx.profile.support
+                ))
+                .with("path", &info.path)
+                .with("size", info.size)
+                .with("sha256", &info.sha256),
+            );
+            report.bundle = Some(info);
+            Ok(())
+        }
+        Err(e @ BundleError::Leak(_)) => {
+            report.findings.push(
+                Finding::fail("bundle.written", path.display().to_string(), "no bundle: the leak check found something private in it")
+                    .detail(e.to_string())
+                    .remedy(Remedy::text("Please report this to the mlc-doctor maintainers (the message names file and line, never the value). Nothing was written.")),
+            );
+            Err(crate::error::ToolError::Other(e.to_string()))
+        }
+        Err(e) => {
+            report.findings.push(
+                Finding::fail(
+                    "bundle.written",
+                    path.display().to_string(),
+                    format!("no bundle: {e}"),
+                )
+                .remedy(Remedy::text(
+                    "Pass --bundle with a writable path that does not exist yet.",
+                )),
+            );
+            Err(crate::error::ToolError::Other(e.to_string()))
+        }
+    }
 }

@@ -63,7 +63,7 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
 
 fn finding_lines(f: &Finding, style: &Style, with_subject: bool, ids: &str) -> Vec<String> {
     let mark = paint(style, severity_code(f.severity), f.severity.mark());
-    let head = if with_subject && !f.subject.is_empty() {
+    let head = if with_subject && !f.subject.is_empty() && !f.summary.starts_with(&f.subject) {
         format!("{}: {}", f.subject, f.summary)
     } else {
         f.summary.clone()

@@ -1,0 +1,183 @@
+//! The leak gate, fail closed: nothing is written if any staged file or name holds a raw
+//! seed, a private key marker or a line of a private key file found on this machine.
+
+use std::collections::BTreeMap;
+
+use super::redact::{find_bounded, Category, MIN_SEED_LEN};
+
+/// Strings that only private key files contain.
+pub const PRIVATE_MARKERS: &[&str] = &[
+    "PRIVATE KEY-----",
+    "openssh-key-v1",
+    "b3BlbnNzaC1rZXktdjE",
+    "Private-Lines:",
+    "Private-MAC:",
+    "Private-Hash:",
+];
+
+/// What the gate searches for.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// Raw values that must have been redacted.
+    pub seeds: Vec<(Category, String)>,
+    /// Lines of the base64 bodies of private key files on this machine.
+    pub key_lines: Vec<String>,
+}
+
+/// One hit: where, and what kind of thing — never the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leak {
+    pub file: String,
+    /// 1-based; 0 for the file name itself.
+    pub line: usize,
+    pub category: String,
+}
+
+impl std::fmt::Display for Leak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{} (file name): {}", self.file, self.category)
+        } else {
+            write!(f, "{} line {}: {}", self.file, self.line, self.category)
+        }
+    }
+}
+
+/// The body lines of a private key file (what must never leave the machine).
+pub fn key_body_lines(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_private = false;
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.starts_with("-----")
+            || line.starts_with("Proc-Type:")
+            || line.starts_with("DEK-Info:")
+        {
+            continue;
+        }
+        if line.starts_with("PuTTY-User-Key-File") {
+            in_private = false;
+            continue;
+        }
+        if line.starts_with("Private-Lines:") {
+            in_private = true;
+            continue;
+        }
+        if line.contains(':') && !line.contains("==") {
+            // PuTTY header lines (Encryption:, Comment:, Public-Lines:) hold nothing secret.
+            in_private = false;
+            continue;
+        }
+        let is_b64 = line.len() >= 16
+            && line
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c));
+        if is_b64 && (in_private || !text.starts_with("PuTTY")) {
+            out.push(line.to_string());
+        }
+    }
+    out
+}
+
+/// Searches every file and name; returns the number of files scanned, or every hit.
+pub fn check(files: &BTreeMap<String, Vec<u8>>, sources: &Sources) -> Result<usize, Vec<Leak>> {
+    let mut leaks = Vec::new();
+    for (name, bytes) in files {
+        let text = String::from_utf8_lossy(bytes);
+        let mut hit = |line: usize, category: &str| {
+            let leak = Leak {
+                file: name.clone(),
+                line,
+                category: category.to_string(),
+            };
+            if !leaks.contains(&leak) {
+                leaks.push(leak);
+            }
+        };
+        for (cat, seed) in &sources.seeds {
+            if seed.len() < MIN_SEED_LEN {
+                continue;
+            }
+            if !find_bounded(name, seed).is_empty() {
+                hit(0, cat.as_str());
+            }
+        }
+        for (i, line) in text.lines().enumerate() {
+            for marker in PRIVATE_MARKERS {
+                if line.contains(marker) {
+                    hit(i + 1, "private key marker");
+                }
+            }
+            for (cat, seed) in &sources.seeds {
+                if seed.len() >= MIN_SEED_LEN
+                    && *cat != Category::HomePath
+                    && !find_bounded(line, seed).is_empty()
+                {
+                    hit(i + 1, cat.as_str());
+                }
+                if *cat == Category::HomePath && line.contains(seed.as_str()) {
+                    hit(i + 1, cat.as_str());
+                }
+            }
+            for body in &sources.key_lines {
+                if line.contains(body.as_str()) {
+                    hit(i + 1, "private key data");
+                }
+            }
+        }
+    }
+    if leaks.is_empty() {
+        Ok(files.len())
+    } else {
+        Err(leaks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_seeds_and_key_lines_are_caught_without_values() {
+        let mut files = BTreeMap::new();
+        files.insert("a.txt".to_string(), b"fine\nuser alice here\n".to_vec());
+        files.insert(
+            "alice.txt".to_string(),
+            b"-----BEGIN OPENSSH PRIVATE KEY-----\n".to_vec(),
+        );
+        files.insert(
+            "b.txt".to_string(),
+            b"x AAAAC3NzaC1lZDI1NTE5AAAAIBodyBodyBody y\n".to_vec(),
+        );
+        let sources = Sources {
+            seeds: vec![(Category::LoginName, "alice".into())],
+            key_lines: vec!["AAAAC3NzaC1lZDI1NTE5AAAAIBodyBodyBody".into()],
+        };
+        let leaks = check(&files, &sources).unwrap_err();
+        let shown: Vec<String> = leaks.iter().map(|l| l.to_string()).collect();
+        assert!(
+            shown.contains(&"a.txt line 2: login-name".to_string()),
+            "{shown:?}"
+        );
+        assert!(shown.contains(&"alice.txt (file name): login-name".to_string()));
+        assert!(shown.contains(&"alice.txt line 1: private key marker".to_string()));
+        assert!(shown.contains(&"b.txt line 1: private key data".to_string()));
+        assert!(shown.iter().all(|s| !s.contains("Body")));
+        let clean: BTreeMap<String, Vec<u8>> = [("x".to_string(), b"all good".to_vec())].into();
+        assert_eq!(check(&clean, &sources), Ok(1));
+    }
+
+    #[test]
+    fn key_bodies_skip_headers() {
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,ABC\n\nMIIEpAIBAAKCAQEAsecretsecretsecret\n-----END RSA PRIVATE KEY-----\n";
+        assert_eq!(
+            key_body_lines(pem),
+            vec!["MIIEpAIBAAKCAQEAsecretsecretsecret".to_string()]
+        );
+        let ppk = "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: x\nPublic-Lines: 1\nAAAAC3NzaC1lZDI1NTE5AAAAIPublicPublic\nPrivate-Lines: 1\nAAAAIPrivatePrivatePrivate\nPrivate-MAC: abc\n";
+        assert_eq!(
+            key_body_lines(ppk),
+            vec!["AAAAIPrivatePrivatePrivate".to_string()]
+        );
+    }
+}

@@ -1,0 +1,414 @@
+//! The redaction engine: raw values from authoritative sources become consistent, readable
+//! pseudonyms in every file and file name of the bundle. An ordered list of rules, no I/O.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// What a seed is; decides the pseudonym's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// The home directory path: becomes `~`.
+    HomePath,
+    LoginName,
+    /// The local host name (short or FQDN).
+    LocalHost,
+    Email,
+    /// A host name in the config that is not a login node.
+    Host,
+    /// A username in the config that is not the cluster user.
+    User,
+    /// The cluster username, with `--redact-cluster-user`.
+    ClusterUser,
+    KeyComment,
+    Ip,
+    /// A secret-looking environment value.
+    EnvValue,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::HomePath => "home-path",
+            Category::LoginName => "login-name",
+            Category::LocalHost => "local-host",
+            Category::Email => "email",
+            Category::Host => "host",
+            Category::User => "user",
+            Category::ClusterUser => "cluster-user",
+            Category::KeyComment => "key-comment",
+            Category::Ip => "ip",
+            Category::EnvValue => "env-value",
+        }
+    }
+}
+
+/// One raw value and its pseudonym.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mapping {
+    pub category: Category,
+    pub raw: String,
+    pub pseudonym: String,
+}
+
+/// Seeds shorter than this are not redacted: they would rewrite ordinary words. The
+/// manifest says so, and the leak gate skips them too.
+pub const MIN_SEED_LEN: usize = 3;
+
+/// The redactor: seeds in, pseudonyms out, consistent across every text it sees.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    mappings: Vec<Mapping>,
+    counters: BTreeMap<Category, usize>,
+    /// Replacement counts per category.
+    pub counts: BTreeMap<String, usize>,
+    /// Seeds refused because they are too short to redact safely.
+    pub too_short: Vec<Category>,
+    /// Values never redacted (login node names and addresses, the cluster user).
+    keep: Vec<String>,
+}
+
+fn email_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+            .expect("valid regex")
+    })
+}
+
+fn ipv4_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"\b(?:\d{1,3}\.){3}\d{1,3}\b").expect("valid regex"))
+}
+
+/// Domains of SSH algorithm and extension names, which are not e-mail addresses.
+const ALGORITHM_DOMAINS: &[&str] = &[
+    "openssh.com",
+    "libssh.org",
+    "ssh.com",
+    "putty.projects.tartarus.org",
+    "tartarus.org",
+    "lysator.liu.se",
+    "vandyke.com",
+    "bitvise.com",
+];
+
+/// True for characters that continue a word (a seed must not be matched inside a word).
+fn wordy(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Every (start, end) of `needle` in `hay`, ASCII case-insensitive, not inside a longer word.
+pub fn find_bounded(hay: &str, needle: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    if needle.is_empty() || needle.len() > hay.len() {
+        return out;
+    }
+    let lower_hay = hay.to_ascii_lowercase();
+    let lower_needle = needle.to_ascii_lowercase();
+    let (first, last) = (
+        needle.chars().next().unwrap_or(' '),
+        needle.chars().last().unwrap_or(' '),
+    );
+    let mut from = 0;
+    while let Some(pos) = lower_hay[from..].find(&lower_needle) {
+        let start = from + pos;
+        let end = start + needle.len();
+        let before_ok = !wordy(first) || hay[..start].chars().next_back().is_none_or(|c| !wordy(c));
+        let after_ok = !wordy(last) || hay[end..].chars().next().is_none_or(|c| !wordy(c));
+        if before_ok && after_ok {
+            out.push((start, end));
+            from = end;
+        } else {
+            from = start + lower_needle.chars().next().map(char::len_utf8).unwrap_or(1);
+        }
+        if from >= hay.len() {
+            break;
+        }
+    }
+    out
+}
+
+impl Redactor {
+    /// A redactor that never touches `keep` (login node names, their addresses, the cluster user).
+    pub fn new(keep: Vec<String>) -> Redactor {
+        Redactor {
+            keep: keep.into_iter().map(|k| k.to_ascii_lowercase()).collect(),
+            ..Redactor::default()
+        }
+    }
+
+    /// Every mapping, for the local pseudonym map.
+    pub fn mappings(&self) -> &[Mapping] {
+        &self.mappings
+    }
+
+    /// Adds a raw value; returns its pseudonym (the existing one if already known).
+    pub fn seed(&mut self, category: Category, raw: &str) -> Option<String> {
+        let raw = raw.trim();
+        if raw.is_empty() || self.keep.contains(&raw.to_ascii_lowercase()) {
+            return None;
+        }
+        if raw.len() < MIN_SEED_LEN && category != Category::HomePath {
+            if !self.too_short.contains(&category) {
+                self.too_short.push(category);
+            }
+            return None;
+        }
+        if let Some(m) = self
+            .mappings
+            .iter()
+            .find(|m| m.raw.eq_ignore_ascii_case(raw))
+        {
+            return Some(m.pseudonym.clone());
+        }
+        let n = {
+            let c = self.counters.entry(category).or_insert(0);
+            *c += 1;
+            *c
+        };
+        let pseudonym = match category {
+            Category::HomePath => "~".to_string(),
+            Category::LoginName => format!("user-{n}"),
+            Category::User => format!("other-user-{n}"),
+            Category::ClusterUser => format!("cluster-user-{n}"),
+            Category::LocalHost => format!("client-{n}"),
+            Category::Email => format!("email-{n}@example.invalid"),
+            Category::Host => format!("host-{n}.example.invalid"),
+            Category::KeyComment => format!("key-comment-{n}"),
+            Category::EnvValue => format!("env-value-{n}"),
+            Category::Ip => ip_pseudonym(raw, n),
+        };
+        self.mappings.push(Mapping {
+            category,
+            raw: raw.to_string(),
+            pseudonym: pseudonym.clone(),
+        });
+        // Longest first, so a FQDN is replaced before its short name.
+        self.mappings
+            .sort_by(|a, b| b.raw.len().cmp(&a.raw.len()).then(a.raw.cmp(&b.raw)));
+        Some(pseudonym)
+    }
+
+    /// Finds e-mail addresses and IPv4 addresses in `text` and adds them as seeds.
+    pub fn discover(&mut self, text: &str) {
+        for m in email_re().find_iter(text) {
+            let domain = m
+                .as_str()
+                .rsplit('@')
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            // Algorithm names look like addresses (`chacha20-poly1305@openssh.com`) and are kept.
+            if !m.as_str().ends_with("@example.invalid")
+                && !ALGORITHM_DOMAINS.contains(&domain.as_str())
+            {
+                self.seed(Category::Email, m.as_str());
+            }
+        }
+        for m in ipv4_re().find_iter(text) {
+            if let Ok(ip) = m.as_str().parse::<IpAddr>() {
+                if !ip.is_loopback()
+                    && !ip.is_unspecified()
+                    && !is_documentation(&ip)
+                    && !self.keep.contains(&ip.to_string())
+                {
+                    self.seed(Category::Ip, &ip.to_string());
+                }
+            }
+        }
+    }
+
+    /// Replaces every seed in `text`.
+    pub fn redact(&mut self, text: &str) -> String {
+        let mut out = text.to_string();
+        for m in self.mappings.clone() {
+            let hits = if m.category == Category::HomePath {
+                find_path(&out, &m.raw)
+            } else {
+                find_bounded(&out, &m.raw)
+            };
+            if hits.is_empty() {
+                continue;
+            }
+            *self
+                .counts
+                .entry(m.category.as_str().to_string())
+                .or_insert(0) += hits.len();
+            let mut next = String::with_capacity(out.len());
+            let mut last = 0;
+            for (s, e) in hits {
+                next.push_str(&out[last..s]);
+                next.push_str(&m.pseudonym);
+                last = e;
+            }
+            next.push_str(&out[last..]);
+            out = next;
+        }
+        out
+    }
+
+    /// Puts raw values back (for `unmask`): pseudonyms are unique, so this is exact.
+    pub fn unmask(mappings: &[Mapping], text: &str) -> String {
+        let mut ordered: Vec<&Mapping> = mappings
+            .iter()
+            .filter(|m| m.category != Category::HomePath)
+            .collect();
+        ordered.sort_by_key(|m| std::cmp::Reverse(m.pseudonym.len()));
+        let mut out = text.to_string();
+        for m in ordered {
+            let hits = find_bounded(&out, &m.pseudonym);
+            let mut next = String::with_capacity(out.len());
+            let mut last = 0;
+            for (s, e) in hits {
+                next.push_str(&out[last..s]);
+                next.push_str(&m.raw);
+                last = e;
+            }
+            next.push_str(&out[last..]);
+            out = next;
+        }
+        out
+    }
+}
+
+/// The home path, only where a path continues or ends after it (not `/home/alice2`).
+fn find_path(hay: &str, path: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = hay[from..].find(path) {
+        let start = from + pos;
+        let end = start + path.len();
+        if hay[end..]
+            .chars()
+            .next()
+            .is_none_or(|c| c == '/' || !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.'))
+        {
+            out.push((start, end));
+        }
+        from = end;
+    }
+    out
+}
+
+fn is_private(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+fn is_documentation(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            matches!(
+                (o[0], o[1], o[2]),
+                (192, 0, 2) | (198, 51, 100) | (203, 0, 113)
+            )
+        }
+        IpAddr::V6(v6) => v6.segments()[0] == 0x2001 && v6.segments()[1] == 0x0db8,
+    }
+}
+
+/// A documentation address keeping the class: private → 192.0.2.n / 2001:db8:f::n,
+/// public → 198.51.100.n / 2001:db8::n.
+fn ip_pseudonym(raw: &str, n: usize) -> String {
+    let n = n.min(254);
+    match raw.parse::<IpAddr>() {
+        Ok(ip @ IpAddr::V4(_)) if is_private(&ip) => format!("192.0.2.{n}"),
+        Ok(IpAddr::V4(_)) => format!("198.51.100.{n}"),
+        Ok(ip @ IpAddr::V6(_)) if is_private(&ip) => format!("2001:db8:f::{n:x}"),
+        _ => format!("2001:db8::{n:x}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redactor() -> Redactor {
+        let mut r = Redactor::new(vec![
+            "galvani-login.mlcloud.uni-tuebingen.de".into(),
+            "pbb111".into(),
+        ]);
+        r.seed(Category::HomePath, "/home/alice");
+        r.seed(Category::LoginName, "alice");
+        r.seed(Category::LocalHost, "alice-laptop.lab.example.org");
+        r.seed(Category::LocalHost, "alice-laptop");
+        r
+    }
+
+    #[test]
+    fn seeds_become_readable_pseudonyms_consistently() {
+        let mut r = redactor();
+        let text = "/home/alice/.ssh/config by alice on alice-laptop (alice-laptop.lab.example.org); ALICE again; galvani-login.mlcloud.uni-tuebingen.de as pbb111";
+        let out = r.redact(text);
+        assert_eq!(out, "~/.ssh/config by user-1 on client-2 (client-1); user-1 again; galvani-login.mlcloud.uni-tuebingen.de as pbb111");
+    }
+
+    #[test]
+    fn words_containing_a_seed_are_left_alone() {
+        let mut r = Redactor::new(vec![]);
+        r.seed(Category::LoginName, "root");
+        assert_eq!(
+            r.redact("PermitRootLogin rootless root /root/.ssh"),
+            "PermitRootLogin rootless user-1 /user-1/.ssh"
+        );
+        r.seed(Category::HomePath, "/home/al");
+        assert_eq!(
+            r.redact("/home/al/x /home/alice/y /home/al"),
+            "~/x /home/alice/y ~"
+        );
+    }
+
+    #[test]
+    fn discovery_of_emails_and_ips_keeps_the_class() {
+        let mut r = Redactor::new(vec!["10.9.9.9".into()]);
+        let text = "mail jane.doe@uni-tuebingen.de from 10.1.2.3 and 8.8.4.4, node 10.9.9.9, loop 127.0.0.1, cipher chacha20-poly1305@openssh.com";
+        r.discover(text);
+        let out = r.redact(text);
+        assert_eq!(out, "mail email-1@example.invalid from 192.0.2.1 and 198.51.100.2, node 10.9.9.9, loop 127.0.0.1, cipher chacha20-poly1305@openssh.com");
+    }
+
+    #[test]
+    fn properties_idempotent_untouched_and_reversible() {
+        let mut r = redactor();
+        let samples = [
+            "",
+            "nothing to see here",
+            "alice@alice-laptop:/home/alice$ ssh slurm",
+            "ünïcödé alice ✓ /home/alice",
+            "alicealice alice_x xalice",
+        ];
+        for s in samples {
+            let once = r.redact(s);
+            assert_eq!(r.redact(&once), once, "idempotent on {s:?}");
+            assert_eq!(
+                Redactor::unmask(r.mappings(), &once).replace('~', "/home/alice"),
+                s.replace('~', "/home/alice"),
+                "reversible on {s:?}"
+            );
+        }
+        assert_eq!(r.redact("nothing to see here"), "nothing to see here");
+        assert_eq!(
+            r.seed(Category::LoginName, "Alice"),
+            Some("user-1".into()),
+            "same value, same pseudonym"
+        );
+    }
+
+    #[test]
+    fn short_seeds_are_refused_and_kept_values_untouched() {
+        let mut r = Redactor::new(vec!["pbb111".into()]);
+        assert_eq!(r.seed(Category::LoginName, "al"), None);
+        assert_eq!(r.too_short, vec![Category::LoginName]);
+        assert_eq!(r.seed(Category::User, "pbb111"), None);
+    }
+}
