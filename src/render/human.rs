@@ -4,6 +4,12 @@ use std::io::{self, Write};
 
 use super::Style;
 use crate::catalogue::area_rank;
+
+fn catalogue_position(id: &str) -> usize {
+    crate::catalogue::all()
+        .position(|d| d.id == id)
+        .unwrap_or(usize::MAX)
+}
 use crate::finding::{Finding, Severity};
 use crate::report::Report;
 use crate::settings::Verbosity;
@@ -91,12 +97,7 @@ fn finding_lines(f: &Finding, style: &Style, with_subject: bool, ids: &str) -> V
             }
             out.extend(lines);
             if let Some(cmd) = &remedy.command {
-                for line in cmd.lines() {
-                    out.push(format!(
-                        "        {}",
-                        paint(style, "36", &format!("$ {line}"))
-                    ));
-                }
+                out.extend(command_lines(cmd, style, "        "));
             }
         }
     }
@@ -170,8 +171,14 @@ pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Resul
                 writeln!(out, "{line}")?;
             }
             for (n, step) in d.steps.iter().enumerate() {
-                for line in wrap(&format!("{}. {}", n + 1, step.text), style.width, "  ") {
-                    writeln!(out, "{line}")?;
+                let number = format!("  {}. ", n + 1);
+                let lines = wrap(&step.text, style.width, &" ".repeat(number.len()));
+                for (j, line) in lines.into_iter().enumerate() {
+                    if j == 0 {
+                        writeln!(out, "{number}{}", line.trim_start())?;
+                    } else {
+                        writeln!(out, "{line}")?;
+                    }
                 }
                 if let Some(cmd) = &step.command {
                     for line in command_lines(cmd, style, "       ") {
@@ -217,11 +224,12 @@ pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Resul
             }
         }
         for node in &report.nodes {
-            let node_findings: Vec<&Finding> = report
+            let mut node_findings: Vec<&Finding> = report
                 .findings
                 .iter()
                 .filter(|f| f.node.as_deref() == Some(&node.alias))
                 .collect();
+            node_findings.sort_by_key(|f| catalogue_position(&f.id));
             if node_findings.is_empty() {
                 continue;
             }
