@@ -223,3 +223,23 @@ fn offline_report_on_an_empty_home_snapshot() {
     let (_, report) = home.json(&["--offline", "--no-openssh"]);
     insta::assert_json_snapshot!(normalized(&report, home.path()));
 }
+
+#[test]
+fn quiet_prints_only_the_diagnosis_and_verbose_adds_evidence() {
+    let home = TestHome::new();
+    let out = home
+        .cmd(&["--offline", "--no-bundle", "-q"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("Most likely: "), "{text}");
+    assert!(
+        !text.contains("Summary:") && !text.contains("[env.os]"),
+        "{text}"
+    );
+    let out = home
+        .cmd(&["--offline", "--no-bundle", "-v", "--color", "never"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("evidence: {"));
+}

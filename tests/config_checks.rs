@@ -202,7 +202,11 @@ fn identity_file_problems() {
     let home = with_config(&GUIDE.replace("id_ed25519\n", "id_ed25519.pub\n"));
     let r = run(&home);
     assert!(summaries(&r, "config.identity-file").contains("public key"));
+    // A repeated line is one key to OpenSSH; a second file is a second key.
     let home = with_config(&format!("{GUIDE}  IdentityFile ~/.ssh/id_ed25519\n"));
+    assert_eq!(worst(&run(&home), "config.identity-file"), "pass");
+    let home = with_config(&format!("{GUIDE}  IdentityFile ~/.ssh/id_other\n"));
+    home.key("ed25519_16", "id_other");
     let r = run(&home);
     assert_eq!(worst(&r, "config.identity-file"), "warn");
 }

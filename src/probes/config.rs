@@ -301,10 +301,8 @@ pub fn run(ctx: &Context, state: &mut RunState) {
     } else if !user_loaded {
         let why = match std::fs::metadata(&path) {
             Ok(m) if m.is_dir() => "is a directory".to_string(),
-            Ok(_) => match std::fs::File::open(&path) {
-                Err(e) => e.to_string(),
-                Ok(_) => "cannot be read".to_string(),
-            },
+            Ok(m) if !m.is_file() => "is not a regular file (a pipe or a device)".to_string(),
+            Ok(_) => "cannot be read".to_string(),
             Err(e) => e.to_string(),
         };
         findings.push(
@@ -591,7 +589,7 @@ fn node_findings(
     }
 
     // config.identity-file
-    let ids = eff.all("identityfile");
+    let ids = eff.identity_assignments();
     if ids.is_empty() {
         out.push(Finding::pass("config.identity-file", &subject, "no IdentityFile: ssh tries the default key names (~/.ssh/id_ed25519, ~/.ssh/id_rsa, …)").node(alias));
     } else {

@@ -151,10 +151,15 @@ pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Resul
         "mlc-doctor {} · {} profile · {}",
         report.tool.version, report.profile.name, report.started_at
     );
-    writeln!(out, "{}", paint(style, "1", &title))?;
+    let quiet = style.verbosity == Verbosity::Quiet;
+    if !quiet {
+        writeln!(out, "{}", paint(style, "1", &title))?;
+    }
 
     if !report.diagnosis.is_empty() {
-        writeln!(out)?;
+        if !quiet {
+            writeln!(out)?;
+        }
         for (i, d) in report.diagnosis.iter().enumerate() {
             let lead = if i == 0 {
                 "Most likely"
@@ -258,7 +263,9 @@ pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Resul
         }
     }
 
-    writeln!(out)?;
+    if !quiet || report.bundle.is_some() {
+        writeln!(out)?;
+    }
     let s = &report.summary;
     let mut parts = Vec::new();
     for (sev, word) in [
@@ -273,12 +280,14 @@ pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Resul
             parts.push(paint(style, severity_code(sev), &format!("{n} {word}")));
         }
     }
-    writeln!(
-        out,
-        "Summary: {} · exit {}",
-        parts.join(", "),
-        report.exit_code
-    )?;
+    if !quiet {
+        writeln!(
+            out,
+            "Summary: {} · exit {}",
+            parts.join(", "),
+            report.exit_code
+        )?;
+    }
     if let Some(b) = &report.bundle {
         writeln!(
             out,

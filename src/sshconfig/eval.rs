@@ -111,10 +111,21 @@ impl Effective {
         self.get("user")
     }
 
-    /// IdentityFile values in order, unexpanded.
+    /// IdentityFile lines in order, the first of each value only (OpenSSH skips repeats).
+    pub fn identity_assignments(&self) -> Vec<&Assignment> {
+        let mut out: Vec<&Assignment> = Vec::new();
+        for a in self.all("identityfile") {
+            if !out.iter().any(|b| b.value() == a.value()) {
+                out.push(a);
+            }
+        }
+        out
+    }
+
+    /// IdentityFile values in order, unexpanded, without repeats.
     pub fn identity_files(&self) -> Vec<&str> {
-        self.all("identityfile")
-            .iter()
+        self.identity_assignments()
+            .into_iter()
             .map(Assignment::value)
             .collect()
     }
