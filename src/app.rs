@@ -158,7 +158,7 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
     report.summary = Summary::of(&report.findings);
 
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     let written = match settings.format {
         Format::Json => crate::render::json::render(&report, &mut out),
         Format::Human => {

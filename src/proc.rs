@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a finished child printed.
 #[derive(Debug, Clone)]
@@ -72,21 +72,18 @@ pub fn run(cmd: &mut Command, timeout: Duration, cap: usize) -> Result<Output, P
         })?;
     let out = child.stdout.take().map(|s| read_capped(s, cap));
     let err = child.stderr.take().map(|s| read_capped(s, cap));
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() >= timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(ProcError::Timeout {
-                    program,
-                    secs: timeout.as_secs_f64(),
-                });
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-            Err(source) => return Err(ProcError::Wait { program, source }),
+    use wait_timeout::ChildExt;
+    let status = match child.wait_timeout(timeout) {
+        Ok(Some(status)) => status,
+        Ok(None) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(ProcError::Timeout {
+                program,
+                secs: timeout.as_secs_f64(),
+            });
         }
+        Err(source) => return Err(ProcError::Wait { program, source }),
     };
     let (stdout, t1) = out.and_then(|h| h.join().ok()).unwrap_or_default();
     let (stderr, t2) = err.and_then(|h| h.join().ok()).unwrap_or_default();
@@ -119,7 +116,7 @@ mod tests {
 
     #[test]
     fn a_hung_child_is_stopped() {
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         let r = run(
             Command::new("sleep").arg("10"),
             Duration::from_millis(200),

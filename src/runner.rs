@@ -123,10 +123,52 @@ pub async fn run(ctx: Arc<Context>, progress: Option<Arc<dyn Progress>>) -> RunS
 }
 
 async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) {
+    // `ssh -V` and `ssh -G` take milliseconds each: start them now so they overlap the
+    // local probes instead of adding up.
+    let client = probes::env::client_path(ctx);
+    let config_path = ctx.ssh_dir().join("config");
+    let dash_g = match &client {
+        Ok(ssh) if probes::config::safe_for_dash_g(ctx, &config_path) => {
+            let (ssh, aliases, path_env) =
+                (ssh.clone(), ctx.nodes.clone(), ctx.env.get("PATH").cloned());
+            Some(std::thread::spawn(move || {
+                probes::config::dash_g(&ssh, &config_path, &aliases, path_env.as_deref())
+            }))
+        }
+        _ => None,
+    };
+    let version = match (&client, &dash_g) {
+        (Ok(p), None) => {
+            let p = p.clone();
+            Some(std::thread::spawn(move || probes::env::version_output(&p)))
+        }
+        _ => None,
+    };
+
     guarded(state, "env.os", "system", |s| probes::env::os(ctx, s));
-    guarded(state, "env.openssh", "ssh", |s| {
-        probes::env::openssh(ctx, s)
-    });
+    let prefetched = dash_g.and_then(|h| h.join().ok());
+    match client {
+        Err(finding) => state.push([*finding]),
+        Ok(path) => {
+            // The version line from `ssh -v -G`, else from `ssh -V`.
+            let from_g = prefetched.as_ref().and_then(|g| {
+                g.iter().find_map(|(_, r)| {
+                    r.as_ref()
+                        .ok()
+                        .filter(|o| o.stderr.starts_with(b"OpenSSH_"))
+                        .cloned()
+                })
+            });
+            let out = match (from_g, version.map(|h| h.join())) {
+                (Some(o), _) => Ok(o),
+                (None, Some(Ok(out))) => out,
+                (None, _) => probes::env::version_output(&path),
+            };
+            guarded(state, "env.openssh", "ssh", |s| {
+                probes::env::openssh_from(s, path, out)
+            });
+        }
+    }
     guarded(state, "config.present", "~/.ssh/config", |s| {
         probes::config::run(ctx, s)
     });
@@ -147,7 +189,7 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) {
         Err(e) => state.push([internal_error("key.agent", "ssh-agent", &e.to_string())]),
     }
     guarded(state, "config.openssh-agrees", "~/.ssh/config", |s| {
-        probes::config::openssh_agrees(ctx, s)
+        probes::config::openssh_agrees(ctx, s, prefetched)
     });
 }
 

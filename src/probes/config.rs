@@ -904,8 +904,59 @@ fn effective_listing(ctx: &Context, cs: &ConfigState, eff: &Effective, plan: &No
     out
 }
 
+/// `ssh -G` output per alias.
+pub type DashG = Vec<(String, Result<crate::proc::Output, String>)>;
+
+/// Runs `ssh -G -F <config> <alias>` for every alias at once (each a few milliseconds).
+/// Callers make sure the config has no `Match exec`, which `ssh -G` would run.
+pub fn dash_g(
+    ssh: &std::path::Path,
+    config: &std::path::Path,
+    aliases: &[String],
+    path_env: Option<&str>,
+) -> DashG {
+    let handles: Vec<_> = aliases
+        .iter()
+        .map(|alias| {
+            let mut cmd = std::process::Command::new(ssh);
+            // `-v` makes ssh print its version first on stderr: no separate `ssh -V` needed.
+            cmd.arg("-v")
+                .arg("-G")
+                .arg("-F")
+                .arg(config)
+                .arg("--")
+                .arg(alias)
+                .env_clear();
+            if let Some(p) = path_env {
+                cmd.env("PATH", p);
+            }
+            let alias = alias.clone();
+            std::thread::spawn(move || {
+                (
+                    alias,
+                    crate::proc::run(&mut cmd, Duration::from_secs(5), 256 * 1024)
+                        .map_err(|e| e.to_string()),
+                )
+            })
+        })
+        .collect();
+    handles.into_iter().filter_map(|h| h.join().ok()).collect()
+}
+
+/// True when `ssh -G` may be run on the config at `path` (it exists and has no `Match exec`).
+pub fn safe_for_dash_g(ctx: &Context, path: &std::path::Path) -> bool {
+    if !std::fs::metadata(path)
+        .map(|m| m.is_file())
+        .unwrap_or(false)
+    {
+        return false;
+    }
+    let cfg = Config::load(&Disk, Some(path), None, &ctx.home, None);
+    !cfg.files.is_empty() && !cfg.has_match_exec()
+}
+
 /// `config.openssh-agrees`: compares our evaluation with `ssh -G` for each alias.
-pub fn openssh_agrees(ctx: &Context, state: &mut RunState) {
+pub fn openssh_agrees(ctx: &Context, state: &mut RunState, prefetched: Option<DashG>) {
     let Some(cs) = state.config.clone() else {
         return;
     };
@@ -968,17 +1019,23 @@ pub fn openssh_agrees(ctx: &Context, state: &mut RunState) {
                 local_user: &ctx.local_user,
             },
         );
-        let mut cmd = std::process::Command::new(&ssh);
-        cmd.arg("-G")
-            .arg("-F")
-            .arg(&cs.path)
-            .arg("--")
-            .arg(alias)
-            .env_clear();
-        if let Some(p) = ctx.env.get("PATH") {
-            cmd.env("PATH", p);
-        }
-        let out = match crate::proc::run(&mut cmd, Duration::from_secs(5), 256 * 1024) {
+        let result = match prefetched
+            .as_ref()
+            .and_then(|p| p.iter().find(|(a, _)| a == alias))
+        {
+            Some((_, r)) => r.clone(),
+            None => {
+                dash_g(
+                    &ssh,
+                    &cs.path,
+                    std::slice::from_ref(alias),
+                    ctx.env.get("PATH").map(String::as_str),
+                )
+                .remove(0)
+                .1
+            }
+        };
+        let out = match result {
             Ok(o) => o,
             Err(e) => {
                 disagreements.push(format!("{alias}: {e}"));

@@ -112,34 +112,45 @@ pub fn which(ctx: &Context, name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file() && crate::proc::is_executable(candidate))
 }
 
+/// The OpenSSH client to use, or the finding that says why there is none.
+pub fn client_path(ctx: &Context) -> Result<PathBuf, Box<Finding>> {
+    match &ctx.openssh {
+        OpenSshChoice::Disabled => Err(Box::new(Finding::skip("env.openssh", "ssh", "not used (--no-openssh): no `ssh -G` comparison and no `ssh -vvv` transcript"))),
+        OpenSshChoice::Path(p) => Ok(p.clone()),
+        OpenSshChoice::Auto => which(ctx, "ssh").ok_or_else(|| {
+            Box::new(Finding::warn("env.openssh", "ssh", "no OpenSSH client (`ssh`) found on PATH")
+                .detail("`ssh slurm` needs an OpenSSH client. The doctor's own checks still run.")
+                .remedy(Remedy::command("Install the OpenSSH client (Debian/Ubuntu shown; see `mlc-doctor explain env.openssh` for others).", "sudo apt install openssh-client")))
+        }),
+    }
+}
+
+/// Runs `ssh -V` (a few milliseconds; started early so it overlaps other probes).
+pub fn version_output(path: &Path) -> Result<crate::proc::Output, crate::proc::ProcError> {
+    crate::proc::run(
+        std::process::Command::new(path).arg("-V"),
+        Duration::from_secs(5),
+        4096,
+    )
+}
+
 /// `env.openssh`.
 pub fn openssh(ctx: &Context, state: &mut RunState) {
-    let path = match &ctx.openssh {
-        OpenSshChoice::Disabled => {
-            state.push([Finding::skip(
-                "env.openssh",
-                "ssh",
-                "not used (--no-openssh): no `ssh -G` comparison and no `ssh -vvv` transcript",
-            )]);
-            return;
-        }
-        OpenSshChoice::Path(p) => p.clone(),
-        OpenSshChoice::Auto => match which(ctx, "ssh") {
-            Some(p) => p,
-            None => {
-                state.push([Finding::warn("env.openssh", "ssh", "no OpenSSH client (`ssh`) found on PATH")
-                    .detail("`ssh slurm` needs an OpenSSH client. The doctor's own checks still run.")
-                    .remedy(Remedy::command("Install the OpenSSH client (Debian/Ubuntu shown; see `mlc-doctor explain env.openssh` for others).", "sudo apt install openssh-client"))]);
-                return;
-            }
-        },
+    let path = match client_path(ctx) {
+        Ok(p) => p,
+        Err(f) => return state.push([*f]),
     };
+    let output = version_output(&path);
+    openssh_from(state, path, output);
+}
+
+/// `env.openssh` from an `ssh -V` already run.
+pub fn openssh_from(
+    state: &mut RunState,
+    path: PathBuf,
+    output: Result<crate::proc::Output, crate::proc::ProcError>,
+) {
     let shown = path.display().to_string();
-    let output = crate::proc::run(
-        std::process::Command::new(&path).arg("-V"),
-        Duration::from_secs(5).min(ctx.timeout.max(Duration::from_secs(2))),
-        4096,
-    );
     let text = match output {
         Ok(out) => format!(
             "{}{}",
