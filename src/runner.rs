@@ -275,3 +275,28 @@ async fn node_pipelines(
     }
     reports
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_probe_becomes_a_skip_and_the_run_goes_on() {
+        let mut state = RunState::default();
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        guarded(&mut state, "env.os", "system", |_| panic!("boom"));
+        std::panic::set_hook(hook);
+        guarded(&mut state, "env.openssh", "ssh", |s| {
+            s.push([Finding::pass("env.openssh", "ssh", "fine")])
+        });
+        assert_eq!(state.findings.len(), 2);
+        assert_eq!(state.findings[0].severity, crate::finding::Severity::Skip);
+        assert!(state.findings[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("boom"));
+        assert_eq!(state.findings[1].id, "env.openssh");
+    }
+}

@@ -516,3 +516,75 @@ fn dns_failures_come_from_the_resolver_with_words() {
     assert_eq!(tcp.severity, mlc_doctor::finding::Severity::Skip);
     assert!(tcp.summary.contains("does not resolve"));
 }
+
+#[test]
+fn proxies_are_reported_and_never_authenticated_through() {
+    // ProxyJump: DNS and TCP go to the first hop; no handshake through it.
+    let jump = Sshd::start(&[fixture_pub("ed25519_100")], "");
+    let home = TestHome::new();
+    home.key("ed25519_100", "id_mlcloud");
+    home.write(".ssh/config", format!("Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User pbb111\n  IdentityFile ~/.ssh/id_mlcloud\n  ProxyJump jumper@127.0.0.1:{}\n", jump.port));
+    let (r, _) = check(
+        &home,
+        &[("slurm", "galvani-login.mlcloud.uni-tuebingen.de", 22)],
+        &[],
+        &[],
+    );
+    assert_eq!(severity(&r, "net.tcp"), "pass");
+    assert!(node_finding(&r, "net.tcp")["summary"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("127.0.0.1:{}", jump.port)));
+    assert_eq!(severity(&r, "ssh.banner"), "skip");
+    assert!(node_finding(&r, "ssh.banner")["summary"]
+        .as_str()
+        .unwrap()
+        .contains("ProxyJump"));
+    assert!(r["nodes"][0]["proxy"]
+        .as_str()
+        .unwrap()
+        .starts_with("ProxyJump"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !jump.log().contains("publickey for"),
+        "a key was offered to the jump host"
+    );
+
+    // ProxyCommand: never run, nothing probed.
+    let marker = home.path().join("proxy-ran");
+    home.write(".ssh/config", format!("Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User pbb111\n  ProxyCommand touch {}\n", marker.display()));
+    let (r, _) = check(
+        &home,
+        &[("slurm", "galvani-login.mlcloud.uni-tuebingen.de", 22)],
+        &[],
+        &[],
+    );
+    assert_eq!(severity(&r, "net.dns"), "skip");
+    assert!(node_finding(&r, "net.dns")["summary"]
+        .as_str()
+        .unwrap()
+        .contains("ProxyCommand"));
+    assert!(!marker.exists(), "the ProxyCommand was run");
+}
+
+#[test]
+fn match_exec_is_never_run_by_the_transcript_either() {
+    let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
+    let home = home_for(sshd.port, "ed25519_100", &sshd.known_hosts_line());
+    let marker = home.path().join("exec-ran");
+    let config = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    home.write(
+        ".ssh/config",
+        format!(
+            "{config}Match exec \"touch {}\"\n  BatchMode yes\n",
+            marker.display()
+        ),
+    );
+    let (r, _) = check(&home, &[("slurm", "127.0.0.1", sshd.port)], &[], &[]);
+    assert!(!marker.exists(), "a Match exec command was run");
+    assert_eq!(severity(&r, "config.openssh-agrees"), "skip");
+    assert_eq!(
+        node_finding(&r, "ssh.transcript")["evidence"]["outcome"]["kind"],
+        "key-accepted"
+    );
+}

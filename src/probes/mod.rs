@@ -136,6 +136,14 @@ pub async fn node_pipeline(ctx: &Context, plan: &NodePlan, shared: &Shared, slot
         skip_rest(slot, alias, Stage::Dns, "--offline");
         return;
     }
+    if let Some(proxy) = plan.proxy.as_ref().filter(|p| p.first_hop.is_none()) {
+        let why = format!(
+            "the config reaches {alias} through {} ({}), which the doctor never runs",
+            proxy.kind, proxy.value
+        );
+        skip_rest(slot, alias, Stage::Dns, &why);
+        return;
+    }
     let addresses = net::dns(ctx, plan, slot).await;
     if addresses.is_empty() {
         skip_rest(slot, alias, Stage::Tcp, "the name does not resolve");

@@ -28,14 +28,17 @@ pub const TRANSCRIPT_CAP: usize = 512 * 1024;
 /// copies so the user's files are never changed.
 pub fn ssh_args(ctx: &Context, plan: &NodePlan, shared: &Shared, known_copy: &str) -> Vec<String> {
     let mut args: Vec<String> = vec!["-vvv".into(), "-T".into(), "-n".into()];
-    let config = shared
-        .config
-        .as_ref()
-        .filter(|c| c.exists)
-        .map(|c| c.path.display().to_string());
-    args.extend(["-F".into(), config.unwrap_or_else(|| "/dev/null".into())]);
+    let config = shared.config.as_ref().filter(|c| c.exists);
+    // A config with `Match exec` would make ssh run its commands: use none, and pass what
+    // the doctor evaluated instead.
+    let without_config = config.is_none_or(|c| c.config.has_match_exec());
+    let config_arg = match config {
+        Some(c) if !without_config => c.path.display().to_string(),
+        _ => "/dev/null".into(),
+    };
+    args.extend(["-F".into(), config_arg]);
     let secs = ctx.timeout.as_secs().max(1);
-    for opt in [
+    let mut opts = vec![
         "BatchMode=yes".to_string(),
         format!("ConnectTimeout={secs}"),
         "IdentitiesOnly=yes".into(),
@@ -48,17 +51,29 @@ pub fn ssh_args(ctx: &Context, plan: &NodePlan, shared: &Shared, known_copy: &st
         "ProxyJump=none".into(),
         "PermitLocalCommand=no".into(),
         "RemoteCommand=none".into(),
+        "ClearAllForwardings=yes".into(),
+        "ForwardAgent=no".into(),
+        "ForwardX11=no".into(),
         format!("HostName={}", plan.hostname),
         format!("Port={}", plan.port),
         format!("UserKnownHostsFile={known_copy}"),
-    ] {
+    ];
+    // KnownHostsCommand runs a program; OpenSSH knows the option since 8.5.
+    if shared
+        .openssh
+        .as_ref()
+        .is_some_and(|o| (o.major, o.minor) >= (8, 5))
+    {
+        opts.push("KnownHostsCommand=none".into());
+    }
+    for opt in opts {
         args.push("-o".into());
         args.push(opt);
     }
     if let Some(u) = &plan.user {
         args.extend(["-o".into(), format!("User={u}")]);
     }
-    if ctx.home_differs_from_passwd() {
+    if ctx.home_differs_from_passwd() || without_config {
         for k in shared
             .keys
             .iter()
@@ -164,6 +179,13 @@ pub async fn transcript(ctx: &Context, plan: &NodePlan, shared: &Shared, slot: &
     let exit = status.and_then(|s| s.code());
     let mut header = format!("# `ssh -vvv` transcript captured by mlc-doctor for `{alias}`\n# exit status: {}\n# command: {} {}\n", exit.map(|c| c.to_string()).unwrap_or_else(|| "none (stopped)".into()), ssh.display(), args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect::<Vec<_>>().join(" "));
     header.push_str("# BatchMode=yes: ssh never asked for a passphrase or a code. known_hosts was read from temporary copies (StrictHostKeyChecking=accept-new), so your files were not changed.\n");
+    if shared
+        .config
+        .as_ref()
+        .is_some_and(|c| c.config.has_match_exec())
+    {
+        header.push_str("# Your config has `Match exec`, which ssh would run: this transcript used no config file (-F /dev/null) and the settings the doctor evaluated.\n");
+    }
     if ctx.home_differs_from_passwd() {
         header.push_str("# The home being checked is not the account's home: key paths were passed with -i as absolute paths.\n");
     }
