@@ -196,6 +196,23 @@ fn no_private_key_material_in_the_report() {
     assert!(!json.contains("PRIVATE KEY-----"));
 }
 
+/// `check --json` offline for `slurm`, with the agent in SSH_AUTH_SOCK.
+fn with_agent(home: &TestHome, agent: &Agent) -> Value {
+    let out = home
+        .cmd(&[
+            "--offline",
+            "--no-openssh",
+            "--json",
+            "--no-bundle",
+            "--node",
+            "slurm",
+        ])
+        .env("SSH_AUTH_SOCK", agent.sock())
+        .output()
+        .unwrap();
+    parse_report(&out)
+}
+
 #[test]
 fn agent_with_seven_keys_and_no_identities_only_warns() {
     let agent = Agent::start();
@@ -208,19 +225,7 @@ fn agent_with_seven_keys_and_no_identities_only_warns() {
         ".ssh/config",
         "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User pbb111\n",
     );
-    let out = home
-        .cmd(&[
-            "--offline",
-            "--no-openssh",
-            "--json",
-            "--no-bundle",
-            "--node",
-            "slurm",
-        ])
-        .env("SSH_AUTH_SOCK", agent.sock())
-        .output()
-        .unwrap();
-    let r = parse_report(&out);
+    let r = with_agent(&home, &agent);
     assert_eq!(severity(&r, "key.agent"), "warn");
     assert_eq!(
         findings(&r, "key.agent")[0]["evidence"]["keys"]
@@ -233,19 +238,7 @@ fn agent_with_seven_keys_and_no_identities_only_warns() {
     assert_eq!(severity(&r, "key.present"), "pass");
 
     home.write(".ssh/config", "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User pbb111\n  IdentitiesOnly yes\n");
-    let out = home
-        .cmd(&[
-            "--offline",
-            "--no-openssh",
-            "--json",
-            "--no-bundle",
-            "--node",
-            "slurm",
-        ])
-        .env("SSH_AUTH_SOCK", agent.sock())
-        .output()
-        .unwrap();
-    assert_eq!(severity(&parse_report(&out), "key.agent"), "info");
+    assert_eq!(severity(&with_agent(&home, &agent), "key.agent"), "info");
 }
 
 #[test]
@@ -253,19 +246,7 @@ fn agent_reports_which_node_key_is_loaded_and_broken_sockets() {
     let agent = Agent::start();
     let home = home_with("ed25519_plain");
     agent.add(&home.ssh().join("id_mlcloud"));
-    let out = home
-        .cmd(&[
-            "--offline",
-            "--no-openssh",
-            "--json",
-            "--no-bundle",
-            "--node",
-            "slurm",
-        ])
-        .env("SSH_AUTH_SOCK", agent.sock())
-        .output()
-        .unwrap();
-    let r = parse_report(&out);
+    let r = with_agent(&home, &agent);
     let f = findings(&r, "key.agent")[0];
     assert_eq!(f["severity"], "info");
     assert!(

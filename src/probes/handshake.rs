@@ -769,6 +769,16 @@ async fn second_factor(
     }
 }
 
+/// The `SSH-2.0-…` line among the server's first bytes.
+fn banner_line(first: &[u8]) -> String {
+    String::from_utf8_lossy(first)
+        .lines()
+        .find(|l| l.starts_with("SSH-"))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
 fn describe_failure(
     ctx: &Context,
     alias: &str,
@@ -839,18 +849,9 @@ fn describe_failure(
             .with("error", e));
     } else if !looks_ssh || e == "version" {
         banner.push(not_ssh());
-    } else if e.starts_with("timeout") {
-        banner.push(Finding::pass(
-            "ssh.banner",
-            alias,
-            String::from_utf8_lossy(first)
-                .lines()
-                .find(|l| l.starts_with("SSH-"))
-                .unwrap_or("")
-                .trim()
-                .to_string(),
-        ));
-        kex.push(
+    } else {
+        banner.push(Finding::pass("ssh.banner", alias, banner_line(first)));
+        let f = if e.starts_with("timeout") {
             Finding::fail(
                 "ssh.kex",
                 alias,
@@ -860,27 +861,14 @@ fn describe_failure(
             .remedy(Remedy::text(
                 "Try again later or another node; attach the bundle if it persists.",
             ))
-            .with("error", e),
-        );
-    } else {
-        banner.push(Finding::pass(
-            "ssh.banner",
-            alias,
-            String::from_utf8_lossy(first)
-                .lines()
-                .find(|l| l.starts_with("SSH-"))
-                .unwrap_or("")
-                .trim()
-                .to_string(),
-        ));
-        kex.push(
+        } else {
             Finding::fail(
                 "ssh.kex",
                 alias,
                 format!("the handshake failed: {}", e.trim_start_matches("error:")),
             )
-            .with("error", e),
-        );
+        };
+        kex.push(f.with("error", e));
     }
     (banner, kex)
 }
