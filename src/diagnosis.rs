@@ -167,6 +167,7 @@ const RULES: &[Rule] = &[
     key_not_deployed,
     node_down,
     key_policy,
+    some_aliases_missing,
 ];
 
 fn config_broken(f: &Facts) -> Option<Diagnosis> {
@@ -191,8 +192,12 @@ fn config_broken(f: &Facts) -> Option<Diagnosis> {
 
 fn no_config(f: &Facts) -> Option<Diagnosis> {
     let mut found = f.with("config.present", Severity::Warn);
-    found.extend(f.with("config.alias", Severity::Warn));
     found.extend(f.with("config.hostname", Severity::Fail));
+    let undefined = f.with("config.alias", Severity::Warn);
+    let defined = f.any("config.alias", Severity::Pass);
+    if !defined {
+        found.extend(undefined);
+    }
     if found.is_empty() {
         return None;
     }
@@ -208,6 +213,32 @@ fn no_config(f: &Facts) -> Option<Diagnosis> {
         &found,
         "high",
         f.steps(&found),
+    ))
+}
+
+/// Some aliases are defined and others are not: worth fixing, but not what blocks the login.
+fn some_aliases_missing(f: &Facts) -> Option<Diagnosis> {
+    let undefined = f.with("config.alias", Severity::Warn);
+    if undefined.is_empty() || !f.any("config.alias", Severity::Pass) {
+        return None;
+    }
+    let names: Vec<&str> = undefined.iter().filter_map(|x| x.node.as_deref()).collect();
+    let blocks: Vec<String> = undefined
+        .iter()
+        .filter_map(|x| x.remedy.as_ref().and_then(|r| r.command.clone()))
+        .collect();
+    Some(diag(
+        "diagnosis.no-config",
+        format!(
+            "The short names {} are not defined in ~/.ssh/config",
+            names.join(", ")
+        ),
+        &undefined,
+        "high",
+        vec![Step::cmd(
+            "Add these blocks to ~/.ssh/config:",
+            blocks.join("\n\n"),
+        )],
     ))
 }
 
@@ -513,6 +544,29 @@ mod tests {
             .steps
             .iter()
             .any(|s| s.text.contains("cannot tell apart")));
+    }
+
+    #[test]
+    fn missing_aliases_rank_last_when_the_main_one_is_defined() {
+        let f = vec![
+            node(
+                Finding::pass("config.alias", "Host slurm", "defined"),
+                "slurm",
+            ),
+            node(
+                Finding::warn("config.alias", "Host slurm2", "not defined").remedy(
+                    crate::finding::Remedy::command("Add", "Host slurm2\n  HostName x"),
+                ),
+                "slurm2",
+            ),
+            Finding::fail("perm.private-key", "~/.ssh/id", "0644").with("used_by", ["slurm"]),
+        ];
+        let d = diagnose(&f);
+        assert_eq!(
+            d.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            ["diagnosis.key-refused-locally", "diagnosis.no-config"]
+        );
+        assert!(d[1].summary.contains("slurm2"));
     }
 
     #[test]

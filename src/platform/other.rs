@@ -26,3 +26,13 @@ pub fn login_name() -> Option<String> {
 pub fn host_name() -> Option<String> {
     std::env::var("COMPUTERNAME").ok()
 }
+
+/// True for "too many levels of symbolic links".
+pub fn is_link_loop(_e: &std::io::Error) -> bool {
+    false
+}
+
+/// True for "network/host unreachable" errors the standard library does not classify.
+pub fn is_unreachable(_e: &std::io::Error) -> bool {
+    false
+}

@@ -65,3 +65,16 @@ pub fn host_name() -> Option<String> {
     let name = String::from_utf8_lossy(&buf[..end]).into_owned();
     (!name.is_empty()).then_some(name)
 }
+
+/// True for "too many levels of symbolic links".
+pub fn is_link_loop(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ELOOP)
+}
+
+/// True for "network/host unreachable" errors the standard library does not classify.
+pub fn is_unreachable(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENETUNREACH) | Some(libc::EHOSTUNREACH)
+    )
+}

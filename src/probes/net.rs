@@ -129,10 +129,8 @@ pub fn classify(e: &std::io::Error) -> &'static str {
         ConnectionRefused => "refused",
         TimedOut => "timeout",
         NetworkUnreachable | HostUnreachable | AddrNotAvailable => "unreachable",
-        _ => match e.raw_os_error() {
-            Some(libc::ENETUNREACH) | Some(libc::EHOSTUNREACH) => "unreachable",
-            _ => "error",
-        },
+        _ if crate::platform::is_unreachable(e) => "unreachable",
+        _ => "error",
     }
 }
 

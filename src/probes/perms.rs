@@ -85,7 +85,7 @@ pub fn stat(path: &Path) -> Result<FileFacts, StatError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && link.is_none() => {
             Err(StatError::Missing)
         }
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+        Err(e) if crate::platform::is_link_loop(&e) => {
             Err(StatError::LinkLoop(link.unwrap_or_default()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StatError::Other(format!(

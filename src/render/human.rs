@@ -161,6 +161,9 @@ pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Resul
             writeln!(out)?;
         }
         for (i, d) in report.diagnosis.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
             let lead = if i == 0 {
                 "Most likely"
             } else {
