@@ -26,7 +26,7 @@ pub const CHECKS: &[CheckDoc] = &[
     doc!("diagnosis.node-down", "One login node is unreachable, others work", "Concluded when some nodes fail on DNS, TCP or the banner while others answer.", "A single node may be down for maintenance; the others are usable.", "Log in through a node that answers (the report names one)."),
     doc!("diagnosis.not-ssh", "Something other than SSH answers", "Concluded when the server's first bytes are not an SSH banner.", "A proxy, captive portal or firewall is answering in place of the login node.", "Use another network or the VPN."),
     doc!("diagnosis.host-key-changed", "The login node's host key changed", "Concluded when ssh.host-key fails (known_hosts or a profile pin disagrees).", "ssh refuses to connect; it can be a reinstalled node or an attack.", "Confirm the new fingerprint with support before removing the old known_hosts entry."),
-    doc!("diagnosis.no-key", "You have no SSH key for the cluster", "Concluded when key.present fails.", "The login nodes accept only public keys.", "Create a key with `ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519_mlcloud` and have it deployed."),
+    doc!("diagnosis.no-key", "You have no SSH key for the cluster", "Concluded when key.present fails.", "The login nodes accept only public keys.", "Create a key with `ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519` and have it deployed."),
     doc!("diagnosis.key-refused-locally", "OpenSSH will not use your key", "Concluded when the key the nodes use has bad permissions, a damaged or PuTTY format, or IdentityFile points to a missing file or a .pub.", "ssh silently skips such keys, so the server never sees them.", "Apply the fix the report gives for the key (often `chmod 600 <key>`)."),
     doc!("diagnosis.wrong-user", "The username sent to the cluster is wrong", "Concluded when User is a placeholder, an e-mail address or missing.", "The server refuses every key for an unknown user, which looks like a key that is not deployed.", "Set `User <your cluster username>` in the login nodes' Host blocks."),
     doc!("diagnosis.too-many-keys", "Too many keys are offered", "Concluded when ssh-agent holds more than 5 keys without IdentitiesOnly, or OpenSSH ended with `Too many authentication failures`.", "The server disconnects after 6 refused keys, before the right one is tried.", "Add `IdentitiesOnly yes` to the login nodes' Host blocks."),
@@ -154,12 +154,12 @@ type Rule = fn(&Facts) -> Option<Diagnosis>;
 /// The rules, most fundamental cause first: the order is the ranking.
 const RULES: &[Rule] = &[
     config_broken,
+    no_key,
     no_config,
     offline,
     network_blocked,
     not_ssh,
     host_key_changed,
-    no_key,
     key_refused_locally,
     wrong_user,
     too_many_keys,
@@ -301,8 +301,8 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
     let found = f.with("key.present", Severity::Fail);
     (!found.is_empty()).then(|| {
         diag("diagnosis.no-key", "You have no SSH key that ssh would use for the login nodes", &found, "high", vec![
-            Step::cmd("Create a key as the site recommends (choose a passphrase when asked):", "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519_mlcloud"),
-            Step::cmd("Within 2 days of your account's creation, deploy it yourself:", "ssh-copy-id -i ~/.ssh/id_ed25519_mlcloud.pub slurm"),
+            Step::cmd("Create a key as the site recommends (choose a passphrase when asked):", "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519"),
+            Step::cmd("Within 2 days of your account's creation, deploy it yourself:", "ssh-copy-id -i ~/.ssh/id_ed25519.pub slurm"),
             Step::new("Later than that, open a ticket and attach the bundle: it contains your new public key."),
         ])
     })

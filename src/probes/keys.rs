@@ -19,7 +19,7 @@ pub const CHECKS: &[CheckDoc] = &[
         title: "A private key exists for the login nodes",
         what: "Looks for the private keys ssh would offer to the login nodes: the IdentityFile of each node's config, else the default names (~/.ssh/id_ed25519, id_rsa, …), and keys loaded in ssh-agent.",
         why: "The login nodes accept only public keys: without a key pair there is nothing to log in with.",
-        fix: "Create a key as the site recommends: `ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519_mlcloud` (choose a passphrase), then have the public key deployed (ssh-copy-id in the first 2 days, else a ticket).",
+        fix: "Create a key as the site recommends: `ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519` (choose a passphrase), then have the public key deployed (ssh-copy-id in the first 2 days, else a ticket).",
     },
     CheckDoc {
         id: "key.format",
@@ -736,7 +736,7 @@ pub async fn agent(
         )
         .remedy(Remedy::command(
             "Create a key (choose a passphrase), then have its public key deployed:",
-            "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519_mlcloud",
+            "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519",
         ))
     } else if used.is_empty() {
         Finding::pass(

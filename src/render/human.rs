@@ -116,7 +116,13 @@ fn finding_lines(f: &Finding, style: &Style, with_subject: bool, ids: &str) -> V
 fn command_lines(cmd: &str, style: &Style, indent: &str) -> Vec<String> {
     if cmd.contains('\n') {
         cmd.lines()
-            .map(|l| format!("{indent}  {}", paint(style, "36", l)))
+            .map(|l| {
+                if l.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!("{indent}  {}", paint(style, "36", l))
+                }
+            })
             .collect()
     } else {
         vec![format!(
