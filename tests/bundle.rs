@@ -18,6 +18,7 @@ const CANARY_OTHER_HOST: &str = "gitlab-canary.example.com";
 const CANARY_OTHER_USER: &str = "gitcanaryuser";
 const CANARY_IP: &str = "10.77.66.55";
 const CANARY_TOKEN: &str = "ghp_canaryTOKEN0123456789";
+const CANARY_SETENV: &str = "setenvCANARYvalue42";
 
 struct Scenario {
     home: TestHome,
@@ -34,7 +35,7 @@ fn scenario() -> Scenario {
     home.write(
         ".ssh/config",
         format!(
-            "Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {login}\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n\nHost {CANARY_OTHER_HOST}\n  User {CANARY_OTHER_USER}\n\nHost lab\n  HostName {CANARY_IP}\n  User {CANARY_OTHER_USER}\n",
+            "Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {login}\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n\nHost {CANARY_OTHER_HOST}\n  User {CANARY_OTHER_USER}\n  SetEnv API_TOKEN={CANARY_SETENV}\n\nHost lab\n  HostName {CANARY_IP}\n  User {CANARY_OTHER_USER}\n",
             sshd.port
         ),
     );
@@ -182,6 +183,7 @@ fn no_canary_reaches_the_bundle_and_everything_else_is_there() {
         (CANARY_OTHER_USER, "non-cluster user"),
         (CANARY_IP, "non-cluster IP"),
         (CANARY_TOKEN, "environment token"),
+        (CANARY_SETENV, "SetEnv value in the config"),
         ("wJalrCANARYsecretKEY0987", "environment secret"),
         (s.home.path().to_str().unwrap(), "home path"),
     ] {

@@ -257,6 +257,16 @@ pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
                                 }
                             }
                         }
+                        "setenv" => {
+                            // Values set for the remote environment may be tokens.
+                            for a in args {
+                                if let Some((_, value)) = a.split_once('=') {
+                                    if value.len() >= 6 {
+                                        r.seed(Category::EnvValue, value.trim_matches('"'));
+                                    }
+                                }
+                            }
+                        }
                         "user" => {
                             for a in args {
                                 if !cluster_users.iter().any(|c| c == a) {
