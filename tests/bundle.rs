@@ -16,7 +16,8 @@ const CANARY_HOST: &str = "canary-workstation.lab.example.net";
 const CANARY_EMAIL: &str = "alice.canary@example.org";
 const CANARY_OTHER_HOST: &str = "gitlab-canary.example.com";
 const CANARY_OTHER_USER: &str = "gitcanaryuser";
-const CANARY_IP: &str = "10.77.66.55";
+const CANARY_IP: &str = "100.77.66.55";
+const CANARY_IP6: &str = "fd12:3456:789a::55";
 const CANARY_TOKEN: &str = "ghp_canaryTOKEN0123456789";
 const CANARY_SETENV: &str = "setenvCANARYvalue42";
 
@@ -35,7 +36,7 @@ fn scenario() -> Scenario {
     home.write(
         ".ssh/config",
         format!(
-            "Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {login}\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n\nHost {CANARY_OTHER_HOST}\n  User {CANARY_OTHER_USER}\n  SetEnv API_TOKEN={CANARY_SETENV}\n\nHost lab\n  HostName {CANARY_IP}\n  User {CANARY_OTHER_USER}\n",
+            "Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {login}\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n\nHost {CANARY_OTHER_HOST}\n  User {CANARY_OTHER_USER}\n  SetEnv API_TOKEN={CANARY_SETENV}\n\nHost lab\n  HostName {CANARY_IP}\n  User {CANARY_OTHER_USER}\n\nHost lab6\n  HostName {CANARY_IP6}\n",
             sshd.port
         ),
     );
@@ -182,6 +183,7 @@ fn no_canary_reaches_the_bundle_and_everything_else_is_there() {
         (CANARY_OTHER_HOST, "non-cluster host"),
         (CANARY_OTHER_USER, "non-cluster user"),
         (CANARY_IP, "non-cluster IP"),
+        (CANARY_IP6, "non-cluster IPv6 address"),
         (CANARY_TOKEN, "environment token"),
         (CANARY_SETENV, "SetEnv value in the config"),
         ("wJalrCANARYsecretKEY0987", "environment secret"),

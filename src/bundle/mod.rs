@@ -240,7 +240,7 @@ pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
                                         .unwrap_or(host);
                                     let host = host.split(':').next().unwrap_or(host);
                                     if host.parse::<std::net::IpAddr>().is_ok() {
-                                        r.discover(host);
+                                        r.seed(Category::Ip, host);
                                     } else if !ctx.profile.is_cluster_host(host)
                                         && !host.contains('%')
                                         && host != "none"

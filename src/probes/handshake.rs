@@ -802,16 +802,7 @@ fn describe_failure(
     let mut banner = Vec::new();
     let mut kex = Vec::new();
     if e == "hostkey" {
-        banner.push(Finding::pass(
-            "ssh.banner",
-            alias,
-            String::from_utf8_lossy(first)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string(),
-        ));
+        banner.push(Finding::pass("ssh.banner", alias, banner_line(first)));
     } else if let Some(rest) = e.strip_prefix("nocommon:") {
         let mut parts = rest.splitn(3, '|');
         let (kind, ours, theirs) = (
@@ -819,16 +810,7 @@ fn describe_failure(
             parts.next().unwrap_or(""),
             parts.next().unwrap_or(""),
         );
-        banner.push(Finding::pass(
-            "ssh.banner",
-            alias,
-            String::from_utf8_lossy(first)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string(),
-        ));
+        banner.push(Finding::pass("ssh.banner", alias, banner_line(first)));
         kex.push(Finding::fail("ssh.kex", alias, format!("no {kind} algorithm in common with the server"))
             .detail(format!("ours: {ours}; the server's: {theirs}"))
             .remedy(Remedy::text("Remove KexAlgorithms/Ciphers/MACs/HostKeyAlgorithms lines from ~/.ssh/config or upgrade OpenSSH; if it persists, attach the bundle to a ticket."))
