@@ -189,3 +189,22 @@ fn binary_garbage_everywhere_never_panics() {
         "a probe panicked"
     );
 }
+
+#[test]
+fn a_recursive_looking_include_glob_does_not_walk_the_filesystem() {
+    let home = TestHome::new();
+    home.write(
+        ".ssh/config",
+        format!("Include /**/*.conf\nInclude ~/**/nothing\n{GUIDE}"),
+    );
+    let (r, took) = timed(&home, &["--no-openssh", "--node", "slurm"]);
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    // `~/**/nothing` is `~/*/nothing` to OpenSSH: it matches nothing.
+    assert!(
+        findings(&r, "config.include")
+            .iter()
+            .any(|f| f["summary"].as_str().unwrap().contains("~/**/nothing")),
+        "{}",
+        serde_json::to_string_pretty(&r["findings"]).unwrap()
+    );
+}

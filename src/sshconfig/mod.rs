@@ -42,7 +42,13 @@ impl FileSource for Disk {
     }
 
     fn glob(&self, pattern: &str) -> Vec<PathBuf> {
-        let mut out: Vec<PathBuf> = match glob::glob(pattern) {
+        // OpenSSH uses POSIX glob(3), where `**` is just `*`; the glob crate would walk
+        // whole directory trees for it.
+        let mut pattern = pattern.to_string();
+        while pattern.contains("**") {
+            pattern = pattern.replace("**", "*");
+        }
+        let mut out: Vec<PathBuf> = match glob::glob(&pattern) {
             Ok(paths) => paths.filter_map(Result::ok).take(100_000).collect(),
             Err(_) => vec![],
         };
