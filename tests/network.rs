@@ -588,3 +588,46 @@ fn match_exec_is_never_run_by_the_transcript_either() {
         "key-accepted"
     );
 }
+
+#[test]
+fn no_common_algorithm_and_no_publickey_are_reported() {
+    let sshd = Sshd::start(
+        &[fixture_pub("ed25519_100")],
+        "KexAlgorithms diffie-hellman-group1-sha1\n",
+    );
+    let home = home_for(sshd.port, "ed25519_100", &sshd.known_hosts_line());
+    let (r, _) = check(
+        &home,
+        &[("slurm", "127.0.0.1", sshd.port)],
+        &["--no-openssh"],
+        &[],
+    );
+    let f = node_finding(&r, "ssh.kex");
+    assert_eq!(f["severity"], "fail", "{f}");
+    assert!(
+        f["evidence"]["theirs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "diffie-hellman-group1-sha1"),
+        "{f}"
+    );
+    assert_eq!(severity(&r, "ssh.banner"), "pass");
+
+    // sshd with public keys off (and passwords off, as the harness sets first) offers nothing.
+    let sshd = Sshd::start(&[], "PubkeyAuthentication no\n");
+    let home = home_for(sshd.port, "ed25519_100", &sshd.known_hosts_line());
+    let (r, _) = check(
+        &home,
+        &[("slurm", "127.0.0.1", sshd.port)],
+        &["--no-openssh"],
+        &[],
+    );
+    let f = node_finding(&r, "ssh.auth-methods");
+    assert_eq!(f["severity"], "warn", "{f}");
+    assert!(r["nodes"][0]["auth_methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m != "publickey"));
+}

@@ -528,8 +528,11 @@ pub async fn run(
             }
         };
     lock(slot).report.auth_methods = methods.clone();
-    if !methods.is_empty() {
-        let f = if methods.iter().any(|m| m == "publickey") {
+    if !findings.iter().any(|f| f.id == "ssh.auth-methods") {
+        let f = if methods.is_empty() {
+            Finding::warn("ssh.auth-methods", alias, "the server offers no authentication method at all")
+                .detail("The login nodes accept public keys; something else may be answering on this address, or the server refuses every login.")
+        } else if methods.iter().any(|m| m == "publickey") {
             Finding::info(
                 "ssh.auth-methods",
                 alias,
