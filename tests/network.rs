@@ -631,3 +631,18 @@ fn no_common_algorithm_and_no_publickey_are_reported() {
         .iter()
         .all(|m| m != "publickey"));
 }
+
+#[test]
+fn a_config_linked_to_a_device_never_reaches_ssh() {
+    let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
+    let home = home_for(sshd.port, "ed25519_100", &sshd.known_hosts_line());
+    std::fs::remove_file(home.ssh().join("config")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", home.ssh().join("config")).unwrap();
+    let (r, took) = check(&home, &[("slurm", "127.0.0.1", sshd.port)], &[], &[]);
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert_eq!(severity(&r, "config.present"), "fail");
+    // ssh ran with no config file instead of reading the device, and finished.
+    let f = node_finding(&r, "ssh.transcript");
+    assert_eq!(f["severity"], "info", "{f}");
+    assert!(f["evidence"]["exit_status"].is_number(), "{f}");
+}

@@ -378,6 +378,31 @@ fn known_files(ctx: &Context, plan: &NodePlan) -> Vec<(String, Vec<knownhosts::E
 
 type Connected = russh::client::Handle<Probe>;
 
+/// Everything a (re)connection to one node needs; each connection records into the same
+/// `seen` and `tee`.
+struct Dialer<'a> {
+    ctx: &'a Context,
+    plan: &'a NodePlan,
+    addr: SocketAddr,
+    seen: Arc<Mutex<Seen>>,
+    tee: Arc<Mutex<Vec<u8>>>,
+    known: Vec<(String, Vec<knownhosts::Entry>)>,
+}
+
+impl Dialer<'_> {
+    async fn connect(&self) -> Result<Connected, String> {
+        connect(
+            self.ctx,
+            self.plan,
+            self.addr,
+            &self.seen,
+            &self.tee,
+            &self.known,
+        )
+        .await
+    }
+}
+
 async fn connect(
     ctx: &Context,
     plan: &NodePlan,
@@ -444,12 +469,18 @@ pub async fn run(
     slot: &SharedSlot,
 ) {
     let alias = plan.alias.as_str();
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let tee = Arc::new(Mutex::new(Vec::new()));
-    let known = known_files(ctx, plan);
+    let dialer = Dialer {
+        ctx,
+        plan,
+        addr,
+        seen: Arc::new(Mutex::new(Seen::default())),
+        tee: Arc::new(Mutex::new(Vec::new())),
+        known: known_files(ctx, plan),
+    };
+    let (seen, tee) = (&dialer.seen, &dialer.tee);
     let user = plan.user.clone().unwrap_or_else(|| ctx.local_user.clone());
     let mut findings: Vec<Finding> = Vec::new();
-    let result = connect(ctx, plan, addr, &seen, &tee, &known).await;
+    let result = dialer.connect().await;
     let snapshot = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let first_bytes = tee.lock().unwrap_or_else(|e| e.into_inner()).clone();
     {
@@ -563,7 +594,7 @@ pub async fn run(
                 )
                 .await;
             }
-            live = connect(ctx, plan, addr, &seen, &tee, &known).await.ok();
+            live = dialer.connect().await.ok();
             refusals_here = 0;
             if let Some(h) = live.as_mut() {
                 let _ = tokio::time::timeout(ctx.timeout, h.authenticate_none(user.clone())).await;
@@ -645,7 +676,7 @@ pub async fn run(
         _ if accepted.is_empty() => Finding::skip("ssh.second-factor", alias, "not tested: no key is accepted"),
         (None, _) | (_, None) => Finding::skip("ssh.second-factor", alias, "not tested: seeing the second factor needs a signature, and the accepted key is not loaded in ssh-agent (the doctor never asks for your passphrase)")
             .remedy(Remedy::command("To let the doctor check it, load the key into the agent and run it again:", "ssh-add ~/.ssh/id_ed25519")),
-        (Some(c), Some(agent)) => second_factor(ctx, plan, addr, &seen, &tee, &known, &user, c, &agent.socket).await,
+        (Some(c), Some(agent)) => second_factor(&dialer, &user, c, &agent.socket).await,
     };
     let sf = match second.severity {
         crate::finding::Severity::Skip => "unknown".to_string(),
@@ -668,20 +699,14 @@ pub async fn run(
     record(slot, Stage::Handshake, findings, alias);
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn second_factor(
-    ctx: &Context,
-    plan: &NodePlan,
-    addr: SocketAddr,
-    seen: &Arc<Mutex<Seen>>,
-    tee: &Arc<Mutex<Vec<u8>>>,
-    known: &[(String, Vec<knownhosts::Entry>)],
+    dialer: &Dialer<'_>,
     user: &str,
     c: &Candidate,
     socket: &std::path::Path,
 ) -> Finding {
-    let alias = plan.alias.as_str();
-    let Ok(mut h) = connect(ctx, plan, addr, seen, tee, known).await else {
+    let (ctx, alias) = (dialer.ctx, dialer.plan.alias.as_str());
+    let Ok(mut h) = dialer.connect().await else {
         return Finding::skip(
             "ssh.second-factor",
             alias,

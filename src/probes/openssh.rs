@@ -28,7 +28,12 @@ pub const TRANSCRIPT_CAP: usize = 512 * 1024;
 /// copies so the user's files are never changed.
 pub fn ssh_args(ctx: &Context, plan: &NodePlan, shared: &Shared, known_copy: &str) -> Vec<String> {
     let mut args: Vec<String> = vec!["-vvv".into(), "-T".into(), "-n".into()];
-    let config = shared.config.as_ref().filter(|c| c.exists);
+    // Only a config the doctor could read as a regular file: a FIFO or a link to a device
+    // would make ssh block or read forever.
+    let config = shared
+        .config
+        .as_ref()
+        .filter(|c| c.exists && c.config.files.first().is_some_and(|f| !f.system));
     // A config with `Match exec` would make ssh run its commands: use none, and pass what
     // the doctor evaluated instead.
     let without_config = config.is_none_or(|c| c.config.has_match_exec());
