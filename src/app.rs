@@ -156,6 +156,7 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
     }
     report.exit_code = status.code() as i32;
     report.summary = Summary::of(&report.findings);
+    report.escape();
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -196,7 +197,7 @@ pub fn build_report(
 ) -> Report {
     let diagnosis = crate::diagnosis::diagnose(&findings);
     let status = ExitStatus::from_findings(&findings, settings.strict);
-    Report {
+    let mut report = Report {
         schema: SCHEMA.to_string(),
         tool: Tool::this(),
         profile: ProfileRef {
@@ -216,7 +217,9 @@ pub fn build_report(
         diagnosis,
         bundle: None,
         exit_code: status.code() as i32,
-    }
+    };
+    report.escape();
+    report
 }
 
 fn list(json: bool) -> ExitStatus {

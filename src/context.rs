@@ -204,14 +204,16 @@ impl Context {
     }
 
     /// A path as the user knows it: `~/.ssh/config` rather than `/home/pbb111/.ssh/config`.
+    /// Control and invisible characters in a name are shown escaped (see
+    /// [`crate::escape`]); a command built from such a name is never offered.
     pub fn show(&self, path: &Path) -> String {
         if let Ok(rest) = path.strip_prefix(&self.home) {
             if rest.as_os_str().is_empty() {
                 return "~".to_string();
             }
-            return format!("~/{}", rest.display());
+            return crate::escape::text(&format!("~/{}", rest.display()));
         }
-        path.display().to_string()
+        crate::escape::text(&path.display().to_string())
     }
 
     /// A path for a shell command: `~/...` quoted where needed.

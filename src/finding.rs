@@ -64,16 +64,36 @@ impl Remedy {
     /// A remedy in words only.
     pub fn text(text: impl Into<String>) -> Self {
         Remedy {
-            text: text.into(),
+            text: crate::escape::text(&text.into()),
             command: None,
         }
     }
 
-    /// A remedy with the exact command that applies it.
+    /// A remedy with the exact command that applies it. A command that carries a
+    /// character a terminal would act on, or the escaped form of one (a file name from
+    /// outside), is never offered for pasting: the words say to rename the file instead.
     pub fn command(text: impl Into<String>, command: impl Into<String>) -> Self {
+        let (text, command) = (text.into(), command.into());
+        let lines_ok = command
+            .chars()
+            .all(|c| c == '\n' || !crate::escape::is_unsafe(c));
+        if !lines_ok || crate::escape::carries_escape(&command) {
+            return Remedy {
+                text: format!("{} (No command is shown: a file name in it contains control or invisible characters. Rename that file first, then run the doctor again.)", crate::escape::text(&text)),
+                command: None,
+            };
+        }
         Remedy {
-            text: text.into(),
-            command: Some(command.into()),
+            text: crate::escape::text(&text),
+            command: Some(command),
+        }
+    }
+
+    /// Makes every unsafe character visible (see [`crate::escape`]).
+    pub fn escape(&mut self) {
+        self.text = crate::escape::text(&self.text);
+        if let Some(c) = &mut self.command {
+            *c = crate::escape::multiline(c);
         }
     }
 }
@@ -110,8 +130,8 @@ impl Finding {
         Finding {
             id: id.to_string(),
             severity,
-            subject: subject.into(),
-            summary: summary.into(),
+            subject: crate::escape::text(&subject.into()),
+            summary: crate::escape::text(&summary.into()),
             detail: None,
             remedy: None,
             evidence: Map::new(),
@@ -137,7 +157,7 @@ impl Finding {
 
     /// Adds the longer explanation.
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
+        self.detail = Some(crate::escape::multiline(&detail.into()));
         self
     }
 
@@ -149,8 +169,9 @@ impl Finding {
 
     /// Adds one evidence field.
     pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
-        let value = serde_json::to_value(value).unwrap_or(Value::Null);
-        self.evidence.insert(key.to_string(), value);
+        let mut value = serde_json::to_value(value).unwrap_or(Value::Null);
+        crate::escape::json(&mut value);
+        self.evidence.insert(crate::escape::text(key), value);
         self
     }
 
@@ -158,6 +179,27 @@ impl Finding {
     pub fn node(mut self, alias: impl Into<String>) -> Self {
         self.node = Some(alias.into());
         self
+    }
+
+    /// Makes every unsafe character in every text field visible. Idempotent; run over
+    /// the whole report once more before it is rendered, whatever changed it since.
+    pub fn escape(&mut self) {
+        self.subject = crate::escape::text(&self.subject);
+        self.summary = crate::escape::text(&self.summary);
+        if let Some(d) = &mut self.detail {
+            *d = crate::escape::multiline(d);
+        }
+        if let Some(r) = &mut self.remedy {
+            r.escape();
+        }
+        let mut ev = Value::Object(std::mem::take(&mut self.evidence));
+        crate::escape::json(&mut ev);
+        if let Value::Object(m) = ev {
+            self.evidence = m;
+        }
+        if let Some(n) = &mut self.node {
+            *n = crate::escape::text(n);
+        }
     }
 
     /// The area part of the id (`key` for `key.format`).

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod context;
 pub mod diagnosis;
 pub mod error;
+pub mod escape;
 pub mod finding;
 pub mod keyfile;
 pub mod knownhosts;

@@ -220,12 +220,18 @@ impl Profile {
         let mut seen = std::collections::HashSet::new();
         for node in self.nodes() {
             let alias = node.alias();
+            // Aliases name bundle entries (`nodes/<alias>/…`) and temporary files: only a
+            // safe alphabet, never a path separator or `..`.
             if alias.is_empty()
-                || alias.contains(|c: char| c.is_whitespace() || "*?!,#\"'".contains(c))
+                || alias.len() > 64
+                || alias.starts_with(['.', '-'])
+                || !alias
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
             {
                 return Err(err(
                     node.alias.span(),
-                    format!("key `nodes.alias`: {alias:?} is not a usable ssh host alias"),
+                    format!("key `nodes.alias`: {:?} is not a usable ssh host alias (letters, digits, `.`, `_` and `-` only, not first)", crate::escape::text(alias)),
                 ));
             }
             if !seen.insert(alias.to_string()) {
@@ -359,6 +365,8 @@ mod tests {
                 "key_types",
             ),
             ("alias = \"slurm2\"", "alias = \"slurm\"", "listed twice"),
+            ("alias = \"slurm2\"", "alias = \"../../x\"", "nodes.alias"),
+            ("alias = \"slurm2\"", "alias = \"a/b\"", "nodes.alias"),
             (
                 "port = 22\nregion = \"Region 2\"",
                 "port = 0\nregion = \"Region 2\"",

@@ -25,6 +25,32 @@ pub struct Report {
     pub exit_code: i32,
 }
 
+impl Report {
+    /// Makes every unsafe character in every text field visible (see [`crate::escape`]).
+    /// Idempotent: run where the report is assembled and again before it is rendered.
+    pub fn escape(&mut self) {
+        self.findings.iter_mut().for_each(Finding::escape);
+        for node in &mut self.nodes {
+            // Through JSON, so that no field of the node model can be forgotten.
+            if let Ok(mut v) = serde_json::to_value(&*node) {
+                crate::escape::json(&mut v);
+                if let Ok(n) = serde_json::from_value(v) {
+                    *node = n;
+                }
+            }
+        }
+        for d in &mut self.diagnosis {
+            d.summary = crate::escape::text(&d.summary);
+            for step in &mut d.steps {
+                step.text = crate::escape::text(&step.text);
+                if let Some(c) = &mut step.command {
+                    *c = crate::escape::multiline(c);
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tool {
     pub name: String,

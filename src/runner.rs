@@ -25,6 +25,8 @@ pub struct RunState {
     pub agent: Option<probes::keys::AgentState>,
     pub plans: Vec<NodePlan>,
     pub nodes: Vec<NodeReport>,
+    /// The config OpenSSH reads in place of the user's (see `probes::handover`).
+    pub handover: Option<Arc<probes::handover::Handover>>,
 }
 
 impl RunState {
@@ -126,9 +128,10 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) {
     // `ssh -V` and `ssh -G` take milliseconds each: start them now so they overlap the
     // local probes instead of adding up.
     let client = probes::env::client_path(ctx);
-    let config_path = ctx.ssh_dir().join("config");
-    let dash_g = match &client {
-        Ok(ssh) if probes::config::safe_for_dash_g(ctx, &config_path) => {
+    let handover = Arc::new(probes::handover::Handover::prepare(ctx));
+    state.handover = Some(handover.clone());
+    let dash_g = match (&client, handover.for_dash_g()) {
+        (Ok(ssh), Some(config_path)) => {
             let (ssh, aliases, path_env) =
                 (ssh.clone(), ctx.nodes.clone(), ctx.env.get("PATH").cloned());
             Some(std::thread::spawn(move || {

@@ -13,6 +13,8 @@ use crate::error::ExitStatus;
 /// Largest entry read from a bundle (a zip bomb stops here).
 const ENTRY_CAP: u64 = 16 << 20;
 const TOTAL_CAP: u64 = 128 << 20;
+/// Largest bundle file opened at all.
+const FILE_CAP: u64 = 256 << 20;
 
 /// What verification found.
 #[derive(Debug, Default)]
@@ -24,14 +26,25 @@ pub struct Verification {
 
 /// Reads and verifies a bundle; `Err` when it cannot be read as a zip at all.
 pub fn verify(path: &Path) -> Result<Verification, String> {
-    let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| {
-        format!(
-            "{} is not a readable zip ({e}); it may be truncated",
-            path.display()
-        )
-    })?;
+    let shown = crate::escape::text(&path.display().to_string());
+    // Only a regular file of bounded size: a FIFO or a device would block or never end.
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{shown} is not a regular file"));
+    }
+    if meta.len() > FILE_CAP {
+        return Err(format!(
+            "{shown} is {} MiB, larger than any bundle ({} MiB)",
+            meta.len() >> 20,
+            FILE_CAP >> 20
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(format!("{shown} is not a regular file"));
+    }
+    let mut zip = zip::ZipArchive::new(file)
+        .map_err(|e| format!("{shown} is not a readable zip ({e}); it may be truncated",))?;
     let mut v = Verification::default();
     let mut total = 0u64;
     for i in 0..zip.len() {
@@ -112,11 +125,22 @@ pub fn command(zip: &Path, json: bool) -> ExitStatus {
         Err(e) => return crate::app::fatal(&e),
     };
     for p in &v.problems {
-        eprintln!("mlc-doctor: bundle problem: {p}");
+        eprintln!("mlc-doctor: bundle problem: {}", crate::escape::text(p));
     }
     let key = if json { "report.json" } else { "report.txt" };
+    // A bundle may come from anywhere: nothing in it reaches the terminal unescaped.
     match v.files.get(key) {
-        Some(b) => print!("{}", String::from_utf8_lossy(b)),
+        Some(b) if json => match serde_json::from_slice::<serde_json::Value>(b) {
+            Ok(mut value) => {
+                crate::escape::json(&mut value);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_default()
+                );
+            }
+            Err(_) => print!("{}", crate::escape::bytes(b)),
+        },
+        Some(b) => print!("{}", crate::escape::bytes(b)),
         None => eprintln!("mlc-doctor: the bundle has no {key}"),
     }
     if v.problems.is_empty() {

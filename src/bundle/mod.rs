@@ -303,6 +303,18 @@ fn json(value: &impl Serialize) -> Vec<u8> {
     v
 }
 
+/// A bundle file as text with nothing a terminal acts on: JSON stays valid JSON (its
+/// strings escaped), everything else goes through [`crate::escape::bytes`].
+fn escaped(name: &str, bytes: &[u8]) -> String {
+    if name.ends_with(".json") {
+        if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(bytes) {
+            crate::escape::json(&mut v);
+            return String::from_utf8(json(&v)).unwrap_or_default();
+        }
+    }
+    crate::escape::bytes(bytes)
+}
+
 /// Every file of the bundle, unredacted, from the run's evidence.
 pub fn collect(ctx: &Context, state: &RunState, report: &Report) -> BTreeMap<String, Vec<u8>> {
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -479,8 +491,8 @@ impl Bundle {
         }
         let mut files = BTreeMap::new();
         for (name, bytes) in raw {
-            let name = redactor.redact(&name);
-            let text = redactor.redact(&String::from_utf8_lossy(&bytes));
+            let name = redactor.redact(&crate::escape::text(&name));
+            let text = redactor.redact(&escaped(&name, &bytes));
             files.insert(name, text.into_bytes());
         }
         let argv = argv.iter().map(|a| redactor.redact(a)).collect();
@@ -614,34 +626,54 @@ impl Bundle {
             size: bytes.len() as u64,
             sha256: hex(&Sha256::digest(&bytes)),
         };
-        self.save_map(path);
+        if let Err(e) = self.save_map(path, &info.sha256) {
+            eprintln!("mlc-doctor: the pseudonym map was not saved ({e}); `unmask` will not work for this bundle");
+        }
         Ok(info)
     }
 
-    /// Keeps the pseudonym map next to the user's other state (mode 0600), for `unmask`.
-    fn save_map(&self, zip: &Path) {
+    /// Keeps the pseudonym map next to the user's other state, for `unmask`: one map per
+    /// bundle, named after the bundle and its hash (two bundles never share one), written
+    /// like the bundle (temp file then rename, mode 0600, never through a link or over a
+    /// file). A link in place of the map directory is refused, not followed.
+    fn save_map(&self, zip: &Path, sha256: &str) -> Result<PathBuf, String> {
         let name = zip
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "bundle.zip".into());
-        let _ = std::fs::create_dir_all(&self.map_dir);
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        crate::platform::private_dir(&self.map_dir).map_err(|e| e.to_string())?;
+        let target = self
+            .map_dir
+            .join(format!("{safe}.{}.json", &sha256[..sha256.len().min(16)]));
+        let body = json(
+            &serde_json::json!({"bundle": name, "bundle_sha256": sha256, "mappings": self.redactor.mappings()}),
+        );
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".map-")
+            .suffix(".tmp")
+            .tempfile_in(&self.map_dir)
+            .map_err(|e| e.to_string())?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&self.map_dir, std::fs::Permissions::from_mode(0o700));
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
         }
-        let target = self.map_dir.join(format!("{name}.json"));
-        let body = json(&serde_json::json!({"bundle": name, "mappings": self.redactor.mappings()}));
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        if let Ok(mut f) = opts.open(&target) {
-            let _ = f.write_all(&body);
-        }
+        tmp.write_all(&body).map_err(|e| e.to_string())?;
+        tmp.persist_noclobber(&target)
+            .map_err(|e| e.error.to_string())?;
+        Ok(target)
     }
 }
 

@@ -36,3 +36,25 @@ pub fn is_link_loop(_e: &std::io::Error) -> bool {
 pub fn is_unreachable(_e: &std::io::Error) -> bool {
     false
 }
+
+/// Makes `opts` create a file for its owner (ACLs of the parent directory apply).
+pub fn private_create(_opts: &mut std::fs::OpenOptions) {}
+
+/// Creates a directory, or accepts an existing real one; refuses a link.
+pub fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(std::io::Error::other(format!(
+            "{} is a link; the doctor does not write through links",
+            path.display()
+        ))),
+        Ok(m) if !m.is_dir() => Err(std::io::Error::other(format!(
+            "{} is not a directory",
+            path.display()
+        ))),
+        Ok(_) => Ok(()),
+        Err(_) => std::fs::create_dir_all(path),
+    }
+}
+
+/// The null device, for `ssh -F`.
+pub const NULL_DEVICE: &str = "NUL";

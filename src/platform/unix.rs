@@ -78,3 +78,44 @@ pub fn is_unreachable(e: &std::io::Error) -> bool {
         Some(libc::ENETUNREACH) | Some(libc::EHOSTUNREACH)
     )
 }
+
+/// Makes `opts` create a file only its owner can read and never open it through a link.
+pub fn private_create(opts: &mut std::fs::OpenOptions) {
+    use std::os::unix::fs::OpenOptionsExt;
+    opts.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+}
+
+/// Creates a directory only its owner can enter, or accepts an existing real directory
+/// owned by this user; refuses a link (which it never follows or changes).
+pub fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(std::io::Error::other(format!(
+            "{} is a link; the doctor does not write through links",
+            path.display()
+        ))),
+        Ok(m) if !m.is_dir() => Err(std::io::Error::other(format!(
+            "{} is not a directory",
+            path.display()
+        ))),
+        Ok(m) if m.uid() != current_uid() => Err(std::io::Error::other(format!(
+            "{} belongs to another user",
+            path.display()
+        ))),
+        Ok(m) => {
+            if m.mode() & 0o077 != 0 {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+            }
+            Ok(())
+        }
+        Err(_) => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::DirBuilder::new().mode(0o700).create(path)
+        }
+    }
+}
+
+/// The null device, for `ssh -F`.
+pub const NULL_DEVICE: &str = "/dev/null";

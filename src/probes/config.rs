@@ -362,12 +362,49 @@ pub fn run(ctx: &Context, state: &mut RunState) {
     state.config = Some(cs);
 }
 
+/// At most this many `config.syntax` findings per file and kind of problem; the rest
+/// are counted in one more finding, so a huge broken file stays readable and cheap.
+const MAX_ISSUES_SHOWN: usize = 10;
+
 fn syntax_findings(ctx: &Context, cs: &ConfigState, out: &mut Vec<Finding>) {
+    use crate::sshconfig::IssueKind;
     let mut any = false;
-    for (i, file) in cs.config.files.iter().enumerate() {
+    for file in &cs.config.files {
+        let shown = ctx.show(&file.path);
+        let p = ctx.shell_path(&file.path);
+        // A file that is not text is one problem with one fix, not one per line.
+        let not_text = file
+            .parsed
+            .issues
+            .iter()
+            .find(|is| matches!(is.kind, IssueKind::Binary | IssueKind::TooLarge { .. }));
+        if let Some(issue) = not_text {
+            any = true;
+            out.push(
+                Finding::fail("config.syntax", &shown, format!("{shown} is not a text config: {}", issue.kind.describe()))
+                    .detail("Whatever this file is, OpenSSH cannot use it as a config. Move it aside and write a new config (see config.present for the block to paste).")
+                    .remedy(Remedy::command("Move the file aside (nothing is deleted):", format!("mv {p} {p}.broken")))
+                    .with("file", &shown)
+                    .with("line", issue.line)
+                    .with("bytes", file.bytes.len())
+                    .with("system", file.system),
+            );
+            continue;
+        }
+        let mut per_kind: std::collections::HashMap<std::mem::Discriminant<IssueKind>, usize> =
+            std::collections::HashMap::new();
+        let mut more = 0usize;
         for issue in &file.parsed.issues {
             any = true;
-            let at = format!("{}:{}", ctx.show(&file.path), issue.line);
+            let seen = per_kind
+                .entry(std::mem::discriminant(&issue.kind))
+                .or_default();
+            *seen += 1;
+            if *seen > MAX_ISSUES_SHOWN {
+                more += 1;
+                continue;
+            }
+            let at = format!("{shown}:{}", issue.line);
             let words = issue.kind.describe();
             let f = if issue.kind.is_failure() {
                 Finding::fail("config.syntax", &at, words)
@@ -375,25 +412,41 @@ fn syntax_findings(ctx: &Context, cs: &ConfigState, out: &mut Vec<Finding>) {
                 Finding::warn("config.syntax", &at, words)
             };
             let remedy = match &issue.kind {
-                crate::sshconfig::IssueKind::Utf8Bom | crate::sshconfig::IssueKind::Utf16 => Remedy::command(
+                IssueKind::Utf8Bom | IssueKind::Utf16 => Remedy::command(
                     "Save the file as plain UTF-8 without a byte-order mark (in your editor's encoding menu), or convert it:",
-                    format!("iconv -f {} -t UTF-8 {p} | sed '1s/^\\xEF\\xBB\\xBF//' > {p}.new && mv {p}.new {p}", if matches!(issue.kind, crate::sshconfig::IssueKind::Utf16) { "UTF-16" } else { "UTF-8" }, p = ctx.shell_path(&file.path)),
+                    format!("iconv -f {} -t UTF-8 {p} | sed '1s/^\\xEF\\xBB\\xBF//' > {p}.new && mv {p}.new {p}", if matches!(issue.kind, IssueKind::Utf16) { "UTF-16" } else { "UTF-8" }),
                 ),
-                crate::sshconfig::IssueKind::BadOption { suggestion: Some(s), .. } => Remedy::text(format!("Correct the keyword on line {} to `{s}`.", issue.line)),
-                crate::sshconfig::IssueKind::Ignored { .. } => Remedy::text(format!("Delete line {}; it has no effect.", issue.line)),
-                _ => Remedy::text(format!("Correct line {} of {}.", issue.line, ctx.show(&file.path))),
+                IssueKind::BadOption { suggestion: Some(s), .. } => Remedy::text(format!("Correct the keyword on line {} to `{s}`.", issue.line)),
+                IssueKind::Ignored { .. } => Remedy::text(format!("Delete line {}; it has no effect.", issue.line)),
+                _ => Remedy::text(format!("Correct line {} of {shown}.", issue.line)),
             };
-            let text = cs
-                .config
-                .line(i, issue.line)
-                .map(|l| l.text.clone())
+            // The shape of the line, never its text: a line that is not a config line
+            // may be anything (a password file behind a link, the environment).
+            let shape = raw_line(file, issue.line)
+                .map(|l| crate::sshconfig::parse::shape(&l))
                 .unwrap_or_default();
             out.push(
                 f.remedy(remedy)
-                    .with("file", ctx.show(&file.path))
+                    .with("file", &shown)
                     .with("line", issue.line)
-                    .with("text", text)
+                    .with("shape", shape)
                     .with("system", file.system),
+            );
+        }
+        if more > 0 {
+            out.push(
+                Finding::fail(
+                    "config.syntax",
+                    &shown,
+                    format!("and {more} more lines like these in {shown}"),
+                )
+                .detail("Only the first few lines of each kind of problem are listed.")
+                .remedy(Remedy::text(format!(
+                    "If {shown} is not meant to be an ssh config, move it aside: mv {p} {p}.broken"
+                )))
+                .with("file", &shown)
+                .with("more", more)
+                .with("system", file.system),
             );
         }
     }
@@ -407,6 +460,14 @@ fn syntax_findings(ctx: &Context, cs: &ConfigState, out: &mut Vec<Finding>) {
             ),
         ));
     }
+}
+
+/// Line `n` (1-based) of a file as read, lossily decoded.
+fn raw_line(file: &crate::sshconfig::ConfigFile, n: usize) -> Option<String> {
+    file.bytes
+        .split(|b| *b == b'\n')
+        .nth(n.checked_sub(1)?)
+        .map(|l| String::from_utf8_lossy(l).into_owned())
 }
 
 fn include_findings(ctx: &Context, cs: &ConfigState, out: &mut Vec<Finding>) {
@@ -832,6 +893,9 @@ pub fn suggested_block(ctx: &Context, state: &RunState, aliases: &[String]) -> S
     text.trim_end().to_string()
 }
 
+/// The config as the bundle shows it: only lines that are configuration are copied; a
+/// line the reader did not take as a config line, and every comment, is shown by its
+/// line number and shape only.
 fn config_listing(ctx: &Context, cs: &ConfigState) -> String {
     let mut out = String::new();
     if !cs.exists {
@@ -844,21 +908,41 @@ fn config_listing(ctx: &Context, cs: &ConfigState) -> String {
             ctx.show(&f.path),
             if f.system { " (system-wide)" } else { "" }
         );
-        if !f.parsed.usable {
+        let not_text = f.parsed.issues.iter().any(|i| {
+            matches!(
+                i.kind,
+                crate::sshconfig::IssueKind::Binary | crate::sshconfig::IssueKind::TooLarge { .. }
+            )
+        });
+        if !f.parsed.usable || not_text {
             let _ = writeln!(
                 out,
-                "# not shown: the file is not text ({} bytes)",
+                "# not shown: the file is not a text config ({} bytes)",
                 f.bytes.len()
             );
             continue;
         }
-        for (i, line) in String::from_utf8_lossy(&f.bytes).lines().enumerate() {
-            let _ = writeln!(
-                out,
-                "{:5} | {}",
-                i + 1,
-                line.trim_end_matches('\r').replace('\0', "\\0")
-            );
+        let bad: std::collections::BTreeSet<usize> =
+            f.parsed.issues.iter().map(|i| i.line).collect();
+        let good: std::collections::BTreeSet<usize> =
+            f.parsed.lines.iter().map(|l| l.number).collect();
+        let body = f.bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&f.bytes);
+        for (i, line) in String::from_utf8_lossy(body).lines().enumerate() {
+            let n = i + 1;
+            let line = line.trim_end_matches('\r');
+            let shown = if good.contains(&n) && !bad.contains(&n) {
+                line.to_string()
+            } else if line.trim().is_empty() {
+                String::new()
+            } else if line.trim_start().starts_with('#') {
+                "# (comment not shown)".to_string()
+            } else {
+                format!(
+                    "<not a config line: {}>",
+                    crate::sshconfig::parse::shape(line)
+                )
+            };
+            let _ = writeln!(out, "{n:5} | {shown}");
         }
         out.push('\n');
     }
@@ -908,7 +992,7 @@ fn effective_listing(ctx: &Context, cs: &ConfigState, eff: &Effective, plan: &No
 pub type DashG = Vec<(String, Result<crate::proc::Output, String>)>;
 
 /// Runs `ssh -G -F <config> <alias>` for every alias at once (each a few milliseconds).
-/// Callers make sure the config has no `Match exec`, which `ssh -G` would run.
+/// Only ever called with the copy `probes::handover` made of a trusted config.
 pub fn dash_g(
     ssh: &std::path::Path,
     config: &std::path::Path,
@@ -941,18 +1025,6 @@ pub fn dash_g(
         })
         .collect();
     handles.into_iter().filter_map(|h| h.join().ok()).collect()
-}
-
-/// True when `ssh -G` may be run on the config at `path` (it exists and has no `Match exec`).
-pub fn safe_for_dash_g(ctx: &Context, path: &std::path::Path) -> bool {
-    if !std::fs::metadata(path)
-        .map(|m| m.is_file())
-        .unwrap_or(false)
-    {
-        return false;
-    }
-    let cfg = Config::load(&Disk, Some(path), None, &ctx.home, None);
-    !cfg.files.is_empty() && !cfg.has_match_exec()
 }
 
 /// `config.openssh-agrees`: compares our evaluation with `ssh -G` for each alias.
@@ -988,10 +1060,17 @@ pub fn openssh_agrees(ctx: &Context, state: &mut RunState, prefetched: Option<Da
         )]);
         return;
     }
-    if cs.config.has_match_exec() {
-        state.push([Finding::skip("config.openssh-agrees", subject, "not compared: the config has `Match exec`, which `ssh -G` would run").detail("The doctor never runs commands from your config; it treats `Match exec` blocks as not matching.")]);
+    let copy = state.handover.as_ref().and_then(|h| h.for_dash_g());
+    let Some(copy) = copy else {
+        let why = match state.handover.as_ref().map(|h| &h.mode) {
+            Some(super::handover::Mode::Sanitized(reasons)) => reasons.join("; "),
+            _ => "the config could not be prepared".into(),
+        };
+        state.push([Finding::skip("config.openssh-agrees", subject, "not compared: `ssh -G` is only run on a config the doctor fully understood and that can run no program")
+            .detail(format!("The doctor never runs commands from your config and never hands OpenSSH a file it did not fully understand. Here: {why}."))
+            .with("reasons", why)]);
         return;
-    }
+    };
     if cs
         .config
         .files
@@ -1027,7 +1106,7 @@ pub fn openssh_agrees(ctx: &Context, state: &mut RunState, prefetched: Option<Da
             None => {
                 dash_g(
                     &ssh,
-                    &cs.path,
+                    &copy,
                     std::slice::from_ref(alias),
                     ctx.env.get("PATH").map(String::as_str),
                 )
@@ -1048,7 +1127,7 @@ pub fn openssh_agrees(ctx: &Context, state: &mut RunState, prefetched: Option<Da
             .get_mut(&format!("ssh/effective/{alias}.txt"))
         {
             let header = format!(
-                "# `ssh -G -F {} {alias}` (exit {}):\n",
+                "# `ssh -G -F <a copy of {}> {alias}` (exit {}):\n",
                 ctx.show(&cs.path),
                 out.status.code().unwrap_or(-1)
             );

@@ -130,7 +130,6 @@ struct Probe {
     known_files: Vec<(String, Vec<knownhosts::Entry>)>,
     pins: Vec<String>,
     alias: String,
-    host: String,
 }
 
 impl Probe {
@@ -156,8 +155,25 @@ impl Probe {
                 .remedy(Remedy::text("Do not log in. Report the fingerprint to support and attach the bundle."));
             return (report, Some(f.clone()), f);
         }
-        for (file, entries) in &self.known_files {
-            match knownhosts::check(entries, &self.known_names, &algorithm, &blob) {
+        // As OpenSSH: @revoked in any file wins, then a match in any file, then a change.
+        let mut verdicts: Vec<(&String, Verdict)> = self
+            .known_files
+            .iter()
+            .map(|(file, entries)| {
+                (
+                    file,
+                    knownhosts::check(entries, &self.known_names, &algorithm, &blob),
+                )
+            })
+            .collect();
+        verdicts.sort_by_key(|(_, v)| match v {
+            Verdict::Revoked { .. } => 0,
+            Verdict::Match { .. } => 1,
+            Verdict::Mismatch { .. } => 2,
+            Verdict::Unknown { .. } => 3,
+        });
+        for (file, verdict) in verdicts {
+            match verdict {
                 Verdict::Match { line } => {
                     report.known_hosts = if self.pins.is_empty() {
                         "match".into()
@@ -187,6 +203,7 @@ impl Probe {
                 }
                 Verdict::Mismatch { lines } => {
                     let (line, old) = &lines[0];
+                    let file = &file;
                     let old_fp = PublicKey::from_openssh(&format!("{algorithm} {old}"))
                         .map(|k| k.fingerprint(HashAlg::Sha256).to_string())
                         .unwrap_or_else(|_| "(unreadable)".into());
@@ -194,7 +211,7 @@ impl Probe {
                     report.location = Some(format!("{file}:{line}"));
                     let f = Finding::fail("ssh.host-key", alias, format!("host key changed: the server shows {fp}, {file}:{line} expects {old_fp}"))
                         .detail("ssh refuses to connect (`REMOTE HOST IDENTIFICATION HAS CHANGED`). The node may have been reinstalled, or someone is in the middle; the doctor offered no key.")
-                        .remedy(Remedy::command(format!("Only after support confirms {fp} is the node's new key, remove the old entry (line {line} of {file}):"), format!("ssh-keygen -R {}", knownhosts::host_name(&self.host, 22).replace("[", "'[").replace("]:", "]':"))))
+                        .remedy(Remedy::command(format!("Only after support confirms {fp} is the node's new key, remove the old entry (line {line} of {file}):"), keygen_remove(&self.known_names[0], file)))
                         .with("expected", old_fp)
                         .with("line", *line);
                     return (report, Some(f.clone()), f);
@@ -205,6 +222,21 @@ impl Probe {
         let f = Finding::info("ssh.host-key", alias, format!("host key {fp} ({algorithm}) is not in known_hosts yet: ssh will ask you to confirm it the first time"))
             .detail("Compare the fingerprint with the one the site publishes before answering yes.");
         (report, None, f)
+    }
+}
+
+/// `ssh-keygen -R` for an entry as it is stored (`[host]:port` for a port other than 22),
+/// with `-f` when the file is not the default one.
+fn keygen_remove(stored_name: &str, shown_file: &str) -> String {
+    let name = if stored_name.starts_with('[') {
+        format!("'{stored_name}'")
+    } else {
+        stored_name.to_string()
+    };
+    if shown_file == "~/.ssh/known_hosts" {
+        format!("ssh-keygen -R {name}")
+    } else {
+        format!("ssh-keygen -R {name} -f {shown_file}")
     }
 }
 
@@ -430,7 +462,6 @@ async fn connect(
         known_files: known.to_vec(),
         pins: plan.host_key_pins.clone(),
         alias: plan.alias.clone(),
-        host: plan.hostname.clone(),
     };
     match tokio::time::timeout(
         ctx.timeout,
@@ -467,6 +498,7 @@ pub async fn run(
     shared: &Shared,
     addr: SocketAddr,
     slot: &SharedSlot,
+    verified_tx: tokio::sync::oneshot::Sender<bool>,
 ) {
     let alias = plan.alias.as_str();
     let dialer = Dialer {
@@ -495,6 +527,13 @@ pub async fn run(
         s.report.algorithms = snapshot.algorithms.clone();
         s.report.host_key = snapshot.host_key.clone();
     }
+    let _ = verified_tx.send(
+        result.is_ok()
+            && snapshot
+                .host_key
+                .as_ref()
+                .is_some_and(|h| matches!(h.known_hosts.as_str(), "match" | "pinned")),
+    );
     let mut handle = match result {
         Ok(h) => h,
         Err(e) => {
@@ -672,8 +711,22 @@ pub async fn run(
     );
 
     // The second factor: only visible after a real signature, which only the agent can give.
+    // Nothing signs for a host whose key was not verified (known_hosts or a profile pin).
+    let verified = snapshot
+        .host_key
+        .as_ref()
+        .is_some_and(|h| matches!(h.known_hosts.as_str(), "match" | "pinned"));
+    let fingerprint = snapshot
+        .host_key
+        .as_ref()
+        .map(|h| h.fingerprint.clone())
+        .unwrap_or_default();
     let second = match (accepted.iter().find(|c| c.in_agent), shared.agent.as_ref()) {
         _ if accepted.is_empty() => Finding::skip("ssh.second-factor", alias, "not tested: no key is accepted"),
+        _ if !verified => Finding::skip("ssh.second-factor", alias, format!("not tested: the host key {fingerprint} is not verified, and the doctor lets nothing sign for an unverified server"))
+            .detail("Compare the fingerprint with the one the site publishes. Once you have logged in once with `ssh` and confirmed it, it is in known_hosts and the doctor checks the second factor too.")
+            .with("host_key_verified", false)
+            .with("fingerprint", &fingerprint),
         (None, _) | (_, None) => Finding::skip("ssh.second-factor", alias, "not tested: seeing the second factor needs a signature, and the accepted key is not loaded in ssh-agent (the doctor never asks for your passphrase)")
             .remedy(Remedy::command("To let the doctor check it, load the key into the agent and run it again:", "ssh-add ~/.ssh/id_ed25519")),
         (Some(c), Some(agent)) => second_factor(&dialer, &user, c, &agent.socket).await,

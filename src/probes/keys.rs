@@ -203,6 +203,14 @@ pub fn preferred_key_path(ctx: &Context, state: &RunState) -> String {
     if candidates.is_empty() {
         candidates = scan_ssh_dir(ctx);
     }
+    // Only names that paste safely into a config block: a name with a newline, a control
+    // character or a quote could add lines to the block the user is told to paste.
+    candidates.retain(|p| {
+        p.to_str().is_some_and(|s| {
+            s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-+@~:".contains(c))
+        })
+    });
     let score = |p: &PathBuf| {
         let facts = read_small(p, MAX_KEY_BYTES).map(|b| keyfile::sniff(&b));
         match facts.as_ref().and_then(|f| f.algorithm.clone()).as_deref() {

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod env;
+pub mod handover;
 pub mod handshake;
 pub mod keys;
 pub mod net;
@@ -82,6 +83,7 @@ pub struct Shared {
     pub keys: Vec<keys::KeyInfo>,
     pub agent: Option<keys::AgentState>,
     pub config: Option<config::ConfigState>,
+    pub handover: Option<std::sync::Arc<handover::Handover>>,
 }
 
 impl Shared {
@@ -92,6 +94,7 @@ impl Shared {
             keys: state.keys.clone(),
             agent: state.agent.clone(),
             config: state.config.clone(),
+            handover: state.handover.clone(),
         }
     }
 }
@@ -163,9 +166,12 @@ pub async fn node_pipeline(ctx: &Context, plan: &NodePlan, shared: &Shared, slot
         skip_rest(slot, alias, Stage::Handshake, &why);
         return;
     }
+    // The transcript starts as soon as the handshake knows whether the host key is
+    // verified: without that, nothing may sign for the server.
+    let (verified_tx, verified_rx) = tokio::sync::oneshot::channel();
     tokio::join!(
-        handshake::run(ctx, plan, shared, reachable, slot),
-        openssh::transcript(ctx, plan, shared, slot),
+        handshake::run(ctx, plan, shared, reachable, slot, verified_tx),
+        openssh::transcript(ctx, plan, shared, slot, verified_rx),
     );
     openssh::reconcile(slot, alias);
 }

@@ -7,6 +7,7 @@ use tokio::io::AsyncReadExt;
 use crate::catalogue::CheckDoc;
 use crate::context::Context;
 use crate::finding::Finding;
+use crate::probes::handover::Mode;
 use crate::probes::{record, NodePlan, Shared};
 use crate::runner::{lock, SharedSlot, Stage};
 use crate::settings::OpenSshChoice;
@@ -23,25 +24,54 @@ pub const CHECKS: &[CheckDoc] = &[CheckDoc {
 /// The largest transcript kept; `ssh -vvv` writes a few tens of KiB.
 pub const TRANSCRIPT_CAP: usize = 512 * 1024;
 
+/// How the transcript's ssh was set up, for its header and the finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setup {
+    /// The config ssh read: a copy of the user's, or one the doctor wrote.
+    pub copy_of_user_config: bool,
+    /// Why the user's config was not handed over (empty for a copy).
+    pub sanitized_because: Vec<String>,
+    /// The host key was not verified: only public keys were offered, no agent.
+    pub public_keys_only: bool,
+}
+
 /// The `ssh` arguments for a node's transcript: BatchMode (never prompts), the plan's
 /// host, port and user, absolute paths when the home is not the account's, and known_hosts
-/// copies so the user's files are never changed.
-pub fn ssh_args(ctx: &Context, plan: &NodePlan, shared: &Shared, known_copy: &str) -> Vec<String> {
+/// copies so the user's files are never changed. `verified` says whether the doctor's
+/// handshake verified the host key; without that nothing may sign (no agent, public keys
+/// only).
+pub fn ssh_args(
+    ctx: &Context,
+    plan: &NodePlan,
+    shared: &Shared,
+    known_copy: &str,
+    verified: bool,
+) -> (Vec<String>, Setup) {
     let mut args: Vec<String> = vec!["-vvv".into(), "-T".into(), "-n".into()];
-    // Only a config the doctor could read as a regular file: a FIFO or a link to a device
-    // would make ssh block or read forever.
-    let config = shared
+    let handover = shared.handover.as_deref();
+    let eff = shared
         .config
         .as_ref()
-        .filter(|c| c.exists && c.config.files.first().is_some_and(|f| !f.system));
-    // A config with `Match exec` would make ssh run its commands: use none, and pass what
-    // the doctor evaluated instead.
-    let without_config = config.is_none_or(|c| c.config.has_match_exec());
-    let config_arg = match config {
-        Some(c) if !without_config => c.path.display().to_string(),
-        _ => "/dev/null".into(),
+        .and_then(|c| c.effective.get(&plan.alias));
+    let public_keys_only = !verified;
+    let copy = handover.is_some_and(|h| h.mode == Mode::Copy) && !public_keys_only;
+    let config = handover.and_then(|h| h.for_transcript(&plan.alias, eff, public_keys_only));
+    let setup = Setup {
+        copy_of_user_config: copy,
+        sanitized_because: match handover.map(|h| &h.mode) {
+            Some(Mode::Sanitized(r)) => r.clone(),
+            _ if public_keys_only => vec![],
+            Some(Mode::Copy) => vec![],
+            None => vec!["no config was prepared".into()],
+        },
+        public_keys_only,
     };
-    args.extend(["-F".into(), config_arg]);
+    args.extend([
+        "-F".into(),
+        config
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| crate::platform::NULL_DEVICE.into()),
+    ]);
     let secs = ctx.timeout.as_secs().max(1);
     let mut opts = vec![
         "BatchMode=yes".to_string(),
@@ -63,6 +93,9 @@ pub fn ssh_args(ctx: &Context, plan: &NodePlan, shared: &Shared, known_copy: &st
         format!("Port={}", plan.port),
         format!("UserKnownHostsFile={known_copy}"),
     ];
+    if public_keys_only {
+        opts.push("IdentityAgent=none".into());
+    }
     // KnownHostsCommand runs a program; OpenSSH knows the option since 8.5.
     if shared
         .openssh
@@ -78,23 +111,44 @@ pub fn ssh_args(ctx: &Context, plan: &NodePlan, shared: &Shared, known_copy: &st
     if let Some(u) = &plan.user {
         args.extend(["-o".into(), format!("User={u}")]);
     }
-    if ctx.home_differs_from_passwd() || without_config {
-        for k in shared
-            .keys
-            .iter()
-            .filter(|k| k.used_by.contains(&plan.alias))
-        {
+    let keys = shared
+        .keys
+        .iter()
+        .filter(|k| k.used_by.contains(&plan.alias));
+    if public_keys_only {
+        // Copies of the public keys alone, with no private key beside them: ssh can offer
+        // them (the server's answer shows whether one is deployed) but cannot sign.
+        for (i, k) in keys.enumerate() {
+            let line = k.public().and_then(|p| p.to_openssh().ok());
+            let path = line.and_then(|l| {
+                handover?.write_file(
+                    &format!("offer-{}-{i}.pub", plan.alias),
+                    format!("{l}\n").as_bytes(),
+                )
+            });
+            if let Some(p) = path {
+                args.extend(["-i".into(), p.display().to_string()]);
+            }
+        }
+    } else if ctx.home_differs_from_passwd() || !copy {
+        for k in keys {
             args.extend(["-i".into(), k.path.display().to_string()]);
         }
     }
     args.push("--".into());
     args.push(plan.alias.clone());
     args.push("exit 0".into());
-    args
+    (args, setup)
 }
 
 /// The transcript stage of a node.
-pub async fn transcript(ctx: &Context, plan: &NodePlan, shared: &Shared, slot: &SharedSlot) {
+pub async fn transcript(
+    ctx: &Context,
+    plan: &NodePlan,
+    shared: &Shared,
+    slot: &SharedSlot,
+    verified: tokio::sync::oneshot::Receiver<bool>,
+) {
     let alias = plan.alias.as_str();
     let skip = |why: &str| Finding::skip("ssh.transcript", alias, format!("not captured: {why}"));
     let ssh = match (&ctx.openssh, &shared.openssh) {
@@ -130,7 +184,11 @@ pub async fn transcript(ctx: &Context, plan: &NodePlan, shared: &Shared, slot: &
         let _ = std::fs::write(&dst, b"");
         copies.push(dst.display().to_string());
     }
-    let args = ssh_args(ctx, plan, shared, &copies.join(" "));
+    // Whether the doctor's handshake verified the host key (a dropped sender is a no).
+    let verified = tokio::time::timeout(ctx.timeout * 2, verified)
+        .await
+        .is_ok_and(|v| v.unwrap_or(false));
+    let (args, setup) = ssh_args(ctx, plan, shared, &copies.join(" "), verified);
     let mut cmd = tokio::process::Command::new(&ssh);
     cmd.args(&args)
         .env_clear()
@@ -184,12 +242,13 @@ pub async fn transcript(ctx: &Context, plan: &NodePlan, shared: &Shared, slot: &
     let exit = status.and_then(|s| s.code());
     let mut header = format!("# `ssh -vvv` transcript captured by mlc-doctor for `{alias}`\n# exit status: {}\n# command: {} {}\n", exit.map(|c| c.to_string()).unwrap_or_else(|| "none (stopped)".into()), ssh.display(), args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect::<Vec<_>>().join(" "));
     header.push_str("# BatchMode=yes: ssh never asked for a passphrase or a code. known_hosts was read from temporary copies (StrictHostKeyChecking=accept-new), so your files were not changed.\n");
-    if shared
-        .config
-        .as_ref()
-        .is_some_and(|c| c.config.has_match_exec())
-    {
-        header.push_str("# Your config has `Match exec`, which ssh would run: this transcript used no config file (-F /dev/null) and the settings the doctor evaluated.\n");
+    if setup.copy_of_user_config {
+        header.push_str("# ssh read a copy of your config: the same bytes the doctor checked.\n");
+    } else if !setup.sanitized_because.is_empty() {
+        header.push_str(&format!("# ssh did NOT read your config: {}. It read a config the doctor wrote from the settings it understood (commands, forwardings and proxies left out).\n", setup.sanitized_because.join("; ")));
+    }
+    if setup.public_keys_only {
+        header.push_str("# The host key was not verified (not in known_hosts, no profile pin): ssh was given public keys only and no agent, so nothing could sign for this server.\n");
     }
     if ctx.home_differs_from_passwd() {
         header.push_str("# The home being checked is not the account's home: key paths were passed with -i as absolute paths.\n");
@@ -213,10 +272,17 @@ pub async fn transcript(ctx: &Context, plan: &NodePlan, shared: &Shared, slot: &
             ),
         )
     } else {
+        let how = if setup.copy_of_user_config {
+            ""
+        } else if setup.public_keys_only {
+            " (host key not verified: public keys only, nothing signed)"
+        } else {
+            " (on a config the doctor wrote: yours was not fully understood or can run programs)"
+        };
         Finding::info(
             "ssh.transcript",
             alias,
-            format!("OpenSSH: {}", outcome.describe()),
+            format!("OpenSSH: {}{how}", outcome.describe()),
         )
     };
     let f = finding
@@ -233,7 +299,10 @@ pub async fn transcript(ctx: &Context, plan: &NodePlan, shared: &Shared, slot: &
                 .map(|(p, r)| format!("{}: {r}", ctx.show(std::path::Path::new(p))))
                 .collect::<Vec<_>>(),
         )
-        .with("bytes", bytes.len());
+        .with("bytes", bytes.len())
+        .with("config_copied", setup.copy_of_user_config)
+        .with("config_sanitized_because", &setup.sanitized_because)
+        .with("public_keys_only", setup.public_keys_only);
     record(slot, Stage::Transcript, [f], alias);
 }
 

@@ -7,6 +7,7 @@ pub mod eval;
 pub mod keywords;
 pub mod parse;
 pub mod pattern;
+pub mod trust;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

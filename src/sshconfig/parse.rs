@@ -98,7 +98,7 @@ impl IssueKind {
             IssueKind::Binary => "the file contains NUL bytes (binary data): it is corrupted or not a config, and OpenSSH silently ignores the rest of each such line".into(),
             IssueKind::TooLarge { bytes } => format!("the file is {bytes} bytes, too large to be a config; it was not evaluated"),
             IssueKind::BadOption { word, suggestion: Some(s) } => format!("`{word}` is not an ssh option (did you mean `{s}`?); OpenSSH stops with `Bad configuration option`"),
-            IssueKind::BadOption { word, suggestion: None } => format!("`{word}` is not an ssh option; OpenSSH stops with `Bad configuration option`"),
+            IssueKind::BadOption { word, suggestion: None } => format!("the line is not an ssh option ({}); OpenSSH stops with `Bad configuration option`", shape(word)),
             IssueKind::NewerKeyword { keyword, since } => format!("`{keyword}` needs OpenSSH {}.{} or newer; this client stops with `Bad configuration option`", since.0, since.1),
             IssueKind::MissingArgument { keyword } => format!("`{keyword}` has no value; OpenSSH stops with `no argument after keyword`"),
             IssueKind::Garbage { keyword } => format!("`{keyword}` takes one value but has more (use quotes around a path with spaces); OpenSSH stops with `garbage at end of line`"),
@@ -109,6 +109,23 @@ impl IssueKind {
             IssueKind::Ignored { keyword, .. } => format!("`{keyword}` is no longer supported and is ignored by OpenSSH"),
         }
     }
+}
+
+/// What a line looks like, without its text: length, words, the kinds of characters.
+pub fn shape(line: &str) -> String {
+    let t = line.trim();
+    let words = t.split_whitespace().count();
+    let first = match t.chars().next() {
+        Some(c) if c.is_ascii_alphabetic() => "a letter",
+        Some(c) if c.is_ascii_digit() => "a digit",
+        Some(c) if c.is_whitespace() || c.is_control() => "a control character",
+        Some(_) => "a symbol",
+        None => "nothing",
+    };
+    format!(
+        "{} characters, {words} word(s), starts with {first}",
+        t.chars().count()
+    )
 }
 
 /// A file's lines and problems.
