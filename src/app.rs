@@ -134,6 +134,8 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
         None
     };
     let state = runtime.block_on(crate::runner::run(ctx.clone(), progress));
+    // Nothing left running (a lookup, a child) may hold the process after the report.
+    runtime.shutdown_background();
     let mut report = build_report(&settings, &ctx, state.findings.clone(), state.nodes.clone());
 
     let mut status = ExitStatus::from_findings(&report.findings, settings.strict);
@@ -156,6 +158,8 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
     }
     report.exit_code = status.code() as i32;
     report.summary = Summary::of(&report.findings);
+    // The bundle's own verdict came last: the headline must not say all is well above it.
+    report.diagnosis = crate::diagnosis::diagnose(&report.findings);
     report.escape();
 
     let stdout = std::io::stdout();

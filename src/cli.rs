@@ -156,6 +156,11 @@ pub struct CheckArgs {
     /// Less output (only the diagnosis and the bundle path)
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Test builds only: make the probe with this id panic, to prove the run goes on
+    #[cfg(feature = "fault-injection")]
+    #[arg(long, value_name = "ID", hide = true)]
+    pub fault_inject: Option<String>,
 }
 
 /// `--color`.

@@ -33,7 +33,7 @@ pub trait Connector: Send + Sync {
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<tokio::net::TcpStream>>;
 }
 
-/// `getaddrinfo` through tokio's blocking pool.
+/// `getaddrinfo`, as ssh does, on a detached thread per lookup.
 #[derive(Debug, Default)]
 pub struct SystemResolver;
 
@@ -44,7 +44,24 @@ impl Resolver for SystemResolver {
         port: u16,
     ) -> BoxFuture<'a, Result<Vec<SocketAddr>, String>> {
         Box::pin(async move {
-            match tokio::net::lookup_host((host, port)).await {
+            // getaddrinfo cannot be cancelled: it runs on a thread of its own that nothing
+            // waits for, so a resolver that never answers cannot keep the process alive
+            // once the run's timeout has given up on it (tokio's blocking pool would).
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let target = (host.to_string(), port);
+            let spawned = std::thread::Builder::new()
+                .name("resolve".into())
+                .spawn(move || {
+                    use std::net::ToSocketAddrs;
+                    let _ = tx.send(target.to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
+                });
+            if let Err(e) = spawned {
+                return Err(format!("cannot start the lookup: {e}"));
+            }
+            let result = rx
+                .await
+                .unwrap_or_else(|_| Err(io::Error::other("the lookup ended without an answer")));
+            match result {
                 Ok(addrs) => {
                     let mut out: Vec<SocketAddr> = Vec::new();
                     for a in addrs {
@@ -124,6 +141,8 @@ pub struct Context {
     /// When the run started.
     pub started: Instant,
     pub started_at: jiff::Timestamp,
+    /// Builds with the `fault-injection` feature: the probe made to panic (tests only).
+    pub fault: Option<String>,
 }
 
 impl std::fmt::Debug for Context {
@@ -166,6 +185,7 @@ impl Context {
             connector: Arc::new(SystemConnector),
             started: Instant::now(),
             started_at: jiff::Timestamp::now(),
+            fault: settings.fault.clone(),
         }
     }
 
@@ -195,6 +215,7 @@ impl Context {
             connector: Arc::new(SystemConnector),
             started: Instant::now(),
             started_at: jiff::Timestamp::now(),
+            fault: None,
         }
     }
 

@@ -19,6 +19,8 @@ macro_rules! doc {
 }
 
 pub const CHECKS: &[CheckDoc] = &[
+    doc!("diagnosis.bundle-refused", "No support bundle was written", "Concluded when bundle.written fails: the leak check refused the bundle, or it could not be written.", "Without the bundle support sees no evidence; the report says why it was not written.", "Follow the bundle.written finding (another --bundle path, or report a refused leak check to the maintainers)."),
+    doc!("diagnosis.no-client", "No usable OpenSSH client", "Concluded when env.openssh fails: no `ssh` on PATH, one that cannot run, or one older than 7.2.", "Without an OpenSSH client `ssh slurm` cannot work, whatever else is right.", "Install the OpenSSH client the report names, then run the doctor again."),
     doc!("diagnosis.config-broken", "OpenSSH refuses your ~/.ssh/config", "Concluded when config.syntax, config.include or perm.config fail.", "With one bad line, a loop or loose permissions OpenSSH stops before connecting anywhere, so every host fails.", "Correct the line the report names, or `chmod 600 ~/.ssh/config`."),
     doc!("diagnosis.no-config", "The short names (slurm, …) are not defined", "Concluded when ~/.ssh/config is missing or does not define the login node aliases.", "`ssh slurm` then looks for a machine called `slurm` and fails with `Could not resolve hostname`.", "Paste the Host blocks the report prints into ~/.ssh/config."),
     doc!("diagnosis.offline", "This machine cannot resolve the login nodes", "Concluded when no login node name resolves.", "Without DNS nothing else can work: the machine is offline, behind a captive portal, or its DNS is broken.", "Check your internet connection (open a web page), then run the doctor again."),
@@ -153,6 +155,8 @@ type Rule = fn(&Facts) -> Option<Diagnosis>;
 
 /// The rules, most fundamental cause first: the order is the ranking.
 const RULES: &[Rule] = &[
+    bundle_refused,
+    no_client,
     config_broken,
     no_key,
     no_config,
@@ -169,6 +173,32 @@ const RULES: &[Rule] = &[
     key_policy,
     some_aliases_missing,
 ];
+
+fn bundle_refused(f: &Facts) -> Option<Diagnosis> {
+    let found = f.with("bundle.written", Severity::Fail);
+    (!found.is_empty()).then(|| {
+        diag(
+            "diagnosis.bundle-refused",
+            "No support bundle was written (the checks below still ran)",
+            &found,
+            "high",
+            f.steps(&found),
+        )
+    })
+}
+
+fn no_client(f: &Facts) -> Option<Diagnosis> {
+    let found = f.with("env.openssh", Severity::Fail);
+    (!found.is_empty()).then(|| {
+        diag(
+            "diagnosis.no-client",
+            "This machine has no usable OpenSSH client: `ssh` cannot log in from here",
+            &found,
+            "high",
+            f.steps(&found),
+        )
+    })
+}
 
 fn config_broken(f: &Facts) -> Option<Diagnosis> {
     let mut found: Vec<&Finding> = f.with("config.syntax", Severity::Fail);
@@ -298,7 +328,12 @@ fn host_key_changed(f: &Facts) -> Option<Diagnosis> {
 }
 
 fn no_key(f: &Facts) -> Option<Diagnosis> {
-    let found = f.with("key.present", Severity::Fail);
+    // A damaged key file is a key OpenSSH refuses (key_refused_locally), not no key.
+    let found: Vec<&Finding> = f
+        .with("key.present", Severity::Fail)
+        .into_iter()
+        .filter(|x| x.evidence.get("damaged").is_none())
+        .collect();
     (!found.is_empty()).then(|| {
         diag("diagnosis.no-key", "You have no SSH key that ssh would use for the login nodes", &found, "high", vec![
             Step::cmd("Create a key as the site recommends (choose a passphrase when asked):", "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519"),

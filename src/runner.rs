@@ -27,6 +27,8 @@ pub struct RunState {
     pub nodes: Vec<NodeReport>,
     /// The config OpenSSH reads in place of the user's (see `probes::handover`).
     pub handover: Option<Arc<probes::handover::Handover>>,
+    /// The probe a `fault-injection` test build makes panic.
+    pub fault: Option<String>,
 }
 
 impl RunState {
@@ -90,7 +92,13 @@ pub fn guarded(
     subject: &str,
     probe: impl FnOnce(&mut RunState),
 ) {
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| probe(state))) {
+    let inject = state.fault.as_deref() == Some(id);
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
+        if inject {
+            panic!("fault injected into {id}");
+        }
+        probe(state)
+    })) {
         state.push([internal_error(id, subject, &panic_message(&*panic))]);
     }
 }
@@ -114,7 +122,10 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// Runs every probe and returns what they found.
 pub async fn run(ctx: Arc<Context>, progress: Option<Arc<dyn Progress>>) -> RunState {
-    let mut state = RunState::default();
+    let mut state = RunState {
+        fault: ctx.fault.clone(),
+        ..RunState::default()
+    };
     local_probes(&ctx, &mut state).await;
     state.plans = probes::plan_nodes(&ctx, &state);
     state.nodes = node_pipelines(&ctx, &mut state, progress.clone()).await;

@@ -63,6 +63,8 @@ pub struct Settings {
     pub verbosity: Verbosity,
     /// The command line as given, for the bundle's manifest (redacted there).
     pub argv: Vec<String>,
+    /// Test builds with the `fault-injection` feature only: the probe made to panic.
+    pub fault: Option<String>,
 }
 
 /// A flag value that cannot be used; exit status 2.
@@ -208,6 +210,10 @@ impl Settings {
             color: args.color,
             verbosity,
             argv,
+            #[cfg(feature = "fault-injection")]
+            fault: args.fault_inject.clone(),
+            #[cfg(not(feature = "fault-injection"))]
+            fault: None,
         })
     }
 }

@@ -187,18 +187,18 @@ fn no_openssh_and_missing_ssh_are_reported() {
     let (_, report) = home.json(&["--offline", "--no-openssh"]);
     assert_eq!(severity(&report, "env.openssh"), "skip");
     let (_, report) = home.json(&["--offline", "--ssh", "/nonexistent/bin/ssh"]);
-    assert_eq!(severity(&report, "env.openssh"), "warn");
+    assert_eq!(severity(&report, "env.openssh"), "fail");
     let out = home
         .cmd(&["--offline", "--json", "--no-bundle"])
         .env("PATH", "/nonexistent")
         .output()
         .unwrap();
     let report = parse_report(&out);
-    assert_eq!(severity(&report, "env.openssh"), "warn");
+    assert_eq!(severity(&report, "env.openssh"), "fail");
 }
 
 #[test]
-fn old_openssh_is_a_warning() {
+fn old_openssh_is_a_failure() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("ssh");
     std::fs::write(
@@ -210,7 +210,7 @@ fn old_openssh_is_a_warning() {
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     let home = TestHome::new();
     let (_, report) = home.json(&["--offline", "--ssh", fake.to_str().unwrap()]);
-    assert_eq!(severity(&report, "env.openssh"), "warn");
+    assert_eq!(severity(&report, "env.openssh"), "fail");
     assert!(findings(&report, "env.openssh")[0]["summary"]
         .as_str()
         .unwrap()

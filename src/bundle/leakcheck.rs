@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::redact::{find_bounded, Category, MIN_SEED_LEN};
+use super::redact::{find_bounded, find_path, Category, MIN_SEED_LEN};
 
 /// Strings that only private key files contain.
 pub const PRIVATE_MARKERS: &[&str] = &[
@@ -115,7 +115,9 @@ pub fn check(files: &BTreeMap<String, Vec<u8>>, sources: &Sources) -> Result<usi
                 {
                     hit(i + 1, cat.as_str());
                 }
-                if *cat == Category::HomePath && line.contains(seed.as_str()) {
+                // The same rule as the redactor's: `/home/u` inside `/home/u-ticket.zip`
+                // is another path, not the home.
+                if *cat == Category::HomePath && !find_path(line, seed).is_empty() {
                     hit(i + 1, cat.as_str());
                 }
             }

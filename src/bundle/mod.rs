@@ -537,7 +537,7 @@ impl Bundle {
     }
 
     /// Runs the leak gate and writes the zip atomically at `path` (never over a file).
-    pub fn finish(self, path: &Path) -> Result<BundleInfo, BundleError> {
+    pub fn finish(&self, path: &Path) -> Result<BundleInfo, BundleError> {
         let mut manifest = Manifest {
             schema: MANIFEST_SCHEMA.into(),
             tool: crate::report::Tool::this(),
@@ -707,7 +707,16 @@ pub fn write(
         }
     };
     let bundle = Bundle::prepare(settings, ctx, state, report);
-    match bundle.finish(&path) {
+    let mut result = bundle.finish(&path);
+    let mut moved = None;
+    // The default place is the working directory; where that is not writable, the
+    // temporary directory, and the report says where the bundle went.
+    if let (BundleTarget::Default, Err(BundleError::Io { .. })) = (&settings.bundle, &result) {
+        let alt = std::env::temp_dir().join(path.file_name().unwrap_or_default());
+        result = bundle.finish(&alt);
+        moved = Some(path.clone());
+    }
+    match result {
         Ok(info) => {
             report.findings.push(
                 Finding::info(
@@ -716,8 +725,15 @@ pub fn write(
                     format!("bundle written: {} ({} bytes)", info.path, info.size),
                 )
                 .detail(format!(
-                    "sha256 {}. Attach it to your support ticket: {}",
-                    info.sha256, ctx.profile.support
+                    "{}sha256 {}. Attach it to your support ticket: {}",
+                    moved
+                        .map(|p| format!(
+                            "The working directory is not writable ({} could not be created), so the bundle went to the temporary directory. ",
+                            p.display()
+                        ))
+                        .unwrap_or_default(),
+                    info.sha256,
+                    ctx.profile.support
                 ))
                 .with("path", &info.path)
                 .with("size", info.size)

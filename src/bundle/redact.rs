@@ -277,7 +277,7 @@ impl Redactor {
 }
 
 /// The home path, only where a path continues or ends after it (not `/home/alice2`).
-fn find_path(hay: &str, path: &str) -> Vec<(usize, usize)> {
+pub fn find_path(hay: &str, path: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut from = 0;
     while let Some(pos) = hay[from..].find(path) {

@@ -118,7 +118,7 @@ pub fn client_path(ctx: &Context) -> Result<PathBuf, Box<Finding>> {
         OpenSshChoice::Disabled => Err(Box::new(Finding::skip("env.openssh", "ssh", "not used (--no-openssh): no `ssh -G` comparison and no `ssh -vvv` transcript"))),
         OpenSshChoice::Path(p) => Ok(p.clone()),
         OpenSshChoice::Auto => which(ctx, "ssh").ok_or_else(|| {
-            Box::new(Finding::warn("env.openssh", "ssh", "no OpenSSH client (`ssh`) found on PATH")
+            Box::new(Finding::fail("env.openssh", "ssh", "no OpenSSH client (`ssh`) found on PATH")
                 .detail("`ssh slurm` needs an OpenSSH client. The doctor's own checks still run.")
                 .remedy(Remedy::command("Install the OpenSSH client (Debian/Ubuntu shown; see `mlc-doctor explain env.openssh` for others).", "sudo apt install openssh-client")))
         }),
@@ -158,7 +158,7 @@ pub fn openssh_from(
             String::from_utf8_lossy(&out.stdout)
         ),
         Err(e) => {
-            state.push([Finding::warn(
+            state.push([Finding::fail(
                 "env.openssh",
                 shown,
                 format!("the OpenSSH client could not be run: {e}"),
@@ -189,7 +189,7 @@ pub fn openssh_from(
         }
     }
     let finding = if (major, minor) < (7, 2) {
-        Finding::warn(
+        Finding::fail(
             "env.openssh",
             shown.clone(),
             format!(

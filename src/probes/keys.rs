@@ -231,7 +231,13 @@ pub fn preferred_key_path(ctx: &Context, state: &RunState) -> String {
 pub fn run(ctx: &Context, state: &mut RunState) {
     let plans = crate::probes::plan_nodes(ctx, state);
     let mut keys: Vec<KeyInfo> = Vec::new();
-    let add = |path: PathBuf, explicit: bool, alias: Option<&str>, keys: &mut Vec<KeyInfo>| {
+    // `keep`: judge the file even when it is not a private key: ssh looks for a key there
+    // (an IdentityFile, or a default name), so a damaged file is a damaged key, not none.
+    let add = |path: PathBuf,
+               explicit: bool,
+               keep: bool,
+               alias: Option<&str>,
+               keys: &mut Vec<KeyInfo>| {
         let canon = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         if let Some(k) = keys
             .iter_mut()
@@ -250,7 +256,7 @@ pub fn run(ctx: &Context, state: &mut RunState) {
         };
         let facts = keyfile::sniff(&bytes);
         drop(bytes);
-        if !facts.format.is_private() && !explicit {
+        if !facts.format.is_private() && !keep {
             return;
         }
         let pub_path = PathBuf::from(format!("{}.pub", path.display()));
@@ -279,7 +285,7 @@ pub fn run(ctx: &Context, state: &mut RunState) {
             if f.extension().is_some_and(|e| e == "pub") {
                 continue; // config.identity-file reports it
             }
-            add(f.clone(), true, Some(&plan.alias), &mut keys);
+            add(f.clone(), true, true, Some(&plan.alias), &mut keys);
         }
     }
     for name in DEFAULT_NAMES {
@@ -291,15 +297,17 @@ pub fn run(ctx: &Context, state: &mut RunState) {
             .iter()
             .filter(|p| p.identity_files.is_empty())
             .collect();
+        // Only a regular file counts: a directory or a FIFO of that name is not a key.
+        let keep = std::fs::metadata(&p).is_ok_and(|m| m.is_file());
         if users.is_empty() {
-            add(p.clone(), false, None, &mut keys);
+            add(p.clone(), false, keep, None, &mut keys);
         }
         for plan in users {
-            add(p.clone(), false, Some(&plan.alias), &mut keys);
+            add(p.clone(), false, keep, Some(&plan.alias), &mut keys);
         }
     }
     for p in scan_ssh_dir(ctx) {
-        add(p, false, None, &mut keys);
+        add(p, false, false, None, &mut keys);
     }
 
     let mut out = Vec::new();
@@ -347,7 +355,20 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
     let facts = &key.facts;
 
     // key.format
-    let format_finding = if !facts.format.is_private() {
+    let format_finding = if !facts.format.is_private() && facts.format != KeyFormat::PublicKey {
+        // Where ssh looks for a key, a file that is no key at all is a damaged key.
+        Finding::fail(
+            "key.format",
+            s,
+            format!("{s} is damaged: it is not a key file (ssh fails on it with `invalid format`)"),
+        )
+        .detail("The file may be truncated, overwritten or copied wrongly. If you have a backup of the key, restore it; otherwise move the file aside and create a new key (its public key must then be deployed again).")
+        .remedy(Remedy::command(
+            "Move the damaged file aside (nothing is deleted), then create a new key:",
+            format!("mv {sp} {sp}.broken"),
+        ))
+        .with("damaged", true)
+    } else if !facts.format.is_private() {
         Finding::fail(
             "key.format",
             s,
@@ -592,13 +613,15 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
                         st.uid
                     ),
                 )
-                .remedy(Remedy::command(
+                .remedy(crate::probes::perms::mode_remedy(
+                    ctx,
+                    &key.path,
                     "Take ownership back (as administrator):",
                     format!("sudo chown \"$USER\" {sp} && chmod 600 {sp}"),
                 ))
             } else if st.mode & 0o077 != 0 {
                 Finding::fail("perm.private-key", s, format!("{s} has mode {:04o}: OpenSSH refuses keys others can read (`UNPROTECTED PRIVATE KEY FILE`)", st.mode))
-                    .remedy(Remedy::command("Make it readable only by you:", format!("chmod 600 {sp}")))
+                    .remedy(crate::probes::perms::mode_remedy(ctx, &key.path, "Make it readable only by you:", format!("chmod 600 {sp}")))
             } else {
                 Finding::pass(
                     "perm.private-key",
@@ -730,7 +753,29 @@ pub async fn agent(
         .filter(|k| !k.used_by.is_empty() && k.facts.format.is_private())
         .collect();
     let agent_keys = state.as_ref().map(|a| a.keys.len()).unwrap_or(0);
-    let present = if used.is_empty() && agent_keys == 0 {
+    let damaged: Vec<&KeyInfo> = keys
+        .iter()
+        .filter(|k| {
+            !k.used_by.is_empty()
+                && !k.facts.format.is_private()
+                && k.facts.format != KeyFormat::PublicKey
+        })
+        .collect();
+    let present = if used.is_empty() && agent_keys == 0 && !damaged.is_empty() {
+        Finding::fail(
+            "key.present",
+            "~/.ssh",
+            format!(
+                "the key file ssh would use is damaged: {} (see key.format)",
+                damaged
+                    .iter()
+                    .map(|k| k.shown.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .with("damaged", true)
+    } else if used.is_empty() && agent_keys == 0 {
         let others = keys.iter().filter(|k| k.facts.format.is_private()).count();
         let why = if others > 0 {
             format!("; {others} other key file(s) in ~/.ssh are not used for the login nodes (check IdentityFile)")

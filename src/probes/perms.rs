@@ -121,6 +121,40 @@ fn facts(path: &Path, link: Option<PathBuf>, m: &std::fs::Metadata) -> FileFacts
     }
 }
 
+/// The first link on the way from `~/.ssh` (inclusive) down to `path`, or `path` itself
+/// wherever it is, with the link's target.
+pub fn link_on_the_way(ctx: &Context, path: &Path) -> Option<(PathBuf, PathBuf)> {
+    let ssh = ctx.ssh_dir();
+    let mut chain: Vec<PathBuf> = path
+        .ancestors()
+        .enumerate()
+        .take_while(|(i, p)| *i == 0 || p.starts_with(&ssh))
+        .map(|(_, p)| p.to_path_buf())
+        .collect();
+    chain.reverse();
+    chain.into_iter().find_map(|p| {
+        let is_link = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
+        is_link.then(|| {
+            let to = std::fs::read_link(&p).unwrap_or_default();
+            (p, to)
+        })
+    })
+}
+
+/// A `chmod`/`chown` remedy for `path`, unless the path is reached through a link: a
+/// mode change would then land on whatever the link points to (even `/dev/zero`), so
+/// the remedy names the link instead.
+pub fn mode_remedy(ctx: &Context, path: &Path, text: &str, command: String) -> Remedy {
+    match link_on_the_way(ctx, path) {
+        None => Remedy::command(text, command),
+        Some((link, to)) => Remedy::text(format!(
+            "{} is a link to {}: the doctor never suggests changing a file through a link. Replace the link with a real file of your own (or, if the target is yours and meant for this, fix the target's permissions yourself).",
+            ctx.show(&link),
+            ctx.show(&to)
+        )),
+    }
+}
+
 fn link_note(ctx: &Context, f: &FileFacts) -> String {
     f.link
         .as_ref()
@@ -192,9 +226,11 @@ pub fn run(ctx: &Context, state: &mut RunState) {
                 "~/.ssh",
                 format!("~/.ssh belongs to another user (uid {})", f.uid),
             )
-            .remedy(Remedy::command(
+            .remedy(mode_remedy(
+                ctx,
+                &ssh,
                 "Take ownership back (as administrator):",
-                "sudo chown -R \"$USER\" ~/.ssh",
+                "sudo chown -R \"$USER\" ~/.ssh".into(),
             ))
             .with("uid", f.uid),
         ),
@@ -209,7 +245,12 @@ pub fn run(ctx: &Context, state: &mut RunState) {
                     link_note(ctx, &f)
                 ),
             )
-            .remedy(Remedy::command("Make it private:", "chmod 700 ~/.ssh"))
+            .remedy(mode_remedy(
+                ctx,
+                &ssh,
+                "Make it private:",
+                "chmod 700 ~/.ssh".into(),
+            ))
             .with("mode", format!("{:04o}", f.mode)),
         ),
         Ok(f) if f.mode & 0o777 != 0o700 => out.push(
@@ -222,7 +263,12 @@ pub fn run(ctx: &Context, state: &mut RunState) {
                     link_note(ctx, &f)
                 ),
             )
-            .remedy(Remedy::command("Make it private:", "chmod 700 ~/.ssh"))
+            .remedy(mode_remedy(
+                ctx,
+                &ssh,
+                "Make it private:",
+                "chmod 700 ~/.ssh".into(),
+            ))
             .with("mode", format!("{:04o}", f.mode)),
         ),
         Ok(f) => out.push(
@@ -272,7 +318,9 @@ pub fn run(ctx: &Context, state: &mut RunState) {
                     ),
                 )
                 .remedy(if f.uid != me && f.uid != 0 {
-                    Remedy::command(
+                    mode_remedy(
+                        ctx,
+                        path,
                         "Take ownership back (as administrator) and restrict it:",
                         format!(
                             "sudo chown \"$USER\" {p} && chmod 600 {p}",
@@ -280,7 +328,9 @@ pub fn run(ctx: &Context, state: &mut RunState) {
                         ),
                     )
                 } else {
-                    Remedy::command(
+                    mode_remedy(
+                        ctx,
+                        path,
                         "Restrict it:",
                         format!("chmod 600 {}", ctx.shell_path(path)),
                     )
@@ -326,7 +376,9 @@ pub fn run(ctx: &Context, state: &mut RunState) {
                         }
                     ),
                 )
-                .remedy(Remedy::command(
+                .remedy(mode_remedy(
+                    ctx,
+                    path,
                     "Restrict it:",
                     format!("chmod 644 {}", ctx.shell_path(path)),
                 )),
@@ -356,9 +408,11 @@ pub fn run(ctx: &Context, state: &mut RunState) {
                     f.mode
                 ),
             )
-            .remedy(Remedy::command(
+            .remedy(mode_remedy(
+                ctx,
+                &ak,
                 "Restrict it:",
-                "chmod 600 ~/.ssh/authorized_keys",
+                "chmod 600 ~/.ssh/authorized_keys".into(),
             )),
         ),
         Ok(f) => out.push(Finding::pass(

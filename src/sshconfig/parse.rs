@@ -100,7 +100,9 @@ impl IssueKind {
             IssueKind::BadOption { word, suggestion: Some(s) } => format!("`{word}` is not an ssh option (did you mean `{s}`?); OpenSSH stops with `Bad configuration option`"),
             IssueKind::BadOption { word, suggestion: None } => format!("the line is not an ssh option ({}); OpenSSH stops with `Bad configuration option`", shape(word)),
             IssueKind::NewerKeyword { keyword, since } => format!("`{keyword}` needs OpenSSH {}.{} or newer; this client stops with `Bad configuration option`", since.0, since.1),
-            IssueKind::MissingArgument { keyword } => format!("`{keyword}` has no value; OpenSSH stops with `no argument after keyword`"),
+            IssueKind::MissingArgument { keyword } if keywords::lookup(keyword).is_some() => format!("`{keyword}` has no value; OpenSSH stops with `no argument after keyword`"),
+            // Not a keyword at all: the line may be anything, so only its shape is told.
+            IssueKind::MissingArgument { keyword } => format!("the line is not an ssh option ({}); OpenSSH stops with `no argument after keyword`", shape(keyword)),
             IssueKind::Garbage { keyword } => format!("`{keyword}` takes one value but has more (use quotes around a path with spaces); OpenSSH stops with `garbage at end of line`"),
             IssueKind::BadValue { keyword, value, expected } => format!("`{keyword} {value}`: expected {expected}"),
             IssueKind::InvalidQuotes => "unbalanced quotes; OpenSSH stops with `invalid quotes`".into(),
@@ -136,6 +138,9 @@ pub struct Parsed {
     /// False when the content could not be read as a config at all (UTF-16, binary, huge).
     pub usable: bool,
 }
+
+/// Problems per file after which bad keywords get no "did you mean" suggestion.
+const MAX_SUGGESTIONS: usize = 32;
 
 /// The largest config the doctor evaluates; OpenSSH configs are a few KiB.
 pub const MAX_BYTES: usize = 4 << 20;
@@ -309,9 +314,16 @@ fn parse_line(
                 == super::pattern::ListMatch::Yes
         });
         if !ignored {
+            // A "did you mean" costs an edit distance to every keyword: only for the first
+            // few bad lines of a file (all a report shows), so a huge file stays linear.
+            let suggestion = if out.issues.len() < MAX_SUGGESTIONS && word.len() <= 40 {
+                keywords::nearest(word)
+            } else {
+                None
+            };
             out.issues.push(issue(IssueKind::BadOption {
                 word: word.to_string(),
-                suggestion: keywords::nearest(word),
+                suggestion,
             }));
         }
         return;

@@ -39,14 +39,23 @@ impl Agent {
 
     /// `ssh-add` an unencrypted key.
     pub fn add(&self, key: &Path) {
-        let st = Command::new("ssh-add")
-            .arg("-q")
-            .arg(key)
-            .env("SSH_AUTH_SOCK", &self.sock)
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success(), "ssh-add {}", key.display());
+        // Under load the agent may not listen yet when its socket appears: retry briefly.
+        let mut ok = false;
+        for _ in 0..20 {
+            let st = Command::new("ssh-add")
+                .arg("-q")
+                .arg(key)
+                .env("SSH_AUTH_SOCK", &self.sock)
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            if st.success() {
+                ok = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(ok, "ssh-add {}", key.display());
     }
 
     pub fn sock(&self) -> &str {
