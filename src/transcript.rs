@@ -279,6 +279,73 @@ pub fn parse(text: &str) -> Transcript {
     t
 }
 
+/// How OpenSSH's own messages begin: lines of these shapes are shipped in the bundle
+/// (their variable parts still pass the redactor's allowlist); any other line keeps only
+/// its first word and a marker, since it may be anything (a server's text, a prompt).
+const KNOWN_PREFIXES: &[&str] = &[
+    "debug1: ",
+    "debug2: ",
+    "debug3: ",
+    "# ",
+    "OpenSSH_",
+    "Authenticated ",
+    "Authentications ",
+    "Permission denied",
+    "Received disconnect",
+    "Disconnected from",
+    "Connection ",
+    "ssh: ",
+    "kex_exchange_identification",
+    "banner exchange",
+    "Unable to negotiate",
+    "Host key verification failed",
+    "Host key for",
+    "Load key",
+    "Bad owner",
+    "Bad permissions",
+    "Permissions ",
+    "@@@",
+    "WARNING:",
+    "Warning:",
+    "IT IS POSSIBLE",
+    "Someone could",
+    "It is also possible",
+    "It is required",
+    "This private key",
+    "The fingerprint",
+    "Please contact",
+    "Add correct host key",
+    "Offending ",
+    "Matching host key",
+    "UNPROTECTED",
+    "Transferred:",
+    "Bytes per second",
+    "Pseudo-terminal",
+    "Server accepts",
+    "Timeout",
+    "Could not",
+    "Failed to",
+    "no such identity",
+];
+
+/// The transcript as the bundle ships it: every line of a known shape, and for any
+/// other line its number of characters only.
+pub fn shipped_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if line.is_empty() || KNOWN_PREFIXES.iter().any(|p| line.starts_with(p)) {
+            out.push_str(line);
+        } else {
+            out.push_str(&format!(
+                "<line of unknown shape not shown: {} characters>",
+                line.chars().count()
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -304,8 +304,11 @@ fn a_second_zip_implementation_reads_it_and_inspect_verifies_it() {
         .arg(&zip)
         .output()
         .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["schema"], "mlc-doctor.report/1");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["schema"], "mlc-doctor.inspect/1");
+    assert_eq!(doc["verified"], true);
+    assert_eq!(doc["leak_check"]["passed"], true);
+    assert_eq!(doc["report"]["schema"], "mlc-doctor.report/1");
 }
 
 #[test]
@@ -479,6 +482,13 @@ fn the_leak_gate_refuses_a_forced_canary_and_writes_nothing() {
             std::fs::read_to_string(fixtures().join("keys/ed25519_plain")).unwrap(),
         ),
         (&*format!("{CANARY_USER}.txt"), "name only".to_string()),
+        // Values the redactor never saw: only the allowlist half of the gate knows them.
+        ("host.txt", "via internal.corp.example.com".to_string()),
+        ("v6.txt", "from fd00:1234::9".to_string()),
+        ("path.txt", "see /srv/private/data".to_string()),
+        ("mail.txt", "ask jane@corp.example.com".to_string()),
+        ("token.txt", "ghp_AbCdEf1234567890XyZqWeRtY9876".to_string()),
+        ("url.txt", "https://intranet.corp.example.com/x".to_string()),
     ] {
         let mut bundle = mlc_doctor::bundle::Bundle::prepare(&settings, &ctx, &state, &report);
         bundle.insert_verbatim(name, forced.into_bytes());

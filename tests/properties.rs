@@ -12,6 +12,10 @@ const SEEDS: &[(Category, &str)] = &[
     (Category::LocalHost, "alicebox"),
     (Category::Email, "alice@uni.example.org"),
     (Category::Host, "git.example.com"),
+    (Category::Path, "/srv/data/x"),
+    (Category::Command, "nc gw 22"),
+    (Category::Token, "ghp_Tok3nValue123"),
+    (Category::Ip, "fd00::7"),
 ];
 
 fn redactor() -> Redactor {
@@ -29,6 +33,10 @@ fn text_with_seeds() -> impl Strategy<Value = String> {
         Just("alicebox".to_string()),
         Just("alice@uni.example.org".to_string()),
         Just("git.example.com".to_string()),
+        Just("/srv/data/x".to_string()),
+        Just("nc gw 22".to_string()),
+        Just("ghp_Tok3nValue123".to_string()),
+        Just("fd00::7".to_string()),
         Just("slurm".to_string()),
         Just("pbb111".to_string()),
     ];
@@ -48,6 +56,24 @@ proptest! {
         }
         prop_assert!(once.contains("slurm") == text.contains("slurm"));
         prop_assert_eq!(Redactor::unmask(r.mappings(), &once), text);
+    }
+
+    #[test]
+    fn the_allowlist_sweep_is_reversible_too(text in proptest::collection::vec(prop_oneof![
+        "[a-z]{1,8}".prop_map(|s| s),
+        "[a-z]{2,6}\\.[a-z]{2,6}\\.(com|org|net)".prop_map(|s| s),
+        "/[a-z]{1,6}/[a-z]{1,6}".prop_map(|s| s),
+        "10\\.[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}".prop_map(|s| s),
+        Just("slurm".to_string()),
+    ], 0..10).prop_map(|w| w.join(" "))) {
+        let mut r = redactor();
+        let vocab = mlc_doctor::bundle::allow::Vocabulary::new(vec!["slurm".to_string()], Vec::<String>::new(), Vec::<String>::new(), Vec::<String>::new());
+        let once = r.redact(&text);
+        r.sweep(&once, &vocab);
+        let known = std::collections::BTreeSet::new();
+        let twice = r.redact_except(&once, &known);
+        prop_assert!(mlc_doctor::bundle::allow::unsafe_tokens(&twice, &vocab).is_empty(), "{}", twice);
+        prop_assert_eq!(Redactor::unmask(r.mappings(), &twice), text);
     }
 
     #[test]

@@ -21,6 +21,8 @@ const FILE_CAP: u64 = 256 << 20;
 pub struct Verification {
     pub files: BTreeMap<String, Vec<u8>>,
     pub problems: Vec<String>,
+    /// What the independent leak gate found (file, line, kind; never the value).
+    pub leaks: Vec<String>,
     pub manifest: Option<Manifest>,
 }
 
@@ -110,48 +112,97 @@ pub fn verify(path: &Path) -> Result<Verification, String> {
             v.manifest = Some(m);
         }
     }
-    if let Err(leaks) = leakcheck::check(&v.files, &leakcheck::Sources::default()) {
+    let sources = leakcheck::Sources {
+        vocabulary: vocabulary(&v.files),
+        ..leakcheck::Sources::default()
+    };
+    if let Err(leaks) = leakcheck::check(&v.files, &sources) {
         for l in leaks {
-            v.problems.push(format!("leak shape check: {l}"));
+            v.leaks.push(l.to_string());
         }
     }
     Ok(v)
 }
 
-/// Verifies and prints.
+/// The vocabulary inspection checks against: the embedded profile's login nodes and the
+/// addresses the bundle's report gives for exactly those names. Nothing else the bundle
+/// says is trusted.
+fn vocabulary(files: &BTreeMap<String, Vec<u8>>) -> super::allow::Vocabulary {
+    let profile = crate::profile::Profile::embedded();
+    let hosts: Vec<String> = profile
+        .nodes()
+        .iter()
+        .flat_map(|n| [n.alias().to_string(), n.hostname().to_string()])
+        .collect();
+    let mut addresses = Vec::new();
+    if let Some(report) = files
+        .get("report.json")
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+    {
+        for node in report["nodes"].as_array().into_iter().flatten() {
+            let host = node["hostname"].as_str().unwrap_or("");
+            if profile.is_cluster_host(host) {
+                for a in node["dns"]["addresses"].as_array().into_iter().flatten() {
+                    addresses.extend(a.as_str().map(str::to_string));
+                }
+            }
+        }
+    }
+    super::allow::Vocabulary::new(
+        hosts,
+        addresses,
+        profile.docs_url.clone(),
+        Vec::<String>::new(),
+    )
+}
+
+/// Verifies and prints: the report for the support engineer (escaped), or with `--json`
+/// one document with the verdict and the report.
 pub fn command(zip: &Path, json: bool) -> ExitStatus {
     let v = match verify(zip) {
         Ok(v) => v,
         Err(e) => return crate::app::fatal(&e),
     };
-    for p in &v.problems {
-        eprintln!("mlc-doctor: bundle problem: {}", crate::escape::text(p));
+    let verified = v.problems.is_empty() && v.leaks.is_empty();
+    if json {
+        let mut report = v
+            .files
+            .get("report.json")
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+            .unwrap_or(serde_json::Value::Null);
+        crate::escape::json(&mut report);
+        let mut doc = serde_json::json!({
+            "schema": "mlc-doctor.inspect/1",
+            "bundle": zip.display().to_string(),
+            "verified": verified,
+            "problems": v.problems,
+            "leak_check": {"passed": v.leaks.is_empty(), "leaks": v.leaks},
+            "files": v.manifest.as_ref().map(|m| m.files.len()).unwrap_or(0),
+            "report": report,
+        });
+        crate::escape::json(&mut doc);
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        for p in v.problems.iter().chain(&v.leaks) {
+            eprintln!("mlc-doctor: bundle problem: {}", crate::escape::text(p));
+        }
+        match v.files.get("report.txt") {
+            Some(b) => print!("{}", crate::escape::bytes(b)),
+            None => eprintln!("mlc-doctor: the bundle has no report.txt"),
+        }
+        if verified {
+            let n = v.manifest.as_ref().map(|m| m.files.len()).unwrap_or(0);
+            eprintln!("mlc-doctor: bundle verified: {n} files match the manifest; the independent leak check passed");
+        } else {
+            eprintln!(
+                "mlc-doctor: the bundle did not verify ({} problem(s))",
+                v.problems.len() + v.leaks.len()
+            );
+        }
     }
-    let key = if json { "report.json" } else { "report.txt" };
-    // A bundle may come from anywhere: nothing in it reaches the terminal unescaped.
-    match v.files.get(key) {
-        Some(b) if json => match serde_json::from_slice::<serde_json::Value>(b) {
-            Ok(mut value) => {
-                crate::escape::json(&mut value);
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&value).unwrap_or_default()
-                );
-            }
-            Err(_) => print!("{}", crate::escape::bytes(b)),
-        },
-        Some(b) => print!("{}", crate::escape::bytes(b)),
-        None => eprintln!("mlc-doctor: the bundle has no {key}"),
-    }
-    if v.problems.is_empty() {
-        let n = v.manifest.as_ref().map(|m| m.files.len()).unwrap_or(0);
-        eprintln!("mlc-doctor: bundle verified: {n} files match the manifest; the leak shape check passed");
+    if verified {
         ExitStatus::Healthy
     } else {
-        eprintln!(
-            "mlc-doctor: the bundle did not verify ({} problem(s))",
-            v.problems.len()
-        );
         ExitStatus::Problems
     }
 }

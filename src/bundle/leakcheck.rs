@@ -22,6 +22,10 @@ pub struct Sources {
     pub seeds: Vec<(Category, String)>,
     /// Lines of the base64 bodies of private key files on this machine.
     pub key_lines: Vec<String>,
+    /// What may be shipped: every token that looks private (a host, an address, an
+    /// e-mail, a path outside `~/.ssh`, a secret-like string) and is not in it, nor a
+    /// pseudonym, blocks the bundle. This half knows nothing of the seeds.
+    pub vocabulary: super::allow::Vocabulary,
 }
 
 /// One hit: where, and what kind of thing — never the value.
@@ -102,7 +106,13 @@ pub fn check(files: &BTreeMap<String, Vec<u8>>, sources: &Sources) -> Result<usi
                 hit(0, cat.as_str());
             }
         }
+        for (_, shape) in super::allow::unsafe_tokens(name, &sources.vocabulary) {
+            hit(0, shape.as_str());
+        }
         for (i, line) in text.lines().enumerate() {
+            for (_, shape) in super::allow::unsafe_tokens(line, &sources.vocabulary) {
+                hit(i + 1, shape.as_str());
+            }
             for marker in PRIVATE_MARKERS {
                 if line.contains(marker) {
                     hit(i + 1, "private key marker");
@@ -154,6 +164,7 @@ mod tests {
         let sources = Sources {
             seeds: vec![(Category::LoginName, "alice".into())],
             key_lines: vec!["AAAAC3NzaC1lZDI1NTE5AAAAIBodyBodyBody".into()],
+            ..Sources::default()
         };
         let leaks = check(&files, &sources).unwrap_err();
         let shown: Vec<String> = leaks.iter().map(|l| l.to_string()).collect();

@@ -1,6 +1,7 @@
 //! The support bundle: collect → redact → leak-check → zip, written atomically and never
 //! over an existing file. The pseudonym map stays on this machine.
 
+pub mod allow;
 pub mod inspect;
 pub mod leakcheck;
 pub mod redact;
@@ -151,7 +152,13 @@ pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
         keep.push(node.alias().to_string());
         keep.push(node.hostname().to_string());
     }
-    for n in &state.nodes {
+    // Only the cluster's own names and addresses: a HostName the user set to some other
+    // machine is not known to be safe (the vocabulary says the same).
+    for n in state
+        .nodes
+        .iter()
+        .filter(|n| ctx.profile.is_cluster_host(&n.hostname))
+    {
         keep.push(n.hostname.clone());
         if let Some(d) = &n.dns {
             keep.extend(d.addresses.iter().cloned());
@@ -238,7 +245,12 @@ pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
                                         .split(']')
                                         .next()
                                         .unwrap_or(host);
-                                    let host = host.split(':').next().unwrap_or(host);
+                                    // A whole IPv6 address first; only then `host:port`.
+                                    let host = if host.parse::<std::net::IpAddr>().is_ok() {
+                                        host
+                                    } else {
+                                        host.split(':').next().unwrap_or(host)
+                                    };
                                     if host.parse::<std::net::IpAddr>().is_ok() {
                                         r.seed(Category::Ip, host);
                                     } else if !ctx.profile.is_cluster_host(host)
@@ -261,10 +273,22 @@ pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
                             // Values set for the remote environment may be tokens.
                             for a in args {
                                 if let Some((_, value)) = a.split_once('=') {
-                                    if value.len() >= 6 {
-                                        r.seed(Category::EnvValue, value.trim_matches('"'));
-                                    }
+                                    r.seed(Category::EnvValue, value.trim_matches('"'));
                                 }
+                            }
+                        }
+                        k if COMMAND_KEYWORDS.contains(&k) => {
+                            seed_command(&mut r, &line.text, args)
+                        }
+                        k if PATH_KEYWORDS.contains(&k) => {
+                            for a in args {
+                                seed_path(&mut r, a);
+                            }
+                        }
+                        "localforward" | "remoteforward" | "dynamicforward"
+                        | "permitremoteopen" | "bindaddress" | "bindinterface" | "tag" => {
+                            for a in args {
+                                seed_forward(&mut r, a);
                             }
                         }
                         "user" => {
@@ -277,6 +301,42 @@ pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
                         }
                         _ => {}
                     },
+                    crate::sshconfig::LineKind::Match(criteria) => {
+                        for c in criteria {
+                            let Some(arg) = c.argument.as_deref() else {
+                                continue;
+                            };
+                            match c.attribute.as_str() {
+                                "exec" => seed_command(&mut r, arg, &[arg.to_string()]),
+                                "user" | "localuser" => {
+                                    for u in arg.split(',') {
+                                        let u = u.trim_start_matches('!');
+                                        if !u.contains(['*', '?'])
+                                            && !cluster_users.iter().any(|c| c == u)
+                                        {
+                                            r.seed(Category::User, u);
+                                        }
+                                    }
+                                }
+                                "host" | "originalhost" => {
+                                    for h in arg.split(',') {
+                                        let h = h.trim_start_matches('!');
+                                        if !h.contains(['*', '?'])
+                                            && !ctx.profile.is_cluster_host(h)
+                                        {
+                                            r.seed(Category::Host, h);
+                                        }
+                                    }
+                                }
+                                "localnetwork" | "tagged" => {
+                                    for part in arg.split(',') {
+                                        seed_forward(&mut r, part.trim_start_matches('!'));
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -295,6 +355,126 @@ pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
         }
     }
     r
+}
+
+/// What the bundle may ship as it is: the cluster's names, addresses and URLs, and the
+/// cluster username unless `--redact-cluster-user`.
+pub fn vocabulary(settings: &Settings, ctx: &Context, state: &RunState) -> allow::Vocabulary {
+    let mut hosts: Vec<String> = Vec::new();
+    for node in ctx.profile.nodes() {
+        hosts.push(node.alias().to_string());
+        hosts.push(node.hostname().to_string());
+    }
+    let mut addresses = Vec::new();
+    for n in &state.nodes {
+        if ctx.profile.is_cluster_host(&n.hostname) {
+            if let Some(d) = &n.dns {
+                addresses.extend(d.addresses.iter().cloned());
+            }
+        }
+    }
+    let mut words: Vec<String> = ctx
+        .profile
+        .nodes()
+        .iter()
+        .map(|n| n.alias().to_string())
+        .collect();
+    if !settings.redact_cluster_user {
+        words.extend(state.plans.iter().filter_map(|p| p.user.clone()));
+    }
+    allow::Vocabulary::new(hosts, addresses, ctx.profile.docs_url.clone(), words)
+}
+
+/// Keywords whose value is a command line (never shipped: `<command N>`).
+const COMMAND_KEYWORDS: &[&str] = &[
+    "proxycommand",
+    "localcommand",
+    "remotecommand",
+    "knownhostscommand",
+];
+
+/// Keywords whose values are paths.
+const PATH_KEYWORDS: &[&str] = &[
+    "identityfile",
+    "certificatefile",
+    "identityagent",
+    "controlpath",
+    "userknownhostsfile",
+    "globalknownhostsfile",
+    "xauthlocation",
+    "pkcs11provider",
+    "securitykeyprovider",
+    "revokedhostkeys",
+];
+
+/// A command line: the whole of it as written, and each long word of it on its own.
+fn seed_command(r: &mut Redactor, line_text: &str, args: &[String]) {
+    let rest = line_text
+        .split_once(|c: char| c.is_whitespace() || c == '=')
+        .map(|(_, rest)| rest.trim_start_matches(|c: char| c.is_whitespace() || c == '='))
+        .unwrap_or(line_text);
+    if !rest.eq_ignore_ascii_case("none") {
+        r.seed(Category::Command, rest.trim());
+        let joined = args.join(" ");
+        if joined != rest {
+            r.seed(Category::Command, &joined);
+        }
+    }
+    for a in args {
+        for word in a.split_whitespace() {
+            let value = word.rsplit_once('=').map(|(_, v)| v).unwrap_or(word);
+            if value.len() >= 6 && !value.starts_with('%') {
+                r.seed(Category::Token, value);
+            }
+        }
+    }
+}
+
+/// A path value: kept when it is a conventional name in `~/.ssh` (or `none`).
+fn seed_path(r: &mut Redactor, value: &str) {
+    let lower = value.to_ascii_lowercase();
+    if lower == "none" || lower == "ssh_auth_sock" || lower.starts_with('$') {
+        return;
+    }
+    if let Some(name) = value.strip_prefix("~/.ssh/") {
+        if allow::conventional_name(name) {
+            return;
+        }
+    }
+    r.seed(Category::Path, value);
+}
+
+/// A forward or bind spec (`[addr:]port:host:hostport`, a socket path, a name): every
+/// part that is not a number, `localhost` or a wildcard.
+fn seed_forward(r: &mut Redactor, value: &str) {
+    if value.starts_with('/') || value.starts_with('~') {
+        seed_path(r, value);
+        return;
+    }
+    if let Ok(ip) = value
+        .split('/')
+        .next()
+        .unwrap_or(value)
+        .parse::<std::net::IpAddr>()
+    {
+        r.seed(Category::Ip, &ip.to_string());
+        return;
+    }
+    let inner = value.replace(['[', ']'], " ");
+    for part in inner.split([':', ' ']) {
+        if part.is_empty()
+            || part.chars().all(|c| c.is_ascii_digit())
+            || part == "*"
+            || part.eq_ignore_ascii_case("localhost")
+        {
+            continue;
+        }
+        if part.parse::<std::net::IpAddr>().is_ok() {
+            r.seed(Category::Ip, part);
+        } else {
+            r.seed(Category::Host, part);
+        }
+    }
 }
 
 fn json(value: &impl Serialize) -> Vec<u8> {
@@ -330,7 +510,12 @@ pub fn collect(ctx: &Context, state: &RunState, report: &Report) -> BTreeMap<Str
     );
     files.insert("report.txt".into(), txt);
     for (name, bytes) in &state.artifacts {
-        files.insert(name.clone(), bytes.clone());
+        let bytes = if name.ends_with("/ssh-vvv.txt") {
+            crate::transcript::shipped_lines(&String::from_utf8_lossy(bytes)).into_bytes()
+        } else {
+            bytes.clone()
+        };
+        files.insert(name.clone(), bytes);
     }
     files
         .entry("env/system.json".into())
@@ -439,12 +624,24 @@ fn readme(ctx: &Context, report: &Report) -> String {
            nodes/<alias>/handshake.json  banner, algorithms, host key, auth methods, accepted keys\n\
            nodes/<alias>/ssh-vvv.txt     the OpenSSH client's verbose log (BatchMode, nothing typed)\n\
            manifest.json                 sizes and SHA-256 of every file; what was redacted\n\n\
-         Redaction: the local login name, host name, home path, e-mail addresses, key comments,\n\
-         local IP addresses and non-cluster host names were replaced by pseudonyms such as\n\
-         user-1, client-1, email-1@example.invalid, host-1.example.invalid and 192.0.2.x; the home\n\
-         directory is shown as ~. Login node names and addresses, algorithms, fingerprints, public\n\
-         keys and the cluster username are kept. No private key, passphrase or shell history is\n\
-         collected, and a leak check refused anything that looked like one.\n\
+         Redaction: only values known to be safe are kept; everything else is a pseudonym.\n\
+         Kept: keywords, numbers, booleans, algorithm names, versions, fingerprints, public\n\
+         keys (comments removed), OpenSSH's own messages, the login nodes' names and addresses,\n\
+         conventional ~/.ssh file names and the cluster username. Pseudonyms, one kind each:\n\
+           user-N, other-user-N       the local login name; other users in the config\n\
+           client-N                   the local host name\n\
+           host-N.example.invalid     other hosts\n\
+           192.0.2.N / 198.51.100.N   IPv4 addresses (private / public); 2001:db8:f::N and\n\
+           2001:db8::N                IPv6 (private / public); loopback stays\n\
+           email-N@example.invalid    e-mail addresses\n\
+           ~/.ssh/file-N, path-N      unconventional file names in ~/.ssh; paths elsewhere\n\
+           <command N>                command lines (ProxyCommand, RemoteCommand, Match exec, ...)\n\
+           token-N, env-value-N       tokens, URLs, SetEnv values and secret-like strings\n\
+           key-comment-N              key comments\n\
+         The home directory is shown as ~. Lines of the config that are not configuration\n\
+         (comments, garbage) appear as line number and shape only; transcript lines of an\n\
+         unknown shape as their length only. No private key, passphrase or shell history is\n\
+         collected, and an independent leak check refused anything that looked private.\n\
          The user can put real names back into your reply with `mlc-doctor unmask`.\n\n\
          Verify with: mlc-doctor bundle inspect <this zip>\n\
          {}\n",
@@ -489,13 +686,35 @@ impl Bundle {
         for a in &argv {
             redactor.discover(a);
         }
-        let mut files = BTreeMap::new();
+        // Pass 1: the values the doctor knows to be private (seeds).
+        let mut staged: Vec<(String, String)> = Vec::new();
         for (name, bytes) in raw {
             let name = redactor.redact(&crate::escape::text(&name));
             let text = redactor.redact(&escaped(&name, &bytes));
+            staged.push((name, text));
+        }
+        let argv: Vec<String> = argv.iter().map(|a| redactor.redact(a)).collect();
+        // Pass 2, the allowlist: every token that still looks private and is not known
+        // to be safe becomes a pseudonym of its kind.
+        let vocab = vocabulary(settings, ctx, state);
+        let known = redactor.raws();
+        for (name, text) in &staged {
+            redactor.sweep(name, &vocab);
+            redactor.sweep(text, &vocab);
+        }
+        for a in &argv {
+            redactor.sweep(a, &vocab);
+        }
+        let mut files = BTreeMap::new();
+        for (name, text) in staged {
+            let name = redactor.redact_except(&name, &known);
+            let text = redactor.redact_except(&text, &known);
             files.insert(name, text.into_bytes());
         }
-        let argv = argv.iter().map(|a| redactor.redact(a)).collect();
+        let argv = argv
+            .iter()
+            .map(|a| redactor.redact_except(a, &known))
+            .collect();
         let mut sources = leakcheck::Sources {
             seeds: redactor
                 .mappings()
@@ -503,6 +722,7 @@ impl Bundle {
                 .map(|m| (m.category, m.raw.clone()))
                 .collect(),
             key_lines: vec![],
+            vocabulary: vocab.clone(),
         };
         for k in state.keys.iter().filter(|k| k.facts.format.is_private()) {
             if let Ok(meta) = std::fs::metadata(&k.path) {

@@ -28,6 +28,12 @@ pub enum Category {
     Ip,
     /// A secret-looking environment value.
     EnvValue,
+    /// A path outside `~/.ssh`, or an unconventional file name in it.
+    Path,
+    /// A command line from the config (ProxyCommand, RemoteCommand, Match exec, …).
+    Command,
+    /// A token, URL or other value that is not known to be safe.
+    Token,
 }
 
 impl Category {
@@ -43,6 +49,9 @@ impl Category {
             Category::KeyComment => "key-comment",
             Category::Ip => "ip",
             Category::EnvValue => "env-value",
+            Category::Path => "path",
+            Category::Command => "command",
+            Category::Token => "token",
         }
     }
 }
@@ -153,6 +162,14 @@ impl Redactor {
         if raw.is_empty() || self.keep.contains(&raw.to_ascii_lowercase()) {
             return None;
         }
+        // Loopback and documentation addresses say nothing about anyone.
+        if category == Category::Ip
+            && raw
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified() || is_documentation(&ip))
+        {
+            return None;
+        }
         if raw.len() < MIN_SEED_LEN && category != Category::HomePath {
             if !self.too_short.contains(&category) {
                 self.too_short.push(category);
@@ -181,6 +198,10 @@ impl Redactor {
             Category::Host => format!("host-{n}.example.invalid"),
             Category::KeyComment => format!("key-comment-{n}"),
             Category::EnvValue => format!("env-value-{n}"),
+            Category::Path if raw.starts_with("~/.ssh/") => format!("~/.ssh/file-{n}"),
+            Category::Path => format!("path-{n}"),
+            Category::Command => format!("<command {n}>"),
+            Category::Token => format!("token-{n}"),
             Category::Ip => ip_pseudonym(raw, n),
         };
         self.mappings.push(Mapping {
@@ -223,14 +244,53 @@ impl Redactor {
         }
     }
 
+    /// Seeds every token of `text` that looks private and that `vocab` does not allow
+    /// (see [`super::allow`]): the allowlist half of redaction.
+    pub fn sweep(&mut self, text: &str, vocab: &super::allow::Vocabulary) {
+        use super::allow::Shape;
+        for (token, shape) in super::allow::unsafe_tokens(text, vocab) {
+            let category = match shape {
+                Shape::Host => Category::Host,
+                Shape::Ip => Category::Ip,
+                Shape::Email => Category::Email,
+                Shape::Path => Category::Path,
+                Shape::Url | Shape::Secret | Shape::Plain => Category::Token,
+            };
+            let raw = if shape == Shape::Ip {
+                super::allow::bare_address(token)
+            } else {
+                token
+            };
+            self.seed(category, raw);
+        }
+    }
+
+    /// The raw values seeded so far.
+    pub fn raws(&self) -> std::collections::BTreeSet<String> {
+        self.mappings.iter().map(|m| m.raw.clone()).collect()
+    }
+
     /// Replaces every seed in `text`.
     pub fn redact(&mut self, text: &str) -> String {
+        self.redact_except(text, &std::collections::BTreeSet::new())
+    }
+
+    /// Replaces every seed in `text` but those in `skip` (already applied: a second
+    /// pass must not rewrite pseudonyms).
+    pub fn redact_except(
+        &mut self,
+        text: &str,
+        skip: &std::collections::BTreeSet<String>,
+    ) -> String {
         let mut out = text.to_string();
         for m in self.mappings.clone() {
-            let hits = if m.category == Category::HomePath {
-                find_path(&out, &m.raw)
-            } else {
-                find_bounded(&out, &m.raw)
+            if skip.contains(&m.raw) {
+                continue;
+            }
+            let hits = match m.category {
+                Category::HomePath => find_path(&out, &m.raw),
+                Category::Path => find_whole_path(&out, &m.raw),
+                _ => find_bounded(&out, &m.raw),
             };
             if hits.is_empty() {
                 continue;
@@ -274,6 +334,22 @@ impl Redactor {
         }
         out
     }
+}
+
+/// A path seed only as a whole path: not inside a longer path (`/net.json` is not in
+/// `nodes/x/net.json`), though a path may continue after it (`/opt/x` in `/opt/x/y`).
+pub fn find_whole_path(hay: &str, path: &str) -> Vec<(usize, usize)> {
+    let pathy = |c: char| c.is_alphanumeric() || "/._-~%".contains(c);
+    find_bounded(hay, path)
+        .into_iter()
+        .filter(|(s, e)| {
+            hay[..*s].chars().next_back().is_none_or(|c| !pathy(c))
+                && hay[*e..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| c == '/' || !pathy(c))
+        })
+        .collect()
 }
 
 /// The home path, only where a path continues or ends after it (not `/home/alice2`).

@@ -236,7 +236,11 @@ pub async fn transcript(
         Ok((b, s)) => (b, s, false),
         Err(_) => (Vec::new(), None, true),
     };
-    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    // The doctor's temporary copy is named as such, not by its random path.
+    if let Some(dir) = shared.handover.as_ref().and_then(|h| h.dir()) {
+        text = text.replace(&dir.display().to_string(), "<doctor-copy>");
+    }
     let parsed = transcript::parse(&text);
     let outcome = parsed.outcome.clone().unwrap_or(Outcome::Unknown);
     let exit = status.and_then(|s| s.code());
@@ -256,6 +260,12 @@ pub async fn transcript(
     if bytes.len() >= TRANSCRIPT_CAP {
         header.push_str("# (truncated)\n");
     }
+    if let Some(dir) = shared.handover.as_ref().and_then(|h| h.dir()) {
+        header = header.replace(&dir.display().to_string(), "<doctor-copy>");
+    }
+    let kh = tmp.path().display().to_string();
+    header = header.replace(&kh, "<known-hosts-copy>");
+    text = text.replace(&kh, "<known-hosts-copy>");
     lock(slot).artifacts.insert(
         format!("nodes/{alias}/ssh-vvv.txt"),
         format!("{header}{text}").into_bytes(),
