@@ -58,6 +58,7 @@ pub fn main_with(args: Vec<OsString>, env: BTreeMap<String, String>) -> ExitStat
         Some(Command::Bundle(BundleCommand::Inspect { zip, json })) => {
             crate::bundle::inspect::command(&zip, json)
         }
+        Some(Command::Fix(args)) => fix(&args, env, argv),
         Some(Command::Unmask { file, map }) => {
             crate::bundle::unmask::command(file.as_deref(), map.as_deref(), &env)
         }
@@ -190,6 +191,70 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
         }
     }
     status
+}
+
+/// `mlc-doctor fix`: plan from the local facts, show, ask once, apply, check again.
+fn fix(args: &crate::cli::FixArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> ExitStatus {
+    let mut check_args = args.check.clone();
+    check_args.offline = true;
+    check_args.no_bundle = true;
+    check_args.json = false;
+    let settings = match Settings::from_args(&check_args, &env, argv.clone()) {
+        Ok(s) => s,
+        Err(e) => return usage(&e.to_string()),
+    };
+    let ctx = Arc::new(Context::from_settings(&settings, env.clone()));
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fatal(&format!("cannot start the async runtime: {e}")),
+    };
+    let state = runtime.block_on(crate::runner::run(ctx.clone(), None));
+    runtime.shutdown_background();
+    let plan = crate::fix::plan(&ctx, &state);
+    if plan.is_empty() {
+        println!("Nothing to fix on this machine: no local change would help.");
+        for n in &plan.notes {
+            println!("note: {}", crate::escape::text(n));
+        }
+        return ExitStatus::Healthy;
+    }
+    println!("mlc-doctor fix would make these changes:\n");
+    print!("{}", plan.describe());
+    let _ = std::io::stdout().flush();
+    let go = if args.yes {
+        true
+    } else if std::io::stdin().is_terminal() {
+        print!("\nApply them? [y/N] ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        matches!(answer.trim(), "y" | "Y" | "yes")
+    } else {
+        println!("\nNothing was changed: there is no terminal to ask. Run `mlc-doctor fix --yes` to apply.");
+        return ExitStatus::Healthy;
+    };
+    if !go {
+        println!("Nothing was changed.");
+        return ExitStatus::Healthy;
+    }
+    let stamp = ctx.started_at.strftime("%Y%m%dT%H%M%SZ").to_string();
+    match crate::fix::apply(&plan, &stamp) {
+        Ok(done) => {
+            println!();
+            for d in done {
+                println!("done: {}", crate::escape::text(&d));
+            }
+        }
+        Err(e) => return fatal(&e),
+    }
+    println!("\nThe checks again:\n");
+    let mut again = check_args;
+    again.quiet = true;
+    again.verbose = 0;
+    check(&again, env, argv)
 }
 
 /// Assembles the report from the run's findings; the exit code is filled in by the caller.

@@ -62,6 +62,20 @@ pub enum Command {
     },
     /// Print the man page (roff) on standard output
     Man,
+    /// Apply the local fixes the report proposes (shows a diff and asks first)
+    Fix(FixArgs),
+}
+
+/// Options of `fix`: those of `check` (the network is not probed), and `--yes`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FixArgs {
+    /// Apply without asking (for scripts); without a terminal and without --yes, `fix`
+    /// only prints what it would do
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub check: CheckArgs,
 }
 
 #[derive(Debug, Subcommand)]

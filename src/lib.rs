@@ -10,6 +10,7 @@ pub mod diagnosis;
 pub mod error;
 pub mod escape;
 pub mod finding;
+pub mod fix;
 pub mod keyfile;
 pub mod knownhosts;
 pub mod platform;

@@ -404,7 +404,17 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
                 ),
             )
         };
-        f.remedy(Remedy::text(format!("In PuTTYgen: Load {s}, then Conversions → Export OpenSSH key, save it as ~/.ssh/id_ed25519 and use that with OpenSSH.")))
+        // OpenSSH cannot read a .ppk (`ssh-keygen -y` on it fails and leaves an empty
+        // .pub): PuTTYgen converts it, on the command line or in its window.
+        let target = if key.path.ends_with("id_ed25519") {
+            "~/.ssh/id_ed25519_mlcloud".to_string()
+        } else {
+            "~/.ssh/id_ed25519".to_string()
+        };
+        f.remedy(Remedy::command(
+            format!("Convert it with PuTTYgen (Debian/Ubuntu: `sudo apt install putty-tools`; on Windows: PuTTYgen → Load {s} → Conversions → Export OpenSSH key), then point IdentityFile at {target} and run `chmod 600 {target}`:"),
+            format!("puttygen {sp} -O private-openssh -o {target}"),
+        ))
     } else if let Some(defect) = facts.defects.first() {
         let all: Vec<String> = facts.defects.iter().map(Defect::describe).collect();
         let remedy = match defect {
@@ -591,6 +601,8 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
 
     // key.public-match
     let pm = match (&key.pub_facts, &facts.fingerprint) {
+        (None, _) if facts.format.is_putty() => Finding::warn("key.public-match", s, format!("{s}.pub is missing: the public key to deploy is not at hand"))
+            .remedy(Remedy::command("Write it with PuTTYgen (OpenSSH cannot read a .ppk):", format!("puttygen {sp} -O public-openssh -o {sp}.pub"))),
         (None, _) => Finding::warn("key.public-match", s, format!("{s}.pub is missing: the public key to deploy is not at hand"))
             .remedy(Remedy::command("Recreate it from the private key (asks for the passphrase):", format!("ssh-keygen -y -f {sp} > {sp}.pub"))),
         (Some(p), Some(fp)) if p.fingerprint.as_ref() != Some(fp) => Finding::fail("key.public-match", s, format!("{s}.pub belongs to another key ({} vs {fp})", p.fingerprint.clone().unwrap_or_default()))
@@ -659,7 +671,16 @@ pub async fn agent(
     let mut out = Vec::new();
     let state = match ctx.env.get("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) {
         None => {
-            out.push(Finding::info("key.agent", "ssh-agent", "no ssh-agent (SSH_AUTH_SOCK is not set): ssh asks for the passphrase at every login"));
+            // Only a key with a passphrase makes ssh ask at every login.
+            let encrypted = keys
+                .iter()
+                .any(|k| !k.used_by.is_empty() && k.facts.encrypted == Some(true));
+            let words = if encrypted {
+                "no ssh-agent (SSH_AUTH_SOCK is not set): ssh asks for the passphrase at every login"
+            } else {
+                "no ssh-agent (SSH_AUTH_SOCK is not set)"
+            };
+            out.push(Finding::info("key.agent", "ssh-agent", words));
             None
         }
         Some(sock) => match tokio::time::timeout(

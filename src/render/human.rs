@@ -67,7 +67,13 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
     lines
 }
 
-fn finding_lines(f: &Finding, style: &Style, with_subject: bool, ids: &str) -> Vec<String> {
+fn finding_lines(
+    f: &Finding,
+    style: &Style,
+    with_subject: bool,
+    ids: &str,
+    shown_commands: &[&str],
+) -> Vec<String> {
     let mark = paint(style, severity_code(f.severity), f.severity.mark());
     let head = if with_subject && !f.subject.is_empty() && !f.summary.starts_with(&f.subject) {
         format!("{}: {}", f.subject, f.summary)
@@ -97,7 +103,17 @@ fn finding_lines(f: &Finding, style: &Style, with_subject: bool, ids: &str) -> V
             }
             out.extend(lines);
             if let Some(cmd) = &remedy.command {
-                out.extend(command_lines(cmd, style, "        "));
+                let shown = shown_commands
+                    .iter()
+                    .any(|c| *c == cmd || (cmd.contains('\n') && c.contains(cmd.trim())));
+                if shown {
+                    out.push(format!(
+                        "        {}",
+                        paint(style, "2", "(shown in the steps above)")
+                    ));
+                } else {
+                    out.extend(command_lines(cmd, style, "        "));
+                }
             }
         }
     }
@@ -149,6 +165,107 @@ fn grouped<'a>(findings: &[&'a Finding]) -> Vec<(&'a Finding, String)> {
         out.push((f, f.id.clone()));
     }
     out
+}
+
+/// One area or node. With `-v` every finding in full under a heading; by default one
+/// line for what passed, and every warning and failure in full (a fix already shown in
+/// the diagnosis is pointed at, not printed twice).
+fn section(
+    out: &mut impl Write,
+    block_before: &mut bool,
+    style: &Style,
+    head: &str,
+    findings: &[&Finding],
+    shown_commands: &[&str],
+    with_subject: bool,
+) -> io::Result<()> {
+    if style.verbosity == Verbosity::Verbose {
+        writeln!(out)?;
+        writeln!(out, "{}", paint(style, "1", head))?;
+        for (f, ids) in grouped(findings) {
+            for line in finding_lines(f, style, with_subject, &ids, &[]) {
+                writeln!(out, "{line}")?;
+            }
+        }
+        return Ok(());
+    }
+    let problems: Vec<&Finding> = findings
+        .iter()
+        .copied()
+        .filter(|f| f.severity.is_problem())
+        .collect();
+    let count = |sev: Severity| findings.iter().filter(|f| f.severity == sev).count();
+    let (pass, info, skip) = (
+        count(Severity::Pass),
+        count(Severity::Info),
+        count(Severity::Skip),
+    );
+    let mut parts = Vec::new();
+    if pass > 0 {
+        parts.push(format!("{pass} passed"));
+    }
+    if info > 0 {
+        parts.push(format!("{info} note{}", if info == 1 { "" } else { "s" }));
+    }
+    if skip > 0 {
+        // One reason for all of them (`--offline`, an earlier step failed): say it.
+        let mut reasons = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Skip)
+            .map(|f| f.summary.as_str());
+        let first = reasons.next().unwrap_or("");
+        if reasons.all(|r| r == first) {
+            parts.push(format!("{skip} not run ({first})"));
+        } else {
+            parts.push(format!("{skip} not run"));
+        }
+    }
+    let rest = parts.join(", ");
+    if problems.is_empty() {
+        // All skipped: say why, once (`--offline`, an earlier step failed).
+        let (mark, words) = if pass == 0 && info == 0 {
+            let why = findings
+                .first()
+                .map(|f| f.summary.clone())
+                .unwrap_or_default();
+            (Severity::Skip, why)
+        } else {
+            (Severity::Pass, rest)
+        };
+        let line = format!("{head}: {words}");
+        let mut lines = wrap(&line, style.width, "    ");
+        if let Some(l) = lines.first_mut() {
+            *l = format!(
+                "{} {}",
+                paint(style, severity_code(mark), mark.mark()),
+                l.trim_start()
+            );
+        }
+        if std::mem::take(block_before) {
+            writeln!(out)?;
+        }
+        for l in lines {
+            writeln!(out, "{l}")?;
+        }
+        return Ok(());
+    }
+    writeln!(out)?;
+    *block_before = true;
+    writeln!(out, "{}", paint(style, "1", head))?;
+    for (f, ids) in grouped(&problems) {
+        for line in finding_lines(f, style, with_subject, &ids, shown_commands) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    if !rest.is_empty() {
+        writeln!(
+            out,
+            "  {} {}",
+            paint(style, severity_code(Severity::Pass), Severity::Pass.mark()),
+            paint(style, "2", &format!("other checks: {rest} (-v shows them)"))
+        )?;
+    }
+    Ok(())
 }
 
 /// Writes the human report.
@@ -219,23 +336,39 @@ pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Resul
     }
 
     if style.verbosity != Verbosity::Quiet {
+        let shown_commands: Vec<&str> = report
+            .diagnosis
+            .iter()
+            .flat_map(|d| d.steps.iter().filter_map(|s| s.command.as_deref()))
+            .collect();
         let mut local: Vec<&Finding> = report
             .findings
             .iter()
             .filter(|f| f.node.is_none())
             .collect();
         local.sort_by_key(|f| area_rank(f.area()));
-        let mut current = "";
-        for (f, ids) in grouped(&local) {
+        let mut areas: Vec<(&'static str, Vec<&Finding>)> = Vec::new();
+        for f in local {
             let title = area_title(f.area());
-            if title != current {
-                writeln!(out)?;
-                writeln!(out, "{}", paint(style, "1", title))?;
-                current = title;
+            match areas.last_mut() {
+                Some((t, list)) if *t == title => list.push(f),
+                _ => areas.push((title, vec![f])),
             }
-            for line in finding_lines(f, style, true, &ids) {
-                writeln!(out, "{line}")?;
-            }
+        }
+        if style.verbosity == Verbosity::Normal {
+            writeln!(out)?;
+        }
+        let mut block_before = false;
+        for (title, list) in &areas {
+            section(
+                out,
+                &mut block_before,
+                style,
+                title,
+                list,
+                &shown_commands,
+                true,
+            )?;
         }
         for node in &report.nodes {
             let mut node_findings: Vec<&Finding> = report
@@ -247,7 +380,6 @@ pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Resul
             if node_findings.is_empty() {
                 continue;
             }
-            writeln!(out)?;
             let user = node
                 .user
                 .as_deref()
@@ -263,12 +395,15 @@ pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Resul
                     .map(|r| format!(", {r}"))
                     .unwrap_or_default()
             );
-            writeln!(out, "{}", paint(style, "1", &head))?;
-            for (f, ids) in grouped(&node_findings) {
-                for line in finding_lines(f, style, false, &ids) {
-                    writeln!(out, "{line}")?;
-                }
-            }
+            section(
+                out,
+                &mut block_before,
+                style,
+                &head,
+                &node_findings,
+                &shown_commands,
+                false,
+            )?;
         }
     }
 

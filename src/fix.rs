@@ -1,0 +1,407 @@
+//! `mlc-doctor fix`: applies the local fixes the report proposes, and nothing else.
+//!
+//! The plan is made from facts (modes, owners, the evaluated config), not from the
+//! report's words: private-key and config modes, `~/.ssh`, missing Host blocks for the
+//! login nodes, a placeholder User (when the real name is known), `IgnoreUnknown
+//! UseKeychain` off macOS, and `IdentitiesOnly yes` where an IdentityFile is set. It
+//! shows a unified diff and every mode change, asks once (`--yes` for scripts; without a
+//! terminal it only prints), backs up every file it edits, writes atomically, never
+//! writes through a link, and never touches key contents, `known_hosts` or the server.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::context::Context;
+use crate::runner::RunState;
+use crate::sshconfig::IssueKind;
+
+/// A mode change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeChange {
+    pub path: PathBuf,
+    pub shown: String,
+    pub from: u32,
+    pub to: u32,
+}
+
+/// A new content for a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEdit {
+    pub path: PathBuf,
+    pub shown: String,
+    /// `None` when the file does not exist yet.
+    pub before: Option<String>,
+    pub after: String,
+    pub why: Vec<String>,
+}
+
+/// Everything `fix` would do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FixPlan {
+    pub modes: Vec<ModeChange>,
+    pub edits: Vec<FileEdit>,
+    /// What it would not do, and why (a link, an unknown username, …).
+    pub notes: Vec<String>,
+}
+
+impl FixPlan {
+    pub fn is_empty(&self) -> bool {
+        self.modes.is_empty() && self.edits.is_empty()
+    }
+
+    /// The plan as a person reads it: each mode change, then a unified diff per file.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for m in &self.modes {
+            let _ = writeln!(out, "chmod {:o} {}    (now {:04o})", m.to, m.shown, m.from);
+        }
+        for e in &self.edits {
+            let before = e.before.clone().unwrap_or_default();
+            let diff = similar::TextDiff::from_lines(&before, &e.after);
+            let old = if e.before.is_some() {
+                e.shown.clone()
+            } else {
+                "/dev/null".to_string()
+            };
+            let _ = writeln!(out, "# {}: {}", e.shown, e.why.join("; "));
+            let _ = write!(
+                out,
+                "{}",
+                diff.unified_diff().context_radius(2).header(&old, &e.shown)
+            );
+        }
+        for n in &self.notes {
+            let _ = writeln!(out, "note: {n}");
+        }
+        crate::escape::multiline(&out)
+    }
+}
+
+/// A User value copied from a guide or a form.
+fn is_placeholder(ctx: &Context, user: &str) -> bool {
+    let lower = user.to_ascii_lowercase();
+    ctx.profile
+        .placeholder_users
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(user))
+        || lower.starts_with('<')
+        || lower.contains('@')
+        || [
+            "username",
+            "user",
+            "your-username",
+            "yourusername",
+            "userid",
+        ]
+        .contains(&lower.as_str())
+}
+
+/// The cluster username when it is known: `--user`, or a User in the config that has the
+/// site's username shape.
+fn known_user(ctx: &Context, state: &RunState) -> Option<String> {
+    if let Some(u) = &ctx.user_override {
+        return Some(u.clone());
+    }
+    let re = ctx.profile.username_regex()?;
+    let cs = state.config.as_ref()?;
+    cs.config
+        .files
+        .iter()
+        .filter(|f| !f.system)
+        .flat_map(|f| f.parsed.lines.iter())
+        .find_map(|l| match &l.kind {
+            crate::sshconfig::LineKind::Option {
+                keyword: "user",
+                args,
+            } => args.first().filter(|a| re.is_match(a)).cloned(),
+            _ => None,
+        })
+}
+
+#[cfg(unix)]
+fn mode_owner(path: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.mode() & 0o7777, m.uid()))
+}
+
+#[cfg(not(unix))]
+fn mode_owner(_path: &Path) -> Option<(u32, u32)> {
+    None
+}
+
+/// Plans the mode changes: only files of this user, never through a link.
+fn plan_modes(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
+    let mut want: Vec<(PathBuf, u32, u32)> = Vec::new(); // path, bits that must be clear, target
+    want.push((ctx.home.clone(), 0o022, 0));
+    want.push((ctx.ssh_dir(), 0o077, 0o700));
+    if let Some(cs) = &state.config {
+        for f in cs.config.files.iter().filter(|f| !f.system) {
+            want.push((f.path.clone(), 0o022, 0o600));
+        }
+    }
+    for k in state.keys.iter().filter(|k| k.facts.format.is_private()) {
+        want.push((k.path.clone(), 0o077, 0o600));
+    }
+    want.push((ctx.ssh_dir().join("known_hosts"), 0o002, 0o644));
+    want.push((ctx.ssh_dir().join("authorized_keys"), 0o022, 0o600));
+    for (path, bad, target) in want {
+        let Some((mode, uid)) = mode_owner(&path) else {
+            continue;
+        };
+        if mode & bad == 0 {
+            continue;
+        }
+        let shown = ctx.show(&path);
+        if crate::probes::perms::link_on_the_way(ctx, &path).is_some() {
+            plan.notes.push(format!(
+                "{shown} is reached through a link: its mode is left alone"
+            ));
+            continue;
+        }
+        if uid != ctx.uid {
+            plan.notes.push(format!(
+                "{shown} belongs to another user: only its owner or an administrator can fix it"
+            ));
+            continue;
+        }
+        let to = if target == 0 { mode & !bad } else { target };
+        if plan.modes.iter().all(|m| m.path != path) {
+            plan.modes.push(ModeChange {
+                path,
+                shown,
+                from: mode,
+                to,
+            });
+        }
+    }
+}
+
+/// Plans the edits of `~/.ssh/config` (the main file; lines in Included files are named
+/// in a note instead).
+fn plan_config(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
+    let path = ctx.ssh_dir().join("config");
+    let shown = ctx.show(&path);
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        plan.notes.push(format!(
+            "{shown} is a link: the doctor does not edit files through links"
+        ));
+        return;
+    }
+    let Some(cs) = &state.config else { return };
+    let main = cs.config.files.first().filter(|f| !f.system && cs.exists);
+    if cs.exists && main.is_none() {
+        return;
+    }
+    if main.is_some_and(|f| {
+        !f.parsed.usable
+            || f.parsed.issues.iter().any(|i| {
+                matches!(
+                    i.kind,
+                    IssueKind::Binary | IssueKind::Utf16 | IssueKind::TooLarge { .. }
+                )
+            })
+    }) {
+        plan.notes.push(format!(
+            "{shown} is not a text config: move it aside first (see the report)"
+        ));
+        return;
+    }
+    let before = main.map(|f| String::from_utf8_lossy(&f.bytes).into_owned());
+    let text = before.clone().unwrap_or_default();
+    let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    // (line index to insert before, text) — applied from the bottom up.
+    let mut inserts: Vec<(usize, String)> = Vec::new();
+    let mut why = Vec::new();
+    let user = known_user(ctx, state);
+
+    // A placeholder User, where the real name is known.
+    for alias in &ctx.nodes {
+        let Some(a) = cs.effective.get(alias).and_then(|e| e.first("user")) else {
+            continue;
+        };
+        if a.file != 0 || !is_placeholder(ctx, a.value()) {
+            continue;
+        }
+        match &user {
+            Some(u) => {
+                if let Some(line) = lines.get_mut(a.line - 1) {
+                    let replaced = line.replacen(a.value(), u, 1);
+                    if replaced != *line {
+                        *line = replaced;
+                        why.push(format!("User `{}` → `{u}` (line {})", a.value(), a.line));
+                    }
+                }
+            }
+            None => plan.notes.push(format!(
+                "User `{}` for {alias} is a placeholder: run `mlc-doctor fix --user NAME` with your cluster username",
+                a.value()
+            )),
+        }
+    }
+
+    // IdentitiesOnly where an IdentityFile is set in the alias's own block.
+    for alias in &ctx.nodes {
+        let Some(eff) = cs.effective.get(alias) else {
+            continue;
+        };
+        if eff.get("identitiesonly").is_some() {
+            continue;
+        }
+        // Only in a block of the alias's own, never in `Host *`.
+        let block = eff
+            .first("identityfile")
+            .and_then(|a| a.block)
+            .filter(|b| eff.specific_blocks.contains(b));
+        if let Some((0, host_line)) = block {
+            if !inserts.iter().any(|(i, _)| *i == host_line) {
+                let indent = lines
+                    .get(host_line)
+                    .map(|l| {
+                        l.chars()
+                            .take_while(|c| c.is_whitespace())
+                            .collect::<String>()
+                    })
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "  ".into());
+                inserts.push((host_line, format!("{indent}IdentitiesOnly yes")));
+                why.push(format!(
+                    "IdentitiesOnly yes for the block on line {host_line}"
+                ));
+            }
+        }
+    }
+
+    // UseKeychain is Apple's: elsewhere OpenSSH stops on it unless told to ignore it.
+    let keychain = main.is_some_and(|f| {
+        f.parsed.issues.iter().any(|i| {
+            matches!(&i.kind, IssueKind::BadOption { word, .. } if word.eq_ignore_ascii_case("usekeychain"))
+        })
+    });
+    if keychain && !cfg!(target_os = "macos") {
+        inserts.push((0, "IgnoreUnknown UseKeychain".into()));
+        why.push("IgnoreUnknown UseKeychain (UseKeychain is for Apple's ssh)".into());
+    }
+
+    inserts.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    for (at, line) in inserts {
+        lines.insert(at.min(lines.len()), line);
+    }
+
+    // Host blocks for login nodes the config does not define.
+    let missing: Vec<String> = ctx
+        .nodes
+        .iter()
+        .filter(|a| {
+            cs.effective
+                .get(*a)
+                .is_none_or(|e| e.specific_blocks.is_empty())
+        })
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        let key = crate::probes::keys::preferred_key_path(ctx, state);
+        if !lines.is_empty() && lines.last().is_some_and(|l| !l.trim().is_empty()) {
+            lines.push(String::new());
+        }
+        for alias in &missing {
+            let Some(node) = ctx.profile.node(alias) else {
+                continue;
+            };
+            lines.push(format!("Host {alias}"));
+            lines.push(format!("  HostName {}", node.hostname()));
+            if node.port() != 22 {
+                lines.push(format!("  Port {}", node.port()));
+            }
+            if let Some(u) = &user {
+                lines.push(format!("  User {u}"));
+            }
+            lines.push(format!("  IdentityFile {key}"));
+            lines.push("  IdentitiesOnly yes".into());
+            lines.push(String::new());
+        }
+        while lines.last().is_some_and(|l| l.is_empty()) {
+            lines.pop();
+        }
+        why.push(format!("Host blocks for {}", missing.join(", ")));
+        if user.is_none() {
+            plan.notes.push("the new Host blocks have no User: run `mlc-doctor fix --user NAME` with your cluster username to add it".into());
+        }
+    }
+
+    if why.is_empty() {
+        return;
+    }
+    let mut after = lines.join(nl);
+    after.push_str(nl);
+    if before.as_deref() != Some(after.as_str()) {
+        plan.edits.push(FileEdit {
+            path,
+            shown,
+            before,
+            after,
+            why,
+        });
+    }
+}
+
+/// What `fix` would do for this run's facts.
+pub fn plan(ctx: &Context, state: &RunState) -> FixPlan {
+    let mut plan = FixPlan::default();
+    plan_config(ctx, state, &mut plan);
+    plan_modes(ctx, state, &mut plan);
+    plan
+}
+
+/// Applies the plan: backups first, then atomic writes, then modes. `stamp` names the
+/// backups (`config.mlc-doctor-<stamp>.bak`).
+pub fn apply(plan: &FixPlan, stamp: &str) -> Result<Vec<String>, String> {
+    let mut done = Vec::new();
+    for e in &plan.edits {
+        let dir = e.path.parent().ok_or("no directory")?;
+        if let Some(before) = &e.before {
+            let name = e
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "config".into());
+            let backup = dir.join(format!("{name}.mlc-doctor-{stamp}.bak"));
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            crate::platform::private_create(&mut opts);
+            let mut f = opts
+                .open(&backup)
+                .map_err(|err| format!("cannot write the backup {}: {err}", backup.display()))?;
+            std::io::Write::write_all(&mut f, before.as_bytes())
+                .map_err(|err| format!("cannot write the backup: {err}"))?;
+            done.push(format!("backed up {} to {}", e.shown, backup.display()));
+        }
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".mlc-doctor-fix-")
+            .tempfile_in(dir)
+            .map_err(|err| format!("cannot write {}: {err}", e.shown))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|err| err.to_string())?;
+        }
+        std::io::Write::write_all(&mut tmp, e.after.as_bytes()).map_err(|err| err.to_string())?;
+        tmp.as_file().sync_all().map_err(|err| err.to_string())?;
+        tmp.persist(&e.path)
+            .map_err(|err| format!("cannot replace {}: {}", e.shown, err.error))?;
+        done.push(format!("wrote {}", e.shown));
+    }
+    for m in &plan.modes {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&m.path, std::fs::Permissions::from_mode(m.to))
+                .map_err(|err| format!("chmod {}: {err}", m.shown))?;
+            done.push(format!("chmod {:o} {}", m.to, m.shown));
+        }
+    }
+    Ok(done)
+}
