@@ -1,7 +1,7 @@
 //! `net.*`: DNS through the system resolver and TCP to every address, with timings.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::catalogue::CheckDoc;
 use crate::context::Context;
@@ -21,7 +21,7 @@ pub const CHECKS: &[CheckDoc] = &[
     CheckDoc {
         id: "net.tcp",
         title: "The login node accepts TCP connections on its SSH port",
-        what: "Opens a TCP connection to every address of the node on its SSH port (22 unless your config says otherwise), each within --timeout, and classifies the result: connected, refused, timed out or unreachable.",
+        what: "Connects to the node's addresses in order on its SSH port (22 unless your config says otherwise), as ssh does, trying the next address beside one that has not answered within 250 ms, all within --timeout; classifies each result (connected, refused, timed out, unreachable, or not tried because an earlier address connected). The connection that succeeds carries the handshake, so the node sees one connection, not two.",
         why: "Refused means nothing listens on that port (wrong Port, or the node is down). Timed out on every address while the name resolves is what a firewall or a missing VPN looks like: the university network or VPN may be required.",
         fix: "Connect to the university VPN if you are off campus and try again. Check the Port line in ~/.ssh/config (the login nodes use 22). If the node is refused or times out while the others work, it may be down: try another node (e.g. `ssh slurm2`).",
     },
@@ -134,50 +134,125 @@ pub fn classify(e: &std::io::Error) -> &'static str {
     }
 }
 
-/// `net.tcp`: the first address that accepts a connection, if any.
+/// A connection that proved the node reachable; the handshake goes on over it.
+#[derive(Debug)]
+pub struct Reached {
+    pub addr: SocketAddr,
+    pub stream: tokio::net::TcpStream,
+}
+
+/// How long an address may stay unanswered before the next one is tried beside it
+/// (RFC 8305's connection attempt delay).
+const NEXT_ADDRESS_AFTER: Duration = Duration::from_millis(250);
+
+/// What became of one address.
+fn attempt_result(
+    addr: SocketAddr,
+    r: Option<std::io::Result<()>>,
+    ms: u64,
+    timeout: Duration,
+) -> TcpResult {
+    let (outcome, error) = match r {
+        Some(Ok(())) => ("connected", None),
+        Some(Err(e)) => (classify(&e), Some(e.to_string())),
+        None => (
+            "timeout",
+            Some(format!("no answer within {:.1} s", timeout.as_secs_f64())),
+        ),
+    };
+    TcpResult {
+        address: addr.to_string(),
+        outcome: outcome.to_string(),
+        ms,
+        error,
+    }
+}
+
+/// Connects to the addresses in order, as ssh does, but starts the next address when one
+/// has not answered within [`NEXT_ADDRESS_AFTER`] instead of waiting out its timeout. The
+/// first connection wins and is kept; attempts still under way are dropped before the
+/// server sees them, and later addresses are never tried, so the node sees one
+/// connection. The whole stage ends within `--timeout`.
+async fn first_connection(
+    ctx: &Context,
+    addrs: &[SocketAddr],
+) -> (Vec<TcpResult>, Option<Reached>) {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::from_std(started + ctx.timeout);
+    let attempt = |i: usize| {
+        let addr = addrs[i];
+        async move {
+            let t = Instant::now();
+            let r = tokio::time::timeout_at(deadline, ctx.connector.connect(addr)).await;
+            (i, r.ok(), t.elapsed().as_millis() as u64)
+        }
+    };
+    let mut results: Vec<Option<TcpResult>> = vec![None; addrs.len()];
+    let mut pending = FuturesUnordered::new();
+    let mut next = 0;
+    let mut reached = None;
+    while reached.is_none() {
+        if next < addrs.len() && pending.is_empty() {
+            pending.push(attempt(next));
+            next += 1;
+        }
+        if pending.is_empty() {
+            break;
+        }
+        let stagger = next < addrs.len();
+        tokio::select! {
+            Some((i, r, ms)) = pending.next() => {
+                let addr = addrs[i];
+                let (r, stream) = match r {
+                    Some(Ok(stream)) => (Some(Ok(())), Some(stream)),
+                    Some(Err(e)) => (Some(Err(e)), None),
+                    None => (None, None),
+                };
+                results[i] = Some(attempt_result(addr, r, ms, ctx.timeout));
+                if let Some(stream) = stream {
+                    reached = Some(Reached { addr, stream });
+                }
+            }
+            _ = tokio::time::sleep(NEXT_ADDRESS_AFTER), if stagger => {
+                pending.push(attempt(next));
+                next += 1;
+            }
+        }
+    }
+    let results = addrs
+        .iter()
+        .zip(results)
+        .map(|(addr, r)| {
+            r.unwrap_or_else(|| TcpResult {
+                address: addr.to_string(),
+                outcome: "not-tried".to_string(),
+                ms: 0,
+                error: None,
+            })
+        })
+        .collect();
+    (results, reached)
+}
+
+/// `net.tcp`: the first address that accepts a connection, and that connection, if any.
 pub async fn tcp(
     ctx: &Context,
     plan: &NodePlan,
     addrs: &[SocketAddr],
     slot: &SharedSlot,
-) -> Option<SocketAddr> {
+) -> Option<Reached> {
     let alias = plan.alias.as_str();
-    let attempts = addrs.iter().map(|addr| async move {
-        let started = Instant::now();
-        let r = tokio::time::timeout(ctx.timeout, ctx.connector.connect(*addr)).await;
-        let ms = started.elapsed().as_millis() as u64;
-        let (outcome, error) = match r {
-            Ok(Ok(_stream)) => ("connected", None),
-            Ok(Err(e)) => (classify(&e), Some(e.to_string())),
-            Err(_) => (
-                "timeout",
-                Some(format!(
-                    "no answer within {:.1} s",
-                    ctx.timeout.as_secs_f64()
-                )),
-            ),
-        };
-        TcpResult {
-            address: addr.to_string(),
-            outcome: outcome.to_string(),
-            ms,
-            error,
-        }
-    });
-    let results: Vec<TcpResult> = futures::future::join_all(attempts).await;
+    let (results, reached) = first_connection(ctx, addrs).await;
     lock(slot).report.tcp = results.clone();
-    let first_ok = addrs
-        .iter()
-        .zip(&results)
-        .find(|(_, r)| r.outcome == "connected")
-        .map(|(a, _)| *a);
+    let first_ok = reached.as_ref().map(|r| r.addr);
     let (_, port) = target(plan);
     let evidence = serde_json::to_value(&results).unwrap_or_default();
     let finding = match first_ok {
         Some(addr) => {
             let failed: Vec<&TcpResult> = results
                 .iter()
-                .filter(|r| r.outcome != "connected")
+                .filter(|r| r.outcome != "connected" && r.outcome != "not-tried")
                 .collect();
             let ms = results
                 .iter()
@@ -235,5 +310,5 @@ pub async fn tcp(
         [finding.with("port", port).with("attempts", evidence)],
         alias,
     );
-    first_ok
+    reached
 }
