@@ -48,14 +48,14 @@ pub const CHECKS: &[CheckDoc] = &[
     CheckDoc {
         id: "ssh.key-accepted",
         title: "The server accepts one of your public keys",
-        what: "Offers each candidate public key (the node's IdentityFile first, then agent keys, then default keys) and notes which the server would accept, without the private key or passphrase: the server's answer to the unsigned query proves it.",
+        what: "Offers your public keys in the order your ssh would (agent keys, unless IdentitiesOnly leaves only the node's IdentityFiles, then the key files) and stops at the first one the server would accept, without the private key or passphrase: the server's answer to the unsigned query proves it. It never offers a key your ssh would not, costs one connection at most the profile's max_auth_tries refused keys (the server's MaxAuthTries), and opens a new connection only when the server closes one; the evidence counts them.",
         why: "If no key is accepted, `ssh slurm` ends in `Permission denied (publickey)`. Usually the public key was never deployed on the cluster, or the username is wrong; the client cannot tell these apart.",
         fix: "Within the 2-day window after account creation run `ssh-copy-id -i ~/.ssh/id_ed25519.pub slurm`; later, open a ticket and attach the bundle (it contains your public key, which support deploys). Also check `User` in ~/.ssh/config is your cluster username.",
     },
     CheckDoc {
         id: "ssh.second-factor",
         title: "The server asks for the TOTP second factor after the key",
-        what: "When an accepted key is loaded in ssh-agent, authenticates with it through the agent and reads whether the server then asks for keyboard-interactive (the TOTP code). The doctor stops there and never answers the prompt.",
+        what: "When the accepted key is loaded in ssh-agent and the host key is verified (known_hosts or a profile pin), authenticates with it through the agent, on the connection of the key queries, and reads whether the server then asks for keyboard-interactive (the TOTP code). The doctor stops there and never answers the prompt.",
         why: "Accounts with a second factor need an interactive terminal for the code: BatchMode or PreferredAuthentications without keyboard-interactive make the login fail after the key was accepted.",
         fix: "Make sure your client can answer the code prompt: no `BatchMode yes`, and `PreferredAuthentications` (if set) includes keyboard-interactive. Set up the TOTP app as the site's guide describes.",
     },
