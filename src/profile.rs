@@ -134,7 +134,7 @@ impl Profile {
     pub fn username_regex(&self) -> Option<regex::Regex> {
         self.username_pattern
             .as_ref()
-            .and_then(|p| regex::Regex::new(p.get_ref()).ok())
+            .and_then(|p| compiled(p.get_ref()).ok())
     }
 
     /// The embedded ML Cloud profile.
@@ -188,7 +188,7 @@ impl Profile {
             ));
         }
         if let Some(pattern) = &self.username_pattern {
-            if let Err(e) = regex::Regex::new(pattern.get_ref()) {
+            if let Err(e) = compiled(pattern.get_ref()) {
                 let first = e.to_string().lines().last().unwrap_or("").to_string();
                 return Err(err(
                     pattern.span(),
@@ -284,6 +284,21 @@ impl Profile {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_default()
     }
+}
+
+/// A pattern compiled once per process: validation and every node's `config.user` check
+/// use the same one, and compiling costs more than the check.
+fn compiled(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    static CACHE: std::sync::Mutex<Vec<(String, regex::Regex)>> = std::sync::Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, re)) = cache.iter().find(|(p, _)| p == pattern) {
+        return Ok(re.clone());
+    }
+    let re = regex::Regex::new(pattern)?;
+    if cache.len() < 8 {
+        cache.push((pattern.to_string(), re.clone()));
+    }
+    Ok(re)
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
