@@ -1118,3 +1118,116 @@ fn describe_failure(
     }
     (banner, kex)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::keys::{AgentKey, AgentState, KeyInfo};
+    use std::path::{Path, PathBuf};
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/keys")
+            .join(name)
+    }
+
+    fn key_file(name: &str, explicit: bool) -> KeyInfo {
+        let path = fixture(name);
+        let sniff = |p: &Path| crate::keyfile::sniff(&std::fs::read(p).unwrap());
+        KeyInfo {
+            shown: format!("~/.ssh/{name}"),
+            facts: sniff(&path),
+            pub_facts: Some(sniff(&fixture(&format!("{name}.pub")))),
+            comment: None,
+            used_by: vec!["slurm".into()],
+            explicit,
+            mode: None,
+            owner_is_user: None,
+            path,
+        }
+    }
+
+    fn agent_key(name: &str) -> AgentKey {
+        let line = std::fs::read_to_string(fixture(&format!("{name}.pub"))).unwrap();
+        let key = PublicKey::from_openssh(line.trim()).unwrap();
+        AgentKey {
+            algorithm: key.algorithm().as_str().to_string(),
+            fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
+            public_key: key.to_openssh().unwrap(),
+            comment: String::new(),
+        }
+    }
+
+    fn plan(identity_files: Vec<PathBuf>, identities_only: bool) -> NodePlan {
+        NodePlan {
+            alias: "slurm".into(),
+            hostname: "127.0.0.1".into(),
+            port: 22,
+            user: None,
+            region: None,
+            identity_files,
+            identities_only,
+            known_hosts_files: vec![],
+            proxy: None,
+            host_key_pins: vec![],
+        }
+    }
+
+    fn sources(c: &[Candidate]) -> Vec<String> {
+        c.iter().map(|c| c.source.clone()).collect()
+    }
+
+    #[test]
+    fn keys_come_in_ssh_s_order_and_only_those_ssh_offers() {
+        // The agent holds an unrelated key first, then the IdentityFile's key.
+        let shared = Shared {
+            keys: vec![
+                key_file("ed25519_plain", true),
+                key_file("ed25519_16", true),
+                key_file("dsa_plain", true),
+            ],
+            agent: Some(AgentState {
+                socket: PathBuf::new(),
+                keys: vec![agent_key("ed25519_100"), agent_key("ed25519_16")],
+            }),
+            ..Shared::default()
+        };
+        let files = vec![
+            fixture("ed25519_plain"),
+            fixture("ed25519_16"),
+            fixture("dsa_plain"),
+        ];
+        let fp100 = agent_key("ed25519_100").fingerprint;
+        // Agent keys first in the agent's order (the one that is also a file keeps its
+        // name), then the files the agent lacks; never the DSA key.
+        let all = candidates(&plan(files.clone(), false), &shared);
+        assert_eq!(
+            sources(&all),
+            [
+                format!("agent key {fp100}"),
+                "~/.ssh/ed25519_16".into(),
+                "~/.ssh/ed25519_plain".into()
+            ]
+        );
+        assert_eq!(
+            all.iter().map(|c| c.in_agent).collect::<Vec<_>>(),
+            [true, true, false]
+        );
+        // IdentitiesOnly: no agent key that is not an IdentityFile.
+        let only = candidates(&plan(files, true), &shared);
+        assert_eq!(
+            sources(&only),
+            ["~/.ssh/ed25519_16", "~/.ssh/ed25519_plain"]
+        );
+    }
+
+    #[test]
+    fn only_a_hang_up_for_too_many_failures_counts_as_a_refusal() {
+        assert!(budget_spent(Some("Too many authentication failures")));
+        assert!(budget_spent(Some(
+            "too many authentication failures for root"
+        )));
+        assert!(!budget_spent(Some("Connection reset")));
+        assert!(!budget_spent(None));
+    }
+}

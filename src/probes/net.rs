@@ -21,7 +21,7 @@ pub const CHECKS: &[CheckDoc] = &[
     CheckDoc {
         id: "net.tcp",
         title: "The login node accepts TCP connections on its SSH port",
-        what: "Connects to the node's addresses in order on its SSH port (22 unless your config says otherwise), as ssh does, trying the next address beside one that has not answered within 250 ms, all within --timeout; classifies each result (connected, refused, timed out, unreachable, or not tried because an earlier address connected). The connection that succeeds carries the handshake, so the node sees one connection, not two.",
+        what: "Connects to the node's addresses in order on its SSH port (22 unless your config says otherwise), as ssh does, trying the next address beside one that has not answered within 250 ms, all within --timeout; classifies each result (connected, refused, timed out, unreachable; abandoned or not tried once another address connected). The connection that succeeds carries the handshake, so the node sees one connection, not two.",
         why: "Refused means nothing listens on that port (wrong Port, or the node is down). Timed out on every address while the name resolves is what a firewall or a missing VPN looks like: the university network or VPN may be required.",
         fix: "Connect to the university VPN if you are off campus and try again. Check the Port line in ~/.ssh/config (the login nodes use 22). If the node is refused or times out while the others work, it may be down: try another node (e.g. `ssh slurm2`).",
     },
@@ -189,11 +189,13 @@ async fn first_connection(
         }
     };
     let mut results: Vec<Option<TcpResult>> = vec![None; addrs.len()];
+    let mut begun: Vec<Option<Instant>> = vec![None; addrs.len()];
     let mut pending = FuturesUnordered::new();
     let mut next = 0;
     let mut reached = None;
     while reached.is_none() {
         if next < addrs.len() && pending.is_empty() {
+            begun[next] = Some(Instant::now());
             pending.push(attempt(next));
             next += 1;
         }
@@ -215,20 +217,32 @@ async fn first_connection(
                 }
             }
             _ = tokio::time::sleep(NEXT_ADDRESS_AFTER), if stagger => {
+                begun[next] = Some(Instant::now());
                 pending.push(attempt(next));
                 next += 1;
             }
         }
     }
+    // Attempts still under way are dropped here, before the server could accept them.
+    drop(pending);
     let results = addrs
         .iter()
         .zip(results)
-        .map(|(addr, r)| {
-            r.unwrap_or_else(|| TcpResult {
-                address: addr.to_string(),
-                outcome: "not-tried".to_string(),
-                ms: 0,
-                error: None,
+        .zip(begun)
+        .map(|((addr, r), begun)| {
+            r.unwrap_or_else(|| match begun {
+                Some(t) => TcpResult {
+                    address: addr.to_string(),
+                    outcome: "abandoned".to_string(),
+                    ms: t.elapsed().as_millis() as u64,
+                    error: Some("no answer yet when another address connected".to_string()),
+                },
+                None => TcpResult {
+                    address: addr.to_string(),
+                    outcome: "not-tried".to_string(),
+                    ms: 0,
+                    error: None,
+                },
             })
         })
         .collect();
@@ -252,7 +266,7 @@ pub async fn tcp(
         Some(addr) => {
             let failed: Vec<&TcpResult> = results
                 .iter()
-                .filter(|r| r.outcome != "connected" && r.outcome != "not-tried")
+                .filter(|r| !matches!(r.outcome.as_str(), "connected" | "not-tried" | "abandoned"))
                 .collect();
             let ms = results
                 .iter()
@@ -311,4 +325,96 @@ pub async fn tcp(
         alias,
     );
     reached
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{BoxFuture, Connector};
+    use std::sync::{Arc, Mutex};
+
+    /// Connects port 1 to nothing that ever answers, port 2 refuses, anything else to a
+    /// real listener on 127.0.0.1; records which addresses were tried.
+    struct Scripted {
+        listener: std::net::SocketAddr,
+        tried: Mutex<Vec<u16>>,
+    }
+
+    impl Connector for Scripted {
+        fn connect(
+            &self,
+            addr: SocketAddr,
+        ) -> BoxFuture<'_, std::io::Result<tokio::net::TcpStream>> {
+            self.tried.lock().unwrap().push(addr.port());
+            let real = self.listener;
+            Box::pin(async move {
+                match addr.port() {
+                    1 => std::future::pending().await,
+                    2 => Err(std::io::ErrorKind::ConnectionRefused.into()),
+                    _ => tokio::net::TcpStream::connect(real).await,
+                }
+            })
+        }
+    }
+
+    fn ctx_with(connector: Arc<Scripted>) -> Context {
+        let mut ctx = Context::for_home(
+            std::path::Path::new("/nonexistent"),
+            crate::profile::Profile::embedded(),
+        );
+        ctx.timeout = Duration::from_secs(3);
+        ctx.connector = connector;
+        ctx
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([192, 0, 2, 1], port))
+    }
+
+    #[tokio::test]
+    async fn addresses_are_tried_in_turn_and_the_first_connection_is_kept() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let connector = Arc::new(Scripted {
+            listener: listener.local_addr().unwrap(),
+            tried: Mutex::new(Vec::new()),
+        });
+        let ctx = ctx_with(connector.clone());
+        // Refused, then silent, then one that connects; the last is never needed.
+        let addrs = [addr(2), addr(1), addr(22), addr(23)];
+        let started = Instant::now();
+        let (results, reached) = first_connection(&ctx, &addrs).await;
+        let outcomes: Vec<&str> = results.iter().map(|r| r.outcome.as_str()).collect();
+        assert_eq!(outcomes, ["refused", "abandoned", "connected", "not-tried"]);
+        assert_eq!(reached.unwrap().addr, addr(22));
+        assert_eq!(*connector.tried.lock().unwrap(), [2, 1, 22]);
+        // The silent address cost one stagger, not the timeout.
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_single_silent_address_costs_the_timeout_and_no_more() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let connector = Arc::new(Scripted {
+            listener: listener.local_addr().unwrap(),
+            tried: Mutex::new(Vec::new()),
+        });
+        let mut ctx = ctx_with(connector);
+        ctx.timeout = Duration::from_millis(600);
+        let started = Instant::now();
+        let (results, reached) = first_connection(&ctx, &[addr(1), addr(1)]).await;
+        assert!(reached.is_none());
+        assert!(
+            results.iter().all(|r| r.outcome == "timeout"),
+            "{results:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }
