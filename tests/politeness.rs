@@ -267,3 +267,34 @@ fn with_identities_only_no_other_agent_key_is_offered() {
     assert!(!log.contains("Failed publickey"), "{log}");
     assert_eq!(connections(&log), 1, "{log}");
 }
+
+#[test]
+fn the_first_hop_of_a_proxy_jump_sees_a_client_that_parts_after_the_banner() {
+    let jump = Sshd::start(&[fixture_pub("ed25519_100")], "");
+    let home = TestHome::new();
+    home.key("ed25519_100", "id_mlcloud");
+    home.write(".ssh/config", format!("Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User pbb111\n  IdentityFile ~/.ssh/id_mlcloud\n  ProxyJump jumper@127.0.0.1:{}\n", jump.port));
+    let from = log_start(&jump);
+    let profile = loopback_profile(
+        home.path(),
+        &[("slurm", "galvani-login.mlcloud.uni-tuebingen.de", 22)],
+        "",
+    );
+    let out = home
+        .cmd(&[
+            "--json",
+            "--no-bundle",
+            "--timeout",
+            "3",
+            "--profile",
+            profile.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let r = parse_report(&out);
+    let log = log_since(&jump, from);
+    assert_eq!(severity(&r, "net.tcp"), "pass", "{r}");
+    assert_eq!(connections(&log), 1, "{log}");
+    assert!(pre_banner_lines(&log).is_empty(), "{log}");
+    assert!(!log.contains("publickey"), "{log}");
+}

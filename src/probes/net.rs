@@ -327,6 +327,42 @@ pub async fn tcp(
     reached
 }
 
+/// Ends a connection the doctor will not use (the first hop of a ProxyJump) as an SSH
+/// client that changed its mind does: both identification lines exchanged, then an
+/// orderly close. The server then logs a plain closed connection, not a client that
+/// vanished before the banner (`kex_exchange_identification`), which some sites count
+/// against the address.
+pub async fn part(ctx: &Context, reached: Reached) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = reached.stream;
+    let wait = ctx.timeout.min(Duration::from_secs(2));
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    let _ = tokio::time::timeout(wait, async {
+        while !seen.contains(&b'\n') && seen.len() < 8192 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    if seen.windows(4).any(|w| w == b"SSH-") {
+        let _ = stream.write_all(b"SSH-2.0-mlc_doctor\r\n").await;
+    }
+    let _ = stream.shutdown().await;
+    // Read what the server still sends until it closes: closing with unread data would
+    // reset the connection instead.
+    let _ = tokio::time::timeout(wait, async {
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
