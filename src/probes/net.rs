@@ -223,8 +223,28 @@ async fn first_connection(
             }
         }
     }
-    // Attempts still under way are dropped here, before the server could accept them.
+    // A connect that completed while the first one was being handled would be dropped
+    // before the banner: part from it politely instead. Attempts still under way are
+    // dropped, and the server's kernel never hands them to sshd.
+    let mut spare = Vec::new();
+    while let Some(Some((i, r, ms))) = futures::FutureExt::now_or_never(pending.next()) {
+        let r = match r {
+            Some(Ok(stream)) => {
+                spare.push(Reached {
+                    addr: addrs[i],
+                    stream,
+                });
+                Some(Ok(()))
+            }
+            Some(Err(e)) => Some(Err(e)),
+            None => None,
+        };
+        results[i] = Some(attempt_result(addrs[i], r, ms, ctx.timeout));
+    }
     drop(pending);
+    for extra in spare {
+        part(ctx, extra).await;
+    }
     let results = addrs
         .iter()
         .zip(results)
