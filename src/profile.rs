@@ -47,6 +47,9 @@ pub struct Policy {
     pub min_kdf_rounds: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub second_factor: Option<Spanned<String>>,
+    /// The login nodes' sshd `MaxAuthTries`: refused keys one connection may cost.
+    #[serde(default = "default_max_auth_tries")]
+    pub max_auth_tries: Spanned<u32>,
 }
 
 /// One login node.
@@ -65,6 +68,13 @@ pub struct Node {
 
 fn no_pins() -> Spanned<Vec<String>> {
     Spanned::new(0..0, Vec::new())
+}
+
+/// OpenSSH's default `MaxAuthTries`.
+pub const DEFAULT_MAX_AUTH_TRIES: u32 = 6;
+
+fn default_max_auth_tries() -> Spanned<u32> {
+    Spanned::new(0..0, DEFAULT_MAX_AUTH_TRIES)
 }
 
 fn default_port() -> Spanned<u16> {
@@ -96,6 +106,10 @@ impl Policy {
     pub fn second_factor(&self) -> Option<&str> {
         self.second_factor.as_ref().map(|s| s.get_ref().as_str())
     }
+    /// Refused public keys one connection may cost before the server closes it.
+    pub fn max_auth_tries(&self) -> u32 {
+        *self.max_auth_tries.get_ref()
+    }
 }
 
 impl Profile {
@@ -120,7 +134,7 @@ impl Profile {
     pub fn username_regex(&self) -> Option<regex::Regex> {
         self.username_pattern
             .as_ref()
-            .and_then(|p| regex::Regex::new(p.get_ref()).ok())
+            .and_then(|p| compiled(p.get_ref()).ok())
     }
 
     /// The embedded ML Cloud profile.
@@ -174,7 +188,7 @@ impl Profile {
             ));
         }
         if let Some(pattern) = &self.username_pattern {
-            if let Err(e) = regex::Regex::new(pattern.get_ref()) {
+            if let Err(e) = compiled(pattern.get_ref()) {
                 let first = e.to_string().lines().last().unwrap_or("").to_string();
                 return Err(err(
                     pattern.span(),
@@ -198,6 +212,13 @@ impl Profile {
             return Err(err(
                 self.policy.min_rsa_bits.span(),
                 format!("key `policy.min_rsa_bits`: {bits} is outside 1024..=16384"),
+            ));
+        }
+        let tries = self.policy.max_auth_tries();
+        if !(1..=100).contains(&tries) {
+            return Err(err(
+                self.policy.max_auth_tries.span(),
+                format!("key `policy.max_auth_tries`: {tries} is outside 1..=100"),
             ));
         }
         if let Some(sf) = &self.policy.second_factor {
@@ -271,6 +292,21 @@ impl Profile {
     }
 }
 
+/// A pattern compiled once per process: validation and every node's `config.user` check
+/// use the same one, and compiling costs more than the check.
+fn compiled(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    static CACHE: std::sync::Mutex<Vec<(String, regex::Regex)>> = std::sync::Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, re)) = cache.iter().find(|(p, _)| p == pattern) {
+        return Ok(re.clone());
+    }
+    let re = regex::Regex::new(pattern)?;
+    if cache.len() < 8 {
+        cache.push((pattern.to_string(), re.clone()));
+    }
+    Ok(re)
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     text.as_bytes()[..end]
@@ -331,6 +367,7 @@ mod tests {
         );
         assert_eq!(p.policy.min_rsa_bits(), 4096);
         assert_eq!(p.policy.second_factor(), Some("keyboard-interactive"));
+        assert_eq!(p.policy.max_auth_tries(), 6);
         assert!(p.username_regex().unwrap().is_match("pbb111"));
     }
 
@@ -378,6 +415,7 @@ mod tests {
                 "second_factor",
             ),
             ("schema = 1", "schema = 2", "schema"),
+            ("max_auth_tries = 6", "max_auth_tries = 0", "max_auth_tries"),
         ];
         for (from, to, needle) in cases {
             let text = EMBEDDED.replacen(from, to, 1);
@@ -397,6 +435,20 @@ mod tests {
                 text.lines().nth(line - 1)
             );
         }
+    }
+
+    #[test]
+    fn max_auth_tries_defaults_to_openssh_s_six() {
+        let text = EMBEDDED.replace("max_auth_tries = 6\n", "");
+        assert_ne!(text, EMBEDDED);
+        let p = Profile::parse(&text, "p.toml").unwrap();
+        assert_eq!(p.policy.max_auth_tries(), DEFAULT_MAX_AUTH_TRIES);
+        let p = Profile::parse(
+            &EMBEDDED.replace("max_auth_tries = 6", "max_auth_tries = 3"),
+            "p.toml",
+        )
+        .unwrap();
+        assert_eq!(p.policy.max_auth_tries(), 3);
     }
 
     #[test]

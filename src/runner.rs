@@ -126,29 +126,102 @@ pub async fn run(ctx: Arc<Context>, progress: Option<Arc<dyn Progress>>) -> RunS
         fault: ctx.fault.clone(),
         ..RunState::default()
     };
-    local_probes(&ctx, &mut state).await;
+    let dash_g = local_probes(&ctx, &mut state).await;
     state.plans = probes::plan_nodes(&ctx, &state);
-    state.nodes = node_pipelines(&ctx, &mut state, progress.clone()).await;
+    // The nodes' pipelines (above all the `ssh -vvv` transcripts, the longest work of a
+    // run) start now; the last `ssh -G` outputs are read meanwhile.
+    let pipelines = start_node_pipelines(&ctx, &state, progress.clone());
+    let prefetched = dash_g.map(DashGRun::finish);
+    guarded(&mut state, "config.openssh-agrees", "~/.ssh/config", |s| {
+        probes::config::openssh_agrees(&ctx, s, prefetched)
+    });
+    state.nodes = finish_node_pipelines(&ctx, &mut state, pipelines).await;
     if let Some(p) = progress {
         p.finish();
     }
     state
 }
 
-async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) {
+/// `ssh -G` for every alias, one process each, all started at once; the results arrive
+/// as each ends, so the first one gives the OpenSSH version while the others still run.
+struct DashGRun {
+    results: std::sync::mpsc::Receiver<(usize, probes::config::DashG)>,
+    count: usize,
+    arrived: Vec<(usize, probes::config::DashG)>,
+}
+
+impl DashGRun {
+    fn start(ssh: &std::path::Path, config: &std::path::Path, ctx: &Context) -> DashGRun {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path_env = ctx.env.get("PATH").cloned();
+        for (i, alias) in ctx.nodes.iter().enumerate() {
+            let (tx, ssh, config, alias, path_env) = (
+                tx.clone(),
+                ssh.to_path_buf(),
+                config.to_path_buf(),
+                alias.clone(),
+                path_env.clone(),
+            );
+            std::thread::spawn(move || {
+                let out = probes::config::dash_g(&ssh, &config, &[alias], path_env.as_deref());
+                let _ = tx.send((i, out));
+            });
+        }
+        DashGRun {
+            results: rx,
+            count: ctx.nodes.len(),
+            arrived: Vec::new(),
+        }
+    }
+
+    /// The `ssh -v` version line of the first `ssh -G` to end.
+    fn version(&mut self) -> Option<crate::proc::Output> {
+        let version_of = |g: &probes::config::DashG| {
+            g.iter().find_map(|(_, r)| {
+                r.as_ref()
+                    .ok()
+                    .filter(|o| o.stderr.starts_with(b"OpenSSH_"))
+                    .cloned()
+            })
+        };
+        if let Some(v) = self.arrived.iter().find_map(|(_, g)| version_of(g)) {
+            return Some(v);
+        }
+        while self.arrived.len() < self.count {
+            let Ok(got) = self.results.recv() else {
+                break;
+            };
+            let v = version_of(&got.1);
+            self.arrived.push(got);
+            if v.is_some() {
+                return v;
+            }
+        }
+        None
+    }
+
+    /// Every alias's output, in the order of the aliases.
+    fn finish(mut self) -> probes::config::DashG {
+        while self.arrived.len() < self.count {
+            match self.results.recv() {
+                Ok(got) => self.arrived.push(got),
+                Err(_) => break,
+            }
+        }
+        self.arrived.sort_by_key(|(i, _)| *i);
+        self.arrived.into_iter().flat_map(|(_, g)| g).collect()
+    }
+}
+
+/// The local probes; returns the `ssh -G` runs still under way, for config.openssh-agrees.
+async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) -> Option<DashGRun> {
     // `ssh -V` and `ssh -G` take milliseconds each: start them now so they overlap the
     // local probes instead of adding up.
     let client = probes::env::client_path(ctx);
     let handover = Arc::new(probes::handover::Handover::prepare(ctx));
     state.handover = Some(handover.clone());
-    let dash_g = match (&client, handover.for_dash_g()) {
-        (Ok(ssh), Some(config_path)) => {
-            let (ssh, aliases, path_env) =
-                (ssh.clone(), ctx.nodes.clone(), ctx.env.get("PATH").cloned());
-            Some(std::thread::spawn(move || {
-                probes::config::dash_g(&ssh, &config_path, &aliases, path_env.as_deref())
-            }))
-        }
+    let mut dash_g = match (&client, handover.for_dash_g()) {
+        (Ok(ssh), Some(config_path)) => Some(DashGRun::start(ssh, &config_path, ctx)),
         _ => None,
     };
     let version = match (&client, &dash_g) {
@@ -160,19 +233,11 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) {
     };
 
     guarded(state, "env.os", "system", |s| probes::env::os(ctx, s));
-    let prefetched = dash_g.and_then(|h| h.join().ok());
     match client {
         Err(finding) => state.push([*finding]),
         Ok(path) => {
             // The version line from `ssh -v -G`, else from `ssh -V`.
-            let from_g = prefetched.as_ref().and_then(|g| {
-                g.iter().find_map(|(_, r)| {
-                    r.as_ref()
-                        .ok()
-                        .filter(|o| o.stderr.starts_with(b"OpenSSH_"))
-                        .cloned()
-                })
-            });
+            let from_g = dash_g.as_mut().and_then(DashGRun::version);
             let out = match (from_g, version.map(|h| h.join())) {
                 (Some(o), _) => Ok(o),
                 (None, Some(Ok(out))) => out,
@@ -202,16 +267,20 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) {
         }
         Err(e) => state.push([internal_error("key.agent", "ssh-agent", &e.to_string())]),
     }
-    guarded(state, "config.openssh-agrees", "~/.ssh/config", |s| {
-        probes::config::openssh_agrees(ctx, s, prefetched)
-    });
+    dash_g
 }
 
-async fn node_pipelines(
+/// The node pipelines under way.
+struct Pipelines {
+    set: tokio::task::JoinSet<()>,
+    slots: Vec<SharedSlot>,
+}
+
+fn start_node_pipelines(
     ctx: &Arc<Context>,
-    state: &mut RunState,
+    state: &RunState,
     progress: Option<Arc<dyn Progress>>,
-) -> Vec<NodeReport> {
+) -> Pipelines {
     let shared = Arc::new(probes::Shared::from_state(state));
     let slots: Vec<SharedSlot> = state
         .plans
@@ -240,6 +309,15 @@ async fn node_pipelines(
             }
         });
     }
+    Pipelines { set, slots }
+}
+
+async fn finish_node_pipelines(
+    ctx: &Arc<Context>,
+    state: &mut RunState,
+    pipelines: Pipelines,
+) -> Vec<NodeReport> {
+    let Pipelines { mut set, slots } = pipelines;
 
     let deadline = tokio::time::Instant::from_std(ctx.started + ctx.deadline);
     let mut panics = Vec::new();

@@ -50,10 +50,36 @@ pub struct SystemInfo {
     pub openssh: Option<String>,
 }
 
+/// The OS name and version. On Linux both come from one read of os-release (sysinfo's
+/// `name()` and `os_version()` would read it once each).
+fn os_name_version() -> (String, String) {
+    #[cfg(target_os = "linux")]
+    {
+        let text = ["/etc/os-release", "/usr/lib/os-release"]
+            .iter()
+            .find_map(|p| std::fs::read_to_string(p).ok());
+        if let Some(text) = text {
+            let field = |key: &str| {
+                text.lines().find_map(|l| {
+                    l.strip_prefix(key)
+                        .and_then(|v| v.strip_prefix('='))
+                        .map(|v| v.trim().trim_matches('"').trim_matches('\'').to_string())
+                })
+            };
+            if let Some(name) = field("NAME") {
+                return (name, field("VERSION_ID").unwrap_or_default());
+            }
+        }
+    }
+    (
+        sysinfo::System::name().unwrap_or_else(|_| std::env::consts::OS.to_string()),
+        sysinfo::System::os_version().unwrap_or_default(),
+    )
+}
+
 /// `env.os`.
 pub fn os(ctx: &Context, state: &mut RunState) {
-    let os = sysinfo::System::name().unwrap_or_else(|_| std::env::consts::OS.to_string());
-    let version = sysinfo::System::os_version().unwrap_or_default();
+    let (os, version) = os_name_version();
     let kernel = sysinfo::System::kernel_version().unwrap_or_default();
     let arch = std::env::consts::ARCH.to_string();
     let memory_mib = sysinfo::System::new()

@@ -48,21 +48,22 @@ pub const CHECKS: &[CheckDoc] = &[
     CheckDoc {
         id: "ssh.key-accepted",
         title: "The server accepts one of your public keys",
-        what: "Offers each candidate public key (the node's IdentityFile first, then agent keys, then default keys) and notes which the server would accept, without the private key or passphrase: the server's answer to the unsigned query proves it.",
+        what: "Offers your public keys in the order your ssh would (agent keys, unless IdentitiesOnly leaves only the node's IdentityFiles, then the key files) and stops at the first one the server would accept, without the private key or passphrase: the server's answer to the unsigned query proves it. It never offers a key your ssh would not, costs one connection at most the profile's max_auth_tries refused keys (the server's MaxAuthTries), and opens a new connection only when the server closes one; the evidence counts them.",
         why: "If no key is accepted, `ssh slurm` ends in `Permission denied (publickey)`. Usually the public key was never deployed on the cluster, or the username is wrong; the client cannot tell these apart.",
         fix: "Within the 2-day window after account creation run `ssh-copy-id -i ~/.ssh/id_ed25519.pub slurm`; later, open a ticket and attach the bundle (it contains your public key, which support deploys). Also check `User` in ~/.ssh/config is your cluster username.",
     },
     CheckDoc {
         id: "ssh.second-factor",
         title: "The server asks for the TOTP second factor after the key",
-        what: "When an accepted key is loaded in ssh-agent, authenticates with it through the agent and reads whether the server then asks for keyboard-interactive (the TOTP code). The doctor stops there and never answers the prompt.",
+        what: "When the accepted key is loaded in ssh-agent and the host key is verified (known_hosts or a profile pin), authenticates with it through the agent, on the connection of the key queries, and reads whether the server then asks for keyboard-interactive (the TOTP code). The doctor stops there and never answers the prompt.",
         why: "Accounts with a second factor need an interactive terminal for the code: BatchMode or PreferredAuthentications without keyboard-interactive make the login fail after the key was accepted.",
         fix: "Make sure your client can answer the code prompt: no `BatchMode yes`, and `PreferredAuthentications` (if set) includes keyboard-interactive. Set up the TOTP app as the site's guide describes.",
     },
 ];
 
-/// Refused keys offered on one connection; the server's MaxAuthTries is 6.
-const MAX_REFUSALS_PER_CONNECTION: usize = 5;
+/// New connections the key queries may open after the first (a server with a small
+/// MaxAuthTries and many keys would otherwise cost one connection per few keys).
+const MAX_RECONNECTIONS: usize = 3;
 /// Keys offered to one node at most.
 const MAX_CANDIDATES: usize = 15;
 /// Bytes of the server's first output kept as evidence.
@@ -120,7 +121,11 @@ struct Seen {
     host_key: Option<HostKeyReport>,
     /// Why the host key was refused (no key is offered then).
     refused_host_key: Option<Finding>,
+    /// The host key matched known_hosts or a profile pin: only then does anything sign.
+    host_verified: bool,
     login_banner: Option<String>,
+    /// The message of the server's last SSH_MSG_DISCONNECT.
+    disconnect: Option<String>,
 }
 
 struct Probe {
@@ -255,6 +260,8 @@ impl russh::client::Handler for Probe {
         };
         let (report, refused, finding) = self.judge_host_key(&key);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.host_verified = refused.is_none()
+            && (matches!(report.known_hosts.as_str(), "match" | "pinned") || !self.pins.is_empty());
         seen.host_key = Some(report);
         let ok = refused.is_none();
         seen.refused_host_key = Some(refused.unwrap_or(finding));
@@ -280,6 +287,20 @@ impl russh::client::Handler for Probe {
             mac: names.client_mac.as_ref().to_string(),
         });
         Ok(())
+    }
+
+    async fn disconnected(
+        &mut self,
+        reason: russh::client::DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
+        match reason {
+            russh::client::DisconnectReason::ReceivedDisconnect(info) => {
+                let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                seen.disconnect = Some(info.message.chars().take(200).collect());
+                Ok(())
+            }
+            russh::client::DisconnectReason::Error(e) => Err(e),
+        }
     }
 
     async fn auth_banner(
@@ -335,54 +356,77 @@ pub struct Candidate {
     pub in_agent: bool,
 }
 
-/// The keys to offer to a node, in OpenSSH's order: the node's IdentityFiles, agent keys
-/// (unless IdentitiesOnly excludes them), then default keys.
+/// The keys to offer to a node, in the order the user's ssh offers them, and only those:
+/// agent keys in the agent's order (with IdentitiesOnly only those that are also the
+/// node's IdentityFiles), then the node's key files not in the agent (its IdentityFiles,
+/// or the default names when it has none). DSA keys are left out: OpenSSH has not
+/// offered them since 7.0.
 pub fn candidates(plan: &NodePlan, shared: &Shared) -> Vec<Candidate> {
-    let agent_fps: Vec<String> = shared
-        .agent
-        .as_ref()
-        .map(|a| a.keys.iter().map(|k| k.fingerprint.clone()).collect())
-        .unwrap_or_default();
-    let mut out: Vec<Candidate> = Vec::new();
-    let push = |key: PublicKey, source: String, out: &mut Vec<Candidate>| {
-        let fp = key.fingerprint(HashAlg::Sha256).to_string();
-        if out.iter().any(|c| c.fingerprint == fp) {
-            return;
-        }
-        let in_agent = agent_fps.contains(&fp);
-        out.push(Candidate {
-            key,
-            fingerprint: fp,
-            source,
-            in_agent,
-        });
-    };
+    let offerable = |key: &PublicKey| key.algorithm() != russh::keys::Algorithm::Dsa;
     let node_keys: Vec<&crate::probes::keys::KeyInfo> = shared
         .keys
         .iter()
         .filter(|k| k.used_by.contains(&plan.alias))
         .collect();
-    for k in node_keys.iter().filter(|k| k.explicit) {
-        if let Some(pk) = k.public() {
-            push(pk, k.shown.clone(), &mut out);
+    // The node's key files in the order ssh reads them: IdentityFile lines first.
+    let mut files: Vec<(PublicKey, String, String)> = Vec::new();
+    let explicit = plan
+        .identity_files
+        .iter()
+        .filter_map(|p| node_keys.iter().find(|k| k.explicit && &k.path == p));
+    let rest = node_keys
+        .iter()
+        .filter(|k| k.explicit)
+        .chain(node_keys.iter().filter(|k| !k.explicit));
+    for k in explicit.chain(rest) {
+        let Some(pk) = k.public().filter(offerable) else {
+            continue;
+        };
+        let fp = pk.fingerprint(HashAlg::Sha256).to_string();
+        if !files.iter().any(|(_, f, _)| *f == fp) {
+            files.push((pk, fp, k.shown.clone()));
         }
     }
+    let mut out: Vec<Candidate> = Vec::new();
     if let Some(agent) = &shared.agent {
         for a in &agent.keys {
-            let listed = out.iter().any(|c| c.fingerprint == a.fingerprint);
-            if plan.identities_only && !listed {
+            if out.iter().any(|c| c.fingerprint == a.fingerprint) {
                 continue;
             }
-            if let Ok(pk) = PublicKey::from_openssh(&a.public_key) {
-                push(pk, format!("agent key {}", a.fingerprint), &mut out);
+            if let Some(i) = files.iter().position(|(_, fp, _)| *fp == a.fingerprint) {
+                let (key, fingerprint, source) = files.remove(i);
+                out.push(Candidate {
+                    key,
+                    fingerprint,
+                    source,
+                    in_agent: true,
+                });
+            } else if !plan.identities_only {
+                let Some(pk) = PublicKey::from_openssh(&a.public_key)
+                    .ok()
+                    .filter(offerable)
+                else {
+                    continue;
+                };
+                out.push(Candidate {
+                    key: pk,
+                    fingerprint: a.fingerprint.clone(),
+                    source: format!("agent key {}", a.fingerprint),
+                    in_agent: true,
+                });
             }
         }
     }
-    for k in node_keys.iter().filter(|k| !k.explicit) {
-        if let Some(pk) = k.public() {
-            push(pk, k.shown.clone(), &mut out);
-        }
-    }
+    out.extend(
+        files
+            .into_iter()
+            .map(|(key, fingerprint, source)| Candidate {
+                key,
+                fingerprint,
+                source,
+                in_agent: false,
+            }),
+    );
     out.truncate(MAX_CANDIDATES);
     out
 }
@@ -411,11 +455,14 @@ fn known_files(ctx: &Context, plan: &NodePlan) -> Vec<(String, Vec<knownhosts::E
 type Connected = russh::client::Handle<Probe>;
 
 /// Everything a (re)connection to one node needs; each connection records into the same
-/// `seen` and `tee`.
+/// `seen` and `tee`. The first connection is the TCP check's own socket; later ones go to
+/// the same address (no new DNS lookup) and are counted.
 struct Dialer<'a> {
     ctx: &'a Context,
     plan: &'a NodePlan,
     addr: SocketAddr,
+    first: Mutex<Option<tokio::net::TcpStream>>,
+    opened: std::sync::atomic::AtomicUsize,
     seen: Arc<Mutex<Seen>>,
     tee: Arc<Mutex<Vec<u8>>>,
     known: Vec<(String, Vec<knownhosts::Entry>)>,
@@ -423,30 +470,65 @@ struct Dialer<'a> {
 
 impl Dialer<'_> {
     async fn connect(&self) -> Result<Connected, String> {
-        connect(
+        let first = self.first.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let tcp = match first {
+            Some(stream) => stream,
+            None => tokio::time::timeout(self.ctx.timeout, self.ctx.connector.connect(self.addr))
+                .await
+                .map_err(|_| "timeout: TCP connect".to_string())?
+                .map_err(|e| format!("connect: {e}"))?,
+        };
+        self.opened
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .disconnect = None;
+        handshake(
             self.ctx,
             self.plan,
             self.addr,
+            tcp,
             &self.seen,
             &self.tee,
             &self.known,
         )
         .await
     }
+
+    /// TCP connections this node's handshake used so far.
+    fn connections(&self) -> usize {
+        self.opened.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Why the server ended the last connection, in its own words.
+    fn disconnect_message(&self) -> Option<String> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .disconnect
+            .clone()
+    }
 }
 
-async fn connect(
+/// Says goodbye properly, so the server logs a disconnect, not a dropped connection.
+async fn hang_up(ctx: &Context, h: Connected) {
+    let _ = tokio::time::timeout(
+        ctx.timeout,
+        h.disconnect(russh::Disconnect::ByApplication, "", "en"),
+    )
+    .await;
+}
+
+async fn handshake(
     ctx: &Context,
     plan: &NodePlan,
     addr: SocketAddr,
+    tcp: tokio::net::TcpStream,
     seen: &Arc<Mutex<Seen>>,
     tee: &Arc<Mutex<Vec<u8>>>,
     known: &[(String, Vec<knownhosts::Entry>)],
 ) -> Result<Connected, String> {
-    let tcp = tokio::time::timeout(ctx.timeout, ctx.connector.connect(addr))
-        .await
-        .map_err(|_| "timeout: TCP connect".to_string())?
-        .map_err(|e| format!("connect: {e}"))?;
     let stream = Tee {
         inner: tcp,
         seen: tee.clone(),
@@ -496,7 +578,7 @@ pub async fn run(
     ctx: &Context,
     plan: &NodePlan,
     shared: &Shared,
-    addr: SocketAddr,
+    reached: crate::probes::net::Reached,
     slot: &SharedSlot,
     verified_tx: tokio::sync::oneshot::Sender<bool>,
 ) {
@@ -504,7 +586,9 @@ pub async fn run(
     let dialer = Dialer {
         ctx,
         plan,
-        addr,
+        addr: reached.addr,
+        first: Mutex::new(Some(reached.stream)),
+        opened: std::sync::atomic::AtomicUsize::new(0),
         seen: Arc::new(Mutex::new(Seen::default())),
         tee: Arc::new(Mutex::new(Vec::new())),
         known: known_files(ctx, plan),
@@ -615,57 +699,19 @@ pub async fn run(
         findings.push(f.with("methods", &methods).with("user", &user));
     }
 
-    // Which keys the server accepts, without signing.
+    // Which keys the server accepts, without signing, over the connection the methods
+    // query used; a new one only when the server closes it.
     let cands = candidates(plan, shared);
-    let mut accepted: Vec<&Candidate> = Vec::new();
-    let mut refused: Vec<&Candidate> = Vec::new();
-    let mut untested: Vec<&Candidate> = Vec::new();
-    let mut refusals_here = 0;
-    let mut live = Some(handle);
-    for c in &cands {
-        if refusals_here >= MAX_REFUSALS_PER_CONNECTION
-            || live.as_ref().is_none_or(|h| h.is_closed())
-        {
-            if let Some(h) = live.take() {
-                let _ = tokio::time::timeout(
-                    ctx.timeout,
-                    h.disconnect(russh::Disconnect::ByApplication, "", "en"),
-                )
-                .await;
-            }
-            live = dialer.connect().await.ok();
-            refusals_here = 0;
-            if let Some(h) = live.as_mut() {
-                let _ = tokio::time::timeout(ctx.timeout, h.authenticate_none(user.clone())).await;
-            }
-        }
-        let Some(h) = live.as_mut() else {
-            untested.push(c);
-            continue;
-        };
-        let hash = if c.key.algorithm().is_rsa() {
-            h.best_supported_rsa_hash().await.ok().flatten().flatten()
-        } else {
-            None
-        };
-        let mut signer = AskedSigner { asked: false };
-        match tokio::time::timeout(
-            ctx.timeout,
-            h.authenticate_publickey_with(user.clone(), c.key.clone(), hash, &mut signer),
-        )
-        .await
-        {
-            Ok(Err(AskedError::Asked)) | Ok(Ok(russh::client::AuthResult::Success)) => {
-                accepted.push(c)
-            }
-            Ok(Ok(russh::client::AuthResult::Failure { .. })) if signer.asked => accepted.push(c),
-            Ok(Ok(russh::client::AuthResult::Failure { .. })) => {
-                refused.push(c);
-                refusals_here += 1;
-            }
-            Ok(Err(AskedError::Send)) | Err(_) => untested.push(c),
-        }
-    }
+    let budget = ctx.profile.policy.max_auth_tries().max(1) as usize;
+    let offers = offer_keys(&dialer, &user, &cands, budget, handle).await;
+    let Offers {
+        accepted,
+        refused,
+        untested,
+        not_offered,
+        reconnections,
+        mut live,
+    } = offers;
     lock(slot).report.accepted_keys = accepted.iter().map(|c| c.fingerprint.clone()).collect();
     let evidence = |list: &[&Candidate]| {
         list.iter()
@@ -678,17 +724,13 @@ pub async fn run(
             alias,
             "not tested: there is no public key to offer (see key.present)",
         )
-    } else if !accepted.is_empty() {
+    } else if let Some(c) = accepted {
         Finding::pass(
             "ssh.key-accepted",
             alias,
             format!(
-                "the server accepts {} for user {user}",
-                accepted
-                    .iter()
-                    .map(|c| format!("{} ({})", c.source, c.fingerprint))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "the server accepts {} ({}) for user {user}",
+                c.source, c.fingerprint
             ),
         )
     } else if refused.is_empty() {
@@ -702,34 +744,74 @@ pub async fn run(
             .detail("From here this looks the same whether the public key was never deployed, the username is wrong, or the server refuses it for its own reasons (permissions of ~/.ssh on the cluster, a locked account). Support can tell them apart from the server log.")
             .remedy(Remedy::command(format!("If your account is less than 2 days old, deploy your key yourself (it asks for your cluster password); otherwise open a ticket and attach the bundle, which contains your public key. Also check that `{user}` is your cluster username."), format!("ssh-copy-id -i {}.pub {alias}", cands.iter().find(|c| !c.source.starts_with("agent")).map(|c| c.source.clone()).unwrap_or_else(|| "~/.ssh/id_ed25519".into()))))
     };
+    let accepted_list: Vec<&Candidate> = accepted.into_iter().collect();
+    let untested_ev: Vec<serde_json::Value> = untested
+        .iter()
+        .map(|(c, why)| serde_json::json!({"key": c.source, "fingerprint": c.fingerprint, "why": why}))
+        .collect();
+    let key_finding = if reconnections.is_empty() {
+        key_finding
+    } else {
+        let note = format!(
+            "The queries needed {} connections: {}.",
+            reconnections.len() + 1,
+            reconnections.join("; ")
+        );
+        let detail = match key_finding.detail.clone() {
+            Some(d) => format!("{d} {note}"),
+            None => note,
+        };
+        key_finding.detail(detail)
+    };
     findings.push(
         key_finding
             .with("user", &user)
-            .with("accepted", evidence(&accepted))
+            .with("accepted", evidence(&accepted_list))
             .with("refused", evidence(&refused))
-            .with("untested", evidence(&untested)),
+            .with("untested", untested_ev)
+            .with("not_offered", evidence(&not_offered))
+            .with("max_auth_tries", budget)
+            .with("connections", dialer.connections())
+            .with("reconnections", &reconnections),
     );
 
-    // The second factor: only visible after a real signature, which only the agent can give.
-    // Nothing signs for a host whose key was not verified (known_hosts or a profile pin).
-    let verified = snapshot
-        .host_key
-        .as_ref()
-        .is_some_and(|h| matches!(h.known_hosts.as_str(), "match" | "pinned"));
-    let fingerprint = snapshot
-        .host_key
-        .as_ref()
-        .map(|h| h.fingerprint.clone())
-        .unwrap_or_default();
-    let second = match (accepted.iter().find(|c| c.in_agent), shared.agent.as_ref()) {
-        _ if accepted.is_empty() => Finding::skip("ssh.second-factor", alias, "not tested: no key is accepted"),
-        _ if !verified => Finding::skip("ssh.second-factor", alias, format!("not tested: the host key {fingerprint} is not verified, and the doctor lets nothing sign for an unverified server"))
-            .detail("Compare the fingerprint with the one the site publishes. Once you have logged in once with `ssh` and confirmed it, it is in known_hosts and the doctor checks the second factor too.")
-            .with("host_key_verified", false)
-            .with("fingerprint", &fingerprint),
-        (None, _) | (_, None) => Finding::skip("ssh.second-factor", alias, "not tested: seeing the second factor needs a signature, and the accepted key is not loaded in ssh-agent (the doctor never asks for your passphrase)")
+    // The second factor: only visible after a real signature, which only the agent can
+    // give, and only to a server whose host key was verified. Same connection.
+    let verified = seen.lock().unwrap_or_else(|e| e.into_inner()).host_verified;
+    let second = match (accepted_list.first(), shared.agent.as_ref()) {
+        (None, _) => Finding::skip("ssh.second-factor", alias, "not tested: no key is accepted"),
+        (Some(c), _) if !c.in_agent => Finding::skip("ssh.second-factor", alias, "not tested: seeing the second factor needs a signature, and the accepted key is not loaded in ssh-agent (the doctor never asks for your passphrase)")
             .remedy(Remedy::command("To let the doctor check it, load the key into the agent and run it again:", "ssh-add ~/.ssh/id_ed25519")),
-        (Some(c), Some(agent)) => second_factor(&dialer, &user, c, &agent.socket).await,
+        (Some(_), None) => Finding::skip("ssh.second-factor", alias, "not tested: the agent could not be reached"),
+        (Some(_), Some(_)) if !verified => {
+            let fingerprint = seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .host_key
+                .as_ref()
+                .map(|h| h.fingerprint.clone())
+                .unwrap_or_default();
+            Finding::skip("ssh.second-factor", alias, format!("not tested: nothing signs for a server whose host key ({fingerprint}) is not yet in known_hosts or pinned by the profile"))
+                .detail("Compare the fingerprint with the one the site publishes (see ssh.host-key). Once you have logged in with `ssh` and confirmed it, the doctor checks the second factor too.")
+                .with("host_key_verified", false)
+                .with("fingerprint", fingerprint)
+        }
+        (Some(c), Some(agent)) => {
+            let before = dialer.connections();
+            let h = match live.take() {
+                Some(h) if !h.is_closed() => Ok(h),
+                _ => dialer.connect().await,
+            };
+            match h {
+                Err(e) => Finding::skip("ssh.second-factor", alias, format!("not tested: the server closed the connection and a new one failed ({e})")),
+                Ok(mut h) => {
+                    let f = second_factor(ctx, alias, &mut h, &user, c, &agent.socket).await;
+                    hang_up(ctx, h).await;
+                    let same = dialer.connections() == before;
+                    f.with("same_connection", same)
+                }
+            }
+        }
     };
     let sf = match second.severity {
         crate::finding::Severity::Skip => "unknown".to_string(),
@@ -743,29 +825,185 @@ pub async fn run(
     lock(slot).report.second_factor = Some(sf);
     findings.push(second);
     if let Some(h) = live {
-        let _ = tokio::time::timeout(
-            ctx.timeout,
-            h.disconnect(russh::Disconnect::ByApplication, "", "en"),
-        )
-        .await;
+        hang_up(ctx, h).await;
     }
     record(slot, Stage::Handshake, findings, alias);
 }
 
-async fn second_factor(
+/// What the key queries found.
+struct Offers<'c> {
+    /// The first key the server accepts; ssh offers nothing after it, nor does the doctor.
+    accepted: Option<&'c Candidate>,
+    refused: Vec<&'c Candidate>,
+    untested: Vec<(&'c Candidate, String)>,
+    /// Keys after the accepted one.
+    not_offered: Vec<&'c Candidate>,
+    /// Why each new connection was needed.
+    reconnections: Vec<String>,
+    /// The connection still open, if any.
+    live: Option<Connected>,
+}
+
+/// True when the server hung up in answer to a refused key because the connection's
+/// authentication budget was spent (OpenSSH: `Too many authentication failures`).
+fn budget_spent(message: Option<&str>) -> bool {
+    message.is_some_and(|m| {
+        m.to_ascii_lowercase()
+            .contains("too many authentication failures")
+    })
+}
+
+/// Offers the candidates in order until one is accepted. Never more than `budget` refused
+/// offers on one connection; a new connection only when the server closed the old one,
+/// or when the budget is spent on a server that keeps the connection open.
+async fn offer_keys<'c>(
     dialer: &Dialer<'_>,
+    user: &str,
+    cands: &'c [Candidate],
+    budget: usize,
+    first: Connected,
+) -> Offers<'c> {
+    let ctx = dialer.ctx;
+    let mut out = Offers {
+        accepted: None,
+        refused: Vec::new(),
+        untested: Vec::new(),
+        not_offered: Vec::new(),
+        reconnections: Vec::new(),
+        live: Some(first),
+    };
+    let mut refusals_here = 0;
+    let mut retried = false;
+    let mut i = 0;
+    while i < cands.len() {
+        let c = &cands[i];
+        let open = out.live.as_ref().is_some_and(|h| !h.is_closed());
+        if !open || refusals_here >= budget {
+            let why = if open {
+                format!("the profile's MaxAuthTries budget of {budget} refused keys was spent and the server kept the connection open, so the doctor closed it")
+            } else {
+                let said = dialer
+                    .disconnect_message()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default();
+                format!(
+                    "the server closed the connection after {refusals_here} refused key(s){said}"
+                )
+            };
+            if let Some(h) = out.live.take() {
+                hang_up(ctx, h).await;
+            }
+            if out.reconnections.len() >= MAX_RECONNECTIONS {
+                for c in &cands[i..] {
+                    out.untested.push((
+                        c,
+                        format!(
+                            "not offered: the doctor opens at most {} connections per node",
+                            MAX_RECONNECTIONS + 1
+                        ),
+                    ));
+                }
+                break;
+            }
+            match dialer.connect().await {
+                Ok(h) => {
+                    out.live = Some(h);
+                    out.reconnections.push(why);
+                    refusals_here = 0;
+                }
+                Err(e) => {
+                    for c in &cands[i..] {
+                        out.untested
+                            .push((c, format!("a new connection failed ({e})")));
+                    }
+                    break;
+                }
+            }
+        }
+        let Some(h) = out.live.as_mut() else {
+            break;
+        };
+        let hash = if c.key.algorithm().is_rsa() {
+            h.best_supported_rsa_hash().await.ok().flatten().flatten()
+        } else {
+            None
+        };
+        let mut signer = AskedSigner { asked: false };
+        let answer = tokio::time::timeout(
+            ctx.timeout,
+            h.authenticate_publickey_with(user.to_string(), c.key.clone(), hash, &mut signer),
+        )
+        .await;
+        let hung_up = match answer {
+            Ok(Err(AskedError::Asked)) | Ok(Ok(russh::client::AuthResult::Success)) => {
+                out.accepted = Some(c);
+                break;
+            }
+            Ok(Ok(russh::client::AuthResult::Failure { .. })) if signer.asked => {
+                out.accepted = Some(c);
+                break;
+            }
+            // A real refusal names the methods that can continue; an empty answer is
+            // russh telling us the connection ended.
+            Ok(Ok(russh::client::AuthResult::Failure {
+                remaining_methods,
+                partial_success,
+            })) if !remaining_methods.is_empty() || partial_success => {
+                out.refused.push(c);
+                refusals_here += 1;
+                false
+            }
+            Ok(Ok(russh::client::AuthResult::Failure { .. })) | Ok(Err(AskedError::Send)) => true,
+            Err(_) => {
+                for c in &cands[i..] {
+                    out.untested.push((
+                        c,
+                        format!("no answer within {:.1} s", ctx.timeout.as_secs_f64()),
+                    ));
+                }
+                break;
+            }
+        };
+        if hung_up {
+            if let Some(h) = out.live.take() {
+                drop(h);
+            }
+            if budget_spent(dialer.disconnect_message().as_deref()) {
+                // The server counted this key as refused and hung up: it is in its log.
+                out.refused.push(c);
+                refusals_here += 1;
+            } else if !retried {
+                // Closed for another reason: offer the same key once more on a new connection.
+                retried = true;
+                continue;
+            } else {
+                out.untested
+                    .push((c, "the server closed the connection twice".to_string()));
+            }
+        }
+        retried = false;
+        i += 1;
+    }
+    if let Some(c) = out.accepted {
+        let at = cands
+            .iter()
+            .position(|x| std::ptr::eq(x, c))
+            .unwrap_or(cands.len());
+        out.not_offered = cands[at + 1..].iter().collect();
+    }
+    out
+}
+
+/// Signs for the accepted key through the agent on `h` and reads what the server asks
+/// next. The doctor stops there: it never answers a prompt.
+async fn second_factor(
+    ctx: &Context,
+    alias: &str,
+    h: &mut Connected,
     user: &str,
     c: &Candidate,
     socket: &std::path::Path,
 ) -> Finding {
-    let (ctx, alias) = (dialer.ctx, dialer.plan.alias.as_str());
-    let Ok(mut h) = dialer.connect().await else {
-        return Finding::skip(
-            "ssh.second-factor",
-            alias,
-            "not tested: the second connection failed",
-        );
-    };
     let agent = match tokio::time::timeout(
         ctx.timeout,
         russh::keys::agent::client::AgentClient::connect_uds(socket),
@@ -790,11 +1028,6 @@ async fn second_factor(
     let result = tokio::time::timeout(
         ctx.timeout,
         h.authenticate_publickey_with(user.to_string(), c.key.clone(), hash, &mut agent),
-    )
-    .await;
-    let _ = tokio::time::timeout(
-        ctx.timeout,
-        h.disconnect(russh::Disconnect::ByApplication, "", "en"),
     )
     .await;
     match result {
@@ -934,4 +1167,117 @@ fn describe_failure(
         kex.push(f.with("error", e));
     }
     (banner, kex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::keys::{AgentKey, AgentState, KeyInfo};
+    use std::path::{Path, PathBuf};
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/keys")
+            .join(name)
+    }
+
+    fn key_file(name: &str, explicit: bool) -> KeyInfo {
+        let path = fixture(name);
+        let sniff = |p: &Path| crate::keyfile::sniff(&std::fs::read(p).unwrap());
+        KeyInfo {
+            shown: format!("~/.ssh/{name}"),
+            facts: sniff(&path),
+            pub_facts: Some(sniff(&fixture(&format!("{name}.pub")))),
+            comment: None,
+            used_by: vec!["slurm".into()],
+            explicit,
+            mode: None,
+            owner_is_user: None,
+            path,
+        }
+    }
+
+    fn agent_key(name: &str) -> AgentKey {
+        let line = std::fs::read_to_string(fixture(&format!("{name}.pub"))).unwrap();
+        let key = PublicKey::from_openssh(line.trim()).unwrap();
+        AgentKey {
+            algorithm: key.algorithm().as_str().to_string(),
+            fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
+            public_key: key.to_openssh().unwrap(),
+            comment: String::new(),
+        }
+    }
+
+    fn plan(identity_files: Vec<PathBuf>, identities_only: bool) -> NodePlan {
+        NodePlan {
+            alias: "slurm".into(),
+            hostname: "127.0.0.1".into(),
+            port: 22,
+            user: None,
+            region: None,
+            identity_files,
+            identities_only,
+            known_hosts_files: vec![],
+            proxy: None,
+            host_key_pins: vec![],
+        }
+    }
+
+    fn sources(c: &[Candidate]) -> Vec<String> {
+        c.iter().map(|c| c.source.clone()).collect()
+    }
+
+    #[test]
+    fn keys_come_in_ssh_s_order_and_only_those_ssh_offers() {
+        // The agent holds an unrelated key first, then the IdentityFile's key.
+        let shared = Shared {
+            keys: vec![
+                key_file("ed25519_plain", true),
+                key_file("ed25519_16", true),
+                key_file("dsa_plain", true),
+            ],
+            agent: Some(AgentState {
+                socket: PathBuf::new(),
+                keys: vec![agent_key("ed25519_100"), agent_key("ed25519_16")],
+            }),
+            ..Shared::default()
+        };
+        let files = vec![
+            fixture("ed25519_plain"),
+            fixture("ed25519_16"),
+            fixture("dsa_plain"),
+        ];
+        let fp100 = agent_key("ed25519_100").fingerprint;
+        // Agent keys first in the agent's order (the one that is also a file keeps its
+        // name), then the files the agent lacks; never the DSA key.
+        let all = candidates(&plan(files.clone(), false), &shared);
+        assert_eq!(
+            sources(&all),
+            [
+                format!("agent key {fp100}"),
+                "~/.ssh/ed25519_16".into(),
+                "~/.ssh/ed25519_plain".into()
+            ]
+        );
+        assert_eq!(
+            all.iter().map(|c| c.in_agent).collect::<Vec<_>>(),
+            [true, true, false]
+        );
+        // IdentitiesOnly: no agent key that is not an IdentityFile.
+        let only = candidates(&plan(files, true), &shared);
+        assert_eq!(
+            sources(&only),
+            ["~/.ssh/ed25519_16", "~/.ssh/ed25519_plain"]
+        );
+    }
+
+    #[test]
+    fn only_a_hang_up_for_too_many_failures_counts_as_a_refusal() {
+        assert!(budget_spent(Some("Too many authentication failures")));
+        assert!(budget_spent(Some(
+            "too many authentication failures for root"
+        )));
+        assert!(!budget_spent(Some("Connection reset")));
+        assert!(!budget_spent(None));
+    }
 }

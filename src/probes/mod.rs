@@ -162,6 +162,7 @@ pub async fn node_pipeline(ctx: &Context, plan: &NodePlan, shared: &Shared, slot
         return;
     };
     if let Some(proxy) = &plan.proxy {
+        net::part(ctx, reachable).await;
         let why = format!("the config reaches {alias} through {} ({}); the doctor never authenticates through a proxy", proxy.kind, proxy.value);
         skip_rest(slot, alias, Stage::Handshake, &why);
         return;

@@ -1,7 +1,7 @@
 //! `net.*`: DNS through the system resolver and TCP to every address, with timings.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::catalogue::CheckDoc;
 use crate::context::Context;
@@ -21,7 +21,7 @@ pub const CHECKS: &[CheckDoc] = &[
     CheckDoc {
         id: "net.tcp",
         title: "The login node accepts TCP connections on its SSH port",
-        what: "Opens a TCP connection to every address of the node on its SSH port (22 unless your config says otherwise), each within --timeout, and classifies the result: connected, refused, timed out or unreachable.",
+        what: "Connects to the node's addresses in order on its SSH port (22 unless your config says otherwise), as ssh does, trying the next address beside one that has not answered within 250 ms, all within --timeout; classifies each result (connected, refused, timed out, unreachable; abandoned or not tried once another address connected). The connection that succeeds carries the handshake, so the node sees one connection, not two.",
         why: "Refused means nothing listens on that port (wrong Port, or the node is down). Timed out on every address while the name resolves is what a firewall or a missing VPN looks like: the university network or VPN may be required.",
         fix: "Connect to the university VPN if you are off campus and try again. Check the Port line in ~/.ssh/config (the login nodes use 22). If the node is refused or times out while the others work, it may be down: try another node (e.g. `ssh slurm2`).",
     },
@@ -134,50 +134,159 @@ pub fn classify(e: &std::io::Error) -> &'static str {
     }
 }
 
-/// `net.tcp`: the first address that accepts a connection, if any.
+/// A connection that proved the node reachable; the handshake goes on over it.
+#[derive(Debug)]
+pub struct Reached {
+    pub addr: SocketAddr,
+    pub stream: tokio::net::TcpStream,
+}
+
+/// How long an address may stay unanswered before the next one is tried beside it
+/// (RFC 8305's connection attempt delay).
+const NEXT_ADDRESS_AFTER: Duration = Duration::from_millis(250);
+
+/// What became of one address.
+fn attempt_result(
+    addr: SocketAddr,
+    r: Option<std::io::Result<()>>,
+    ms: u64,
+    timeout: Duration,
+) -> TcpResult {
+    let (outcome, error) = match r {
+        Some(Ok(())) => ("connected", None),
+        Some(Err(e)) => (classify(&e), Some(e.to_string())),
+        None => (
+            "timeout",
+            Some(format!("no answer within {:.1} s", timeout.as_secs_f64())),
+        ),
+    };
+    TcpResult {
+        address: addr.to_string(),
+        outcome: outcome.to_string(),
+        ms,
+        error,
+    }
+}
+
+/// Connects to the addresses in order, as ssh does, but starts the next address when one
+/// has not answered within [`NEXT_ADDRESS_AFTER`] instead of waiting out its timeout. The
+/// first connection wins and is kept; attempts still under way are dropped before the
+/// server sees them, and later addresses are never tried, so the node sees one
+/// connection. The whole stage ends within `--timeout`.
+async fn first_connection(
+    ctx: &Context,
+    addrs: &[SocketAddr],
+) -> (Vec<TcpResult>, Option<Reached>) {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::from_std(started + ctx.timeout);
+    let attempt = |i: usize| {
+        let addr = addrs[i];
+        async move {
+            let t = Instant::now();
+            let r = tokio::time::timeout_at(deadline, ctx.connector.connect(addr)).await;
+            (i, r.ok(), t.elapsed().as_millis() as u64)
+        }
+    };
+    let mut results: Vec<Option<TcpResult>> = vec![None; addrs.len()];
+    let mut begun: Vec<Option<Instant>> = vec![None; addrs.len()];
+    let mut pending = FuturesUnordered::new();
+    let mut next = 0;
+    let mut reached = None;
+    while reached.is_none() {
+        if next < addrs.len() && pending.is_empty() {
+            begun[next] = Some(Instant::now());
+            pending.push(attempt(next));
+            next += 1;
+        }
+        if pending.is_empty() {
+            break;
+        }
+        let stagger = next < addrs.len();
+        tokio::select! {
+            Some((i, r, ms)) = pending.next() => {
+                let addr = addrs[i];
+                let (r, stream) = match r {
+                    Some(Ok(stream)) => (Some(Ok(())), Some(stream)),
+                    Some(Err(e)) => (Some(Err(e)), None),
+                    None => (None, None),
+                };
+                results[i] = Some(attempt_result(addr, r, ms, ctx.timeout));
+                if let Some(stream) = stream {
+                    reached = Some(Reached { addr, stream });
+                }
+            }
+            _ = tokio::time::sleep(NEXT_ADDRESS_AFTER), if stagger => {
+                begun[next] = Some(Instant::now());
+                pending.push(attempt(next));
+                next += 1;
+            }
+        }
+    }
+    // A connect that completed while the first one was being handled would be dropped
+    // before the banner: part from it politely instead. Attempts still under way are
+    // dropped, and the server's kernel never hands them to sshd.
+    let mut spare = Vec::new();
+    while let Some(Some((i, r, ms))) = futures::FutureExt::now_or_never(pending.next()) {
+        let r = match r {
+            Some(Ok(stream)) => {
+                spare.push(Reached {
+                    addr: addrs[i],
+                    stream,
+                });
+                Some(Ok(()))
+            }
+            Some(Err(e)) => Some(Err(e)),
+            None => None,
+        };
+        results[i] = Some(attempt_result(addrs[i], r, ms, ctx.timeout));
+    }
+    drop(pending);
+    for extra in spare {
+        part(ctx, extra).await;
+    }
+    let results = addrs
+        .iter()
+        .zip(results)
+        .zip(begun)
+        .map(|((addr, r), begun)| {
+            r.unwrap_or_else(|| match begun {
+                Some(t) => TcpResult {
+                    address: addr.to_string(),
+                    outcome: "abandoned".to_string(),
+                    ms: t.elapsed().as_millis() as u64,
+                    error: Some("no answer yet when another address connected".to_string()),
+                },
+                None => TcpResult {
+                    address: addr.to_string(),
+                    outcome: "not-tried".to_string(),
+                    ms: 0,
+                    error: None,
+                },
+            })
+        })
+        .collect();
+    (results, reached)
+}
+
+/// `net.tcp`: the first address that accepts a connection, and that connection, if any.
 pub async fn tcp(
     ctx: &Context,
     plan: &NodePlan,
     addrs: &[SocketAddr],
     slot: &SharedSlot,
-) -> Option<SocketAddr> {
+) -> Option<Reached> {
     let alias = plan.alias.as_str();
-    let attempts = addrs.iter().map(|addr| async move {
-        let started = Instant::now();
-        let r = tokio::time::timeout(ctx.timeout, ctx.connector.connect(*addr)).await;
-        let ms = started.elapsed().as_millis() as u64;
-        let (outcome, error) = match r {
-            Ok(Ok(_stream)) => ("connected", None),
-            Ok(Err(e)) => (classify(&e), Some(e.to_string())),
-            Err(_) => (
-                "timeout",
-                Some(format!(
-                    "no answer within {:.1} s",
-                    ctx.timeout.as_secs_f64()
-                )),
-            ),
-        };
-        TcpResult {
-            address: addr.to_string(),
-            outcome: outcome.to_string(),
-            ms,
-            error,
-        }
-    });
-    let results: Vec<TcpResult> = futures::future::join_all(attempts).await;
+    let (results, reached) = first_connection(ctx, addrs).await;
     lock(slot).report.tcp = results.clone();
-    let first_ok = addrs
-        .iter()
-        .zip(&results)
-        .find(|(_, r)| r.outcome == "connected")
-        .map(|(a, _)| *a);
+    let first_ok = reached.as_ref().map(|r| r.addr);
     let (_, port) = target(plan);
     let evidence = serde_json::to_value(&results).unwrap_or_default();
     let finding = match first_ok {
         Some(addr) => {
             let failed: Vec<&TcpResult> = results
                 .iter()
-                .filter(|r| r.outcome != "connected")
+                .filter(|r| !matches!(r.outcome.as_str(), "connected" | "not-tried" | "abandoned"))
                 .collect();
             let ms = results
                 .iter()
@@ -235,5 +344,133 @@ pub async fn tcp(
         [finding.with("port", port).with("attempts", evidence)],
         alias,
     );
-    first_ok
+    reached
+}
+
+/// Ends a connection the doctor will not use (the first hop of a ProxyJump) as an SSH
+/// client that changed its mind does: both identification lines exchanged, then an
+/// orderly close. The server then logs a plain closed connection, not a client that
+/// vanished before the banner (`kex_exchange_identification`), which some sites count
+/// against the address.
+pub async fn part(ctx: &Context, reached: Reached) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = reached.stream;
+    let wait = ctx.timeout.min(Duration::from_secs(2));
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    let _ = tokio::time::timeout(wait, async {
+        while !seen.contains(&b'\n') && seen.len() < 8192 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    if seen.windows(4).any(|w| w == b"SSH-") {
+        let _ = stream.write_all(b"SSH-2.0-mlc_doctor\r\n").await;
+    }
+    let _ = stream.shutdown().await;
+    // Read what the server still sends until it closes: closing with unread data would
+    // reset the connection instead.
+    let _ = tokio::time::timeout(wait, async {
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{BoxFuture, Connector};
+    use std::sync::{Arc, Mutex};
+
+    /// Connects port 1 to nothing that ever answers, port 2 refuses, anything else to a
+    /// real listener on 127.0.0.1; records which addresses were tried.
+    struct Scripted {
+        listener: std::net::SocketAddr,
+        tried: Mutex<Vec<u16>>,
+    }
+
+    impl Connector for Scripted {
+        fn connect(
+            &self,
+            addr: SocketAddr,
+        ) -> BoxFuture<'_, std::io::Result<tokio::net::TcpStream>> {
+            self.tried.lock().unwrap().push(addr.port());
+            let real = self.listener;
+            Box::pin(async move {
+                match addr.port() {
+                    1 => std::future::pending().await,
+                    2 => Err(std::io::ErrorKind::ConnectionRefused.into()),
+                    _ => tokio::net::TcpStream::connect(real).await,
+                }
+            })
+        }
+    }
+
+    fn ctx_with(connector: Arc<Scripted>) -> Context {
+        let mut ctx = Context::for_home(
+            std::path::Path::new("/nonexistent"),
+            crate::profile::Profile::embedded(),
+        );
+        ctx.timeout = Duration::from_secs(3);
+        ctx.connector = connector;
+        ctx
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([192, 0, 2, 1], port))
+    }
+
+    #[tokio::test]
+    async fn addresses_are_tried_in_turn_and_the_first_connection_is_kept() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let connector = Arc::new(Scripted {
+            listener: listener.local_addr().unwrap(),
+            tried: Mutex::new(Vec::new()),
+        });
+        let ctx = ctx_with(connector.clone());
+        // Refused, then silent, then one that connects; the last is never needed.
+        let addrs = [addr(2), addr(1), addr(22), addr(23)];
+        let started = Instant::now();
+        let (results, reached) = first_connection(&ctx, &addrs).await;
+        let outcomes: Vec<&str> = results.iter().map(|r| r.outcome.as_str()).collect();
+        assert_eq!(outcomes, ["refused", "abandoned", "connected", "not-tried"]);
+        assert_eq!(reached.unwrap().addr, addr(22));
+        assert_eq!(*connector.tried.lock().unwrap(), [2, 1, 22]);
+        // The silent address cost one stagger, not the timeout.
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_single_silent_address_costs_the_timeout_and_no_more() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let connector = Arc::new(Scripted {
+            listener: listener.local_addr().unwrap(),
+            tried: Mutex::new(Vec::new()),
+        });
+        let mut ctx = ctx_with(connector);
+        ctx.timeout = Duration::from_millis(600);
+        let started = Instant::now();
+        let (results, reached) = first_connection(&ctx, &[addr(1), addr(1)]).await;
+        assert!(reached.is_none());
+        assert!(
+            results.iter().all(|r| r.outcome == "timeout"),
+            "{results:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }
