@@ -40,21 +40,22 @@ pub fn main_with(args: Vec<OsString>, env: BTreeMap<String, String>) -> ExitStat
             profile_show(profile.as_deref())
         }
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(
-                shell,
-                &mut crate::cli::command(),
-                "mlc-doctor",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut crate::cli::command(), "mlc-doctor", &mut script);
+            let mut script = String::from_utf8_lossy(&script).into_owned();
+            if shell == clap_complete::Shell::Bash {
+                script = bash_completions(&script);
+            }
+            print!("{script}");
             ExitStatus::Healthy
         }
-        Some(Command::Man) => {
-            let man = clap_mangen::Man::new(crate::cli::command());
-            match man.render(&mut std::io::stdout()) {
-                Ok(()) => ExitStatus::Healthy,
-                Err(e) => fatal(&format!("cannot write the man page: {e}")),
+        Some(Command::Man) => match man_page() {
+            Ok(page) => {
+                print!("{page}");
+                ExitStatus::Healthy
             }
-        }
+            Err(e) => fatal(&format!("cannot write the man page: {e}")),
+        },
         Some(Command::Bundle(BundleCommand::Inspect { zip, json })) => {
             crate::bundle::inspect::command(&zip, json)
         }
@@ -63,6 +64,98 @@ pub fn main_with(args: Vec<OsString>, env: BTreeMap<String, String>) -> ExitStat
             crate::bundle::unmask::command(file.as_deref(), map.as_deref(), &env)
         }
     }
+}
+
+/// The man page: clap's sections for the options, then the subcommands, exit status,
+/// environment, files and examples written here (clap would point at one page per
+/// subcommand, and those pages do not exist).
+pub fn man_page() -> std::io::Result<String> {
+    let cmd = crate::cli::command();
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    let mut page = String::from_utf8_lossy(&out).into_owned();
+    page.push_str(".SH SUBCOMMANDS\n");
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        page.push_str(&format!(
+            ".TP\n\\fBmlc\\-doctor {}\\fR\n{}\n",
+            sub.get_name().replace('-', "\\-"),
+            sub.get_about().map(|a| a.to_string()).unwrap_or_default()
+        ));
+    }
+    page.push_str(concat!(
+        ".SH \"EXIT STATUS\"\n",
+        ".TP\n\\fB0\\fR\nNo check failed (warnings allowed unless \\fB\\-\\-strict\\fR).\n",
+        ".TP\n\\fB1\\fR\nAt least one check failed (or a warning with \\fB\\-\\-strict\\fR); \\fBbundle inspect\\fR: the bundle did not verify.\n",
+        ".TP\n\\fB2\\fR\nUsage error: a bad flag, an unknown node, a bad profile (the message names the key and line).\n",
+        ".TP\n\\fB3\\fR\nThe tool could not do its job, e.g. the bundle could not be written or the leak check refused it.\n",
+        ".SH ENVIRONMENT\n",
+        ".TP\n\\fBHOME\\fR\nThe home whose \\fI~/.ssh\\fR is checked, unless \\fB\\-\\-home\\fR is given.\n",
+        ".TP\n\\fBSSH_AUTH_SOCK\\fR\nThe ssh\\-agent to ask for its keys (and, for a verified host, to sign the second\\-factor check).\n",
+        ".TP\n\\fBNO_COLOR\\fR\nWhen set and not empty, no colours (as with \\fB\\-\\-color never\\fR).\n",
+        ".TP\n\\fBXDG_STATE_HOME\\fR\nWhere the pseudonym maps are kept (default \\fI~/.local/state\\fR).\n",
+        ".SH FILES\n",
+        ".TP\n\\fI~/.ssh/config\\fR, \\fI~/.ssh/id_*\\fR, \\fI~/.ssh/known_hosts\\fR\nRead, never changed (\\fBfix\\fR edits the config and modes only after showing the diff, with a backup \\fIconfig.mlc\\-doctor\\-<UTC>.bak\\fR).\n",
+        ".TP\n\\fI./mlc\\-doctor\\-<UTC>.zip\\fR\nThe support bundle (mode 0600, never over an existing file; the temporary directory when the working directory is not writable).\n",
+        ".TP\n\\fI~/.local/state/mlc\\-doctor/maps/\\fR\nOne pseudonym map per bundle, for \\fBunmask\\fR; it never leaves the machine.\n",
+        ".SH EXAMPLES\n",
+        ".TP\n\\fBmlc\\-doctor\\fR\nCheck everything and write the bundle to attach to a support ticket.\n",
+        ".TP\n\\fBmlc\\-doctor \\-\\-offline \\-\\-no\\-bundle\\fR\nOnly the local checks.\n",
+        ".TP\n\\fBmlc\\-doctor fix\\fR\nShow and apply the local fixes (permissions, Host blocks, a placeholder User).\n",
+        ".TP\n\\fBmlc\\-doctor explain key.passphrase\\fR\nWhat one check looks at and how to fix it.\n",
+        ".TP\n\\fBmlc\\-doctor bundle inspect FILE.zip\\fR\nFor support: verify a bundle and print its report.\n",
+    ));
+    let mut version = Vec::new();
+    man.render_version_section(&mut version)?;
+    page.push_str(&String::from_utf8_lossy(&version));
+    Ok(page)
+}
+
+/// Mends clap_complete's bash script for a hyphenated binary name (its `case` labels
+/// spell `mlc__subcmd__doctor…` where the state variable holds `mlc__doctor…`, so no
+/// subcommand completed) and completes check ids after `explain` and the profile's node
+/// aliases after `--node`.
+fn bash_completions(generated: &str) -> String {
+    let ids: Vec<&str> = crate::catalogue::all().map(|d| d.id).collect();
+    let aliases: Vec<String> = crate::profile::Profile::embedded()
+        .nodes()
+        .iter()
+        .map(|n| n.alias().to_string())
+        .collect();
+    let mut out = String::with_capacity(generated.len() + 4096);
+    let mut in_explain = false;
+    let mut after_node = false;
+    for line in generated
+        .replace("mlc__subcmd__doctor", "mlc__doctor")
+        .lines()
+    {
+        let trimmed = line.trim();
+        if trimmed.ends_with(')') && trimmed.starts_with("mlc__doctor") {
+            in_explain = trimmed == "mlc__doctor__subcmd__explain)";
+        }
+        if in_explain && trimmed.starts_with("opts=") {
+            out.push_str(&line.replace("opts=\"", &format!("opts=\"{} ", ids.join(" "))));
+            out.push('\n');
+            continue;
+        }
+        if after_node && trimmed.starts_with("COMPREPLY=") {
+            let indent: String = line.chars().take_while(|c| c.is_whitespace()).collect();
+            out.push_str(&format!(
+                "{indent}COMPREPLY=($(compgen -W \"{}\" -- \"${{cur}}\"))\n",
+                aliases.join(" ")
+            ));
+            after_node = false;
+            continue;
+        }
+        after_node = trimmed == "--node)";
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 fn usage(message: &str) -> ExitStatus {

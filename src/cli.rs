@@ -15,8 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         login node and a verbose SSH handshake, explains what is wrong with the exact fix, and \
         writes a redacted zip bundle to attach to a support ticket. It never asks for a \
         passphrase and never reads private key material.",
-    args_conflicts_with_subcommands = true,
-    disable_help_subcommand = true
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -243,3 +243,55 @@ fn quiet_prints_only_the_diagnosis_and_verbose_adds_evidence() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("evidence: {"));
 }
+
+#[test]
+fn bash_completion_completes_subcommands_check_ids_and_node_aliases() {
+    let out = doctor().args(["completions", "bash"]).output().unwrap();
+    let script = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(script.path(), &out.stdout).unwrap();
+    let complete = |words: &str| {
+        let cmd = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}}-1)); _mlc__doctor mlc-doctor \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; echo \"${{COMPREPLY[*]}}\"",
+            script.path().display()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &cmd])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(complete("mlc-doctor bun"), "bundle");
+    assert!(complete("mlc-doctor bundle ''").contains("inspect"));
+    assert_eq!(
+        complete("mlc-doctor --node ''"),
+        "slurm slurm2 slurm-r2 slurm1-r2"
+    );
+    assert_eq!(complete("mlc-doctor check --node slurm-"), "slurm-r2");
+    assert!(complete("mlc-doctor explain key.pa").contains("key.passphrase"));
+}
+
+#[test]
+fn the_man_page_has_its_sections_and_help_works_as_a_subcommand() {
+    let out = doctor().arg("man").output().unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    for section in [
+        ".SH SYNOPSIS",
+        ".SH \"EXIT STATUS\"",
+        ".SH ENVIRONMENT",
+        ".SH FILES",
+        ".SH EXAMPLES",
+        "NO_COLOR",
+        "SSH_AUTH_SOCK",
+    ] {
+        assert!(page.contains(section), "{section} missing");
+    }
+    // No reference to a page that does not exist (one page per subcommand).
+    assert!(
+        !page.contains("mlc\\-doctor\\-check(1)") && !page.contains("(1)\\fR"),
+        "{page}"
+    );
+    let help = doctor().arg("help").output().unwrap();
+    let long = doctor().arg("--help").output().unwrap();
+    assert!(help.status.success());
+    assert_eq!(help.stdout, long.stdout);
+}

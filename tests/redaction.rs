@@ -178,6 +178,15 @@ fn no_planted_secret_reaches_the_bundle_and_the_evidence_stays() {
             // OpenSSH read the config: its match lines name a pseudonym, not the user.
             assert!(t.contains("checking match for"), "{t}");
         }
+        // The allowlist never rewrites the tool's own words: every id is still an id.
+        let report: serde_json::Value = serde_json::from_str(&get("report.json")).unwrap();
+        for f in report["findings"].as_array().unwrap() {
+            let id = f["id"].as_str().unwrap();
+            assert!(
+                mlc_doctor::catalogue::lookup(id).is_some(),
+                "{id} in report.json"
+            );
+        }
         let readme = get("README.txt");
         assert!(readme.contains("only values known to be safe are kept"));
     }

@@ -142,6 +142,9 @@ impl Vocabulary {
             words: words.into_iter().map(|w| w.to_ascii_lowercase()).collect(),
             ..Vocabulary::default()
         };
+        // The tool's own check ids (`env.os`, `config.present`) look like host names.
+        v.words
+            .extend(crate::catalogue::all().map(|d| d.id.to_string()));
         for h in hosts {
             let h = h.to_ascii_lowercase();
             // Its parent domains too (`mlcloud.uni-tuebingen.de`), never a bare TLD.
