@@ -295,3 +295,63 @@ fn the_man_page_has_its_sections_and_help_works_as_a_subcommand() {
     assert!(help.status.success());
     assert_eq!(help.stdout, long.stdout);
 }
+
+#[test]
+fn unmask_names_its_map_and_refuses_one_made_for_another_bundle() {
+    let home = TestHome::new();
+    home.write(".ssh/config", "Host slurm\n  User abc123\n");
+    let state = home.path().join("state");
+    for name in ["first.zip", "second.zip"] {
+        let zip = home.path().join(name);
+        let st = home
+            .cmd(&["--offline", "--bundle", zip.to_str().unwrap()])
+            .env("XDG_STATE_HOME", &state)
+            .status()
+            .unwrap();
+        assert_ne!(st.code(), Some(3));
+    }
+    let maps: Vec<std::path::PathBuf> = std::fs::read_dir(state.join("mlc-doctor/maps"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(maps.len(), 2);
+    let first_map = maps
+        .iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("first.zip")
+        })
+        .unwrap();
+    let run = |text: &str, map: Option<&std::path::Path>| {
+        let mut cmd = doctor();
+        cmd.env("HOME", home.path())
+            .env("XDG_STATE_HOME", &state)
+            .arg("unmask");
+        if let Some(m) = map {
+            cmd.arg("--map").arg(m);
+        }
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run("About second.zip: user-1 should check ~/.ssh", None);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("made for second.zip"), "{err}");
+    let out = run("About second.zip: user-1", Some(first_map));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was made for first.zip"));
+}

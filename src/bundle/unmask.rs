@@ -10,18 +10,51 @@ use crate::error::ExitStatus;
 
 #[derive(serde::Deserialize)]
 struct MapFile {
+    /// The bundle's file name.
+    #[serde(default)]
+    bundle: String,
     mappings: Vec<Mapping>,
 }
 
-fn newest_map(env: &BTreeMap<String, String>) -> Option<PathBuf> {
+/// Bundle file names the text mentions (`mlc-doctor-20261128T014721Z.zip`, any `*.zip`).
+fn named_bundles(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || "\"'()<>,;`".contains(c))
+        .map(|w| w.trim_end_matches([':', '.', '!', '?']))
+        .filter(|w| w.ends_with(".zip") && w.len() > 4)
+        .map(|w| w.rsplit(['/', '\\']).next().unwrap_or(w).to_string())
+        .collect()
+}
+
+fn maps_dir(env: &BTreeMap<String, String>) -> Option<PathBuf> {
     let home = env
         .get("HOME")
         .map(PathBuf::from)
         .or_else(crate::platform::passwd_home)?;
-    let dir = match env.get("XDG_STATE_HOME").filter(|v| v.starts_with('/')) {
-        Some(s) => PathBuf::from(s).join("mlc-doctor/maps"),
-        None => home.join(".local/state/mlc-doctor/maps"),
-    };
+    Some(
+        match env.get("XDG_STATE_HOME").filter(|v| v.starts_with('/')) {
+            Some(s) => PathBuf::from(s).join("mlc-doctor/maps"),
+            None => home.join(".local/state/mlc-doctor/maps"),
+        },
+    )
+}
+
+/// The map made for a bundle the text names, if there is one.
+fn map_for(env: &BTreeMap<String, String>, bundles: &[String]) -> Option<PathBuf> {
+    let dir = maps_dir(env)?;
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            std::fs::read(p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<MapFile>(&b).ok())
+                .is_some_and(|m| bundles.contains(&m.bundle))
+        })
+}
+
+fn newest_map(env: &BTreeMap<String, String>) -> Option<PathBuf> {
+    let dir = maps_dir(env)?;
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(Result::ok)
@@ -30,28 +63,14 @@ fn newest_map(env: &BTreeMap<String, String>) -> Option<PathBuf> {
         .map(|e| e.path())
 }
 
-/// Reads FILE (or stdin), replaces pseudonyms with real values, prints the result.
+/// Reads FILE (or stdin), replaces pseudonyms with real values, prints the result. The
+/// map is the one given, else the one made for a bundle the text names, else the newest;
+/// stderr names it. A map made for another bundle than the one the text names is refused.
 pub fn command(
     file: Option<&Path>,
     map: Option<&Path>,
     env: &BTreeMap<String, String>,
 ) -> ExitStatus {
-    let map_path = match map.map(Path::to_path_buf).or_else(|| newest_map(env)) {
-        Some(p) => p,
-        None => return crate::app::fatal("no pseudonym map found (bundles written on this machine leave one in ~/.local/state/mlc-doctor/maps); pass --map FILE"),
-    };
-    let mappings = match std::fs::read(&map_path)
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice::<MapFile>(&b).map_err(|e| e.to_string()))
-    {
-        Ok(m) => m.mappings,
-        Err(e) => {
-            return crate::app::fatal(&format!(
-                "cannot read the pseudonym map {}: {e}",
-                map_path.display()
-            ))
-        }
-    };
     let mut text = String::new();
     let read = match file {
         None => std::io::stdin().read_to_string(&mut text).map(|_| ()),
@@ -61,6 +80,39 @@ pub fn command(
     if let Err(e) = read {
         return crate::app::fatal(&format!("cannot read the input: {e}"));
     }
-    print!("{}", Redactor::unmask(&mappings, &text));
+    let named = named_bundles(&text);
+    let map_path = match map
+        .map(Path::to_path_buf)
+        .or_else(|| map_for(env, &named))
+        .or_else(|| newest_map(env))
+    {
+        Some(p) => p,
+        None => return crate::app::fatal("no pseudonym map found (bundles written on this machine leave one in ~/.local/state/mlc-doctor/maps); pass --map FILE"),
+    };
+    let shown = crate::escape::text(&map_path.display().to_string());
+    let map_file = match std::fs::read(&map_path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice::<MapFile>(&b).map_err(|e| e.to_string()))
+    {
+        Ok(m) => m,
+        Err(e) => return crate::app::fatal(&format!("cannot read the pseudonym map {shown}: {e}")),
+    };
+    if !named.is_empty() && !map_file.bundle.is_empty() && !named.contains(&map_file.bundle) {
+        eprintln!(
+            "mlc-doctor: error: the text names {}, but the map {shown} was made for {}; pass --map with the map of that bundle",
+            crate::escape::text(&named.join(", ")),
+            crate::escape::text(&map_file.bundle)
+        );
+        return ExitStatus::Usage;
+    }
+    eprintln!(
+        "mlc-doctor: using the pseudonym map {shown}{}",
+        if map_file.bundle.is_empty() {
+            String::new()
+        } else {
+            format!(" (made for {})", crate::escape::text(&map_file.bundle))
+        }
+    );
+    print!("{}", Redactor::unmask(&map_file.mappings, &text));
     ExitStatus::Healthy
 }
