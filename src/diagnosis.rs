@@ -335,12 +335,47 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
         .filter(|x| x.evidence.get("damaged").is_none())
         .collect();
     (!found.is_empty()).then(|| {
-        diag("diagnosis.no-key", "You have no SSH key that ssh would use for the login nodes", &found, "high", vec![
-            Step::cmd("Create a key as the site recommends (choose a passphrase when asked):", "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519"),
-            Step::cmd("Within 2 days of your account's creation, deploy it yourself:", "ssh-copy-id -i ~/.ssh/id_ed25519.pub slurm"),
-            Step::new("Later than that, open a ticket and attach the bundle: it contains your new public key."),
-        ])
+        // In the order a person can do them: the key, then the config, then deploying it
+        // (which needs the alias and a real username).
+        let mut steps = vec![Step::cmd(
+            "Create a key as the site recommends (choose a passphrase when asked):",
+            "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519",
+        )];
+        if let Some(r) = f
+            .with("config.present", Severity::Warn)
+            .first()
+            .and_then(|c| c.remedy.clone())
+        {
+            steps.push(Step {
+                text: format!("Then write ~/.ssh/config: {}", r.text),
+                command: r.command,
+            });
+        }
+        steps.push(deploy_step(f));
+        steps.push(Step::new("Later than that, open a ticket and attach the bundle: it contains your new public key."));
+        diag("diagnosis.no-key", "You have no SSH key that ssh would use for the login nodes", &found, "high", steps)
     })
+}
+
+/// True when ssh would send a placeholder or the local login name as the username.
+fn user_unusable(f: &Facts) -> bool {
+    f.any("config.user", Severity::Fail)
+        || f.any("config.present", Severity::Warn)
+        || f.with("config.user", Severity::Warn)
+            .iter()
+            .any(|x| x.summary.contains("no User"))
+}
+
+/// Deploying the key: `ssh-copy-id` only once the config names a real username.
+fn deploy_step(f: &Facts) -> Step {
+    if user_unusable(f) {
+        Step::new("Once the Host blocks have your cluster username in `User` (`mlc-doctor fix --user NAME` writes it), deploy the key within 2 days of your account's creation with `ssh-copy-id -i ~/.ssh/id_ed25519.pub slurm`.")
+    } else {
+        Step::cmd(
+            "Within 2 days of your account's creation, deploy it yourself:",
+            "ssh-copy-id -i ~/.ssh/id_ed25519.pub slurm",
+        )
+    }
 }
 
 fn key_refused_locally(f: &Facts) -> Option<Diagnosis> {
@@ -406,6 +441,12 @@ fn key_not_deployed(f: &Facts) -> Option<Diagnosis> {
     }
     let accepted_elsewhere = f.any("ssh.key-accepted", Severity::Pass);
     let mut steps = f.steps(&found[..1]);
+    if user_unusable(f) {
+        // Never `ssh-copy-id` to a placeholder or the local login name.
+        for s in &mut steps {
+            s.command = None;
+        }
+    }
     steps.push(Step::new(
         "The client cannot tell apart: (1) the public key was never deployed, (2) a wrong username, (3) wrong permissions of ~/.ssh or ~/.ssh/authorized_keys on the cluster (they must be 700 and 600), (4) a locked or expired account. Support can check the server log for each; the bundle has your public key and fingerprint.",
     ));
@@ -460,7 +501,14 @@ fn key_policy(f: &Facts) -> Option<Diagnosis> {
 /// The ranked causes behind the findings; `diagnosis.healthy` when nothing failed.
 pub fn diagnose(findings: &[Finding]) -> Vec<Diagnosis> {
     let facts = Facts { findings };
-    let out: Vec<Diagnosis> = RULES.iter().filter_map(|rule| rule(&facts)).collect();
+    let mut out: Vec<Diagnosis> = RULES.iter().filter_map(|rule| rule(&facts)).collect();
+    // A missing config that the no-key steps already write is not a second cause.
+    let config_in_key_steps = out.iter().any(|d| {
+        d.id == "diagnosis.no-key" && d.steps.iter().any(|s| s.text.starts_with("Then write"))
+    });
+    if config_in_key_steps {
+        out.retain(|d| d.id != "diagnosis.no-config");
+    }
     if !out.is_empty() {
         return out;
     }

@@ -294,7 +294,7 @@ pub fn run(ctx: &Context, state: &mut RunState) {
     if !exists {
         findings.push(
             Finding::warn("config.present", "~/.ssh/config", "there is no ~/.ssh/config: `ssh slurm` cannot know the short names")
-                .detail("Add one Host block per login node. The block below uses your key and the profile's node names; replace the User if it is not your cluster username.")
+                .detail(if ctx.user_override.is_some() { "Add one Host block per login node. The block below uses your key, the profile's node names and the username you gave (--user). `mlc-doctor fix` writes it for you." } else { "Add one Host block per login node. The block below uses your key and the profile's node names; run the doctor with `--user NAME` to have your cluster username filled in, or `mlc-doctor fix --user NAME` to write the file for you." })
                 .remedy(Remedy::command("Create ~/.ssh/config with this content, then `chmod 600 ~/.ssh/config`:", suggested_block(ctx, state, &ctx.nodes)))
                 .with("path", ctx.show(&path)),
         );
