@@ -359,11 +359,20 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
 
 /// True when ssh would send a placeholder or the local login name as the username.
 fn user_unusable(f: &Facts) -> bool {
+    // A missing config is written from the suggested block: usable only when that block
+    // carries a real username (given with --user).
+    let block_without_user = f.with("config.present", Severity::Warn).iter().any(|c| {
+        c.remedy
+            .as_ref()
+            .and_then(|r| r.command.as_deref())
+            .is_none_or(|cmd| cmd.contains("<your cluster username>"))
+    });
     f.any("config.user", Severity::Fail)
-        || f.any("config.present", Severity::Warn)
-        || f.with("config.user", Severity::Warn)
-            .iter()
-            .any(|x| x.summary.contains("no User"))
+        || block_without_user
+        || (!f.any("config.present", Severity::Warn)
+            && f.with("config.user", Severity::Warn)
+                .iter()
+                .any(|x| x.summary.contains("no User")))
 }
 
 /// Deploying the key: `ssh-copy-id` only once the config names a real username.

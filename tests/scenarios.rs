@@ -286,3 +286,25 @@ fn healthy_live() {
         "diagnosis.healthy",
     );
 }
+
+#[test]
+fn binary_config() {
+    let h = home(None, Some("ed25519_100"));
+    h.write(
+        ".ssh/config",
+        (0..4000u32)
+            .map(|i| (i * 97 % 256) as u8)
+            .collect::<Vec<_>>(),
+    );
+    scenario("binary_config", &h, &[], "diagnosis.config-broken");
+}
+
+#[test]
+fn fresh_user_with_user_given() {
+    scenario(
+        "fresh_user_with_user_given",
+        &home(None, None),
+        &["--user", "pbb111"],
+        "diagnosis.no-key",
+    );
+}
