@@ -165,7 +165,8 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) {
                 (None, _) => probes::env::version_output(&path),
             };
             guarded(state, "env.openssh", "ssh", |s| {
-                probes::env::openssh_from(s, path, out)
+                probes::env::openssh_from(s, path, out);
+                probes::env::name_the_client(ctx, s);
             });
         }
     }
@@ -173,6 +174,9 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) {
         probes::config::run(ctx, s)
     });
     guarded(state, "perm.home", "~", |s| probes::perms::run(ctx, s));
+    guarded(state, "config.putty-session", "PuTTY", |s| {
+        probes::putty::run(ctx, s)
+    });
     guarded(state, "key.present", "~/.ssh", |s| {
         probes::keys::run(ctx, s)
     });

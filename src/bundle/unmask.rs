@@ -14,14 +14,9 @@ struct MapFile {
 }
 
 fn newest_map(env: &BTreeMap<String, String>) -> Option<PathBuf> {
-    let home = env
-        .get("HOME")
-        .map(PathBuf::from)
-        .or_else(crate::platform::passwd_home)?;
-    let dir = match env.get("XDG_STATE_HOME").filter(|v| v.starts_with('/')) {
-        Some(s) => PathBuf::from(s).join("mlc-doctor/maps"),
-        None => home.join(".local/state/mlc-doctor/maps"),
-    };
+    let os = crate::platform::Os::current();
+    let home = crate::platform::default_home(os, env)?;
+    let dir = os.state_dir(env, &home).join("maps");
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(Result::ok)

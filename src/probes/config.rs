@@ -366,6 +366,15 @@ fn syntax_findings(ctx: &Context, cs: &ConfigState, out: &mut Vec<Finding>) {
     let mut any = false;
     for (i, file) in cs.config.files.iter().enumerate() {
         for issue in &file.parsed.issues {
+            // Apple's ssh knows UseKeychain; which ssh runs decides (Homebrew's does not).
+            if let crate::sshconfig::IssueKind::BadOption { word, .. } = &issue.kind {
+                if crate::platform::macos::is_apple_only(word) {
+                    let ssh = crate::probes::env::client_path(ctx).ok();
+                    if crate::platform::macos::accepts(ctx.os, ssh.as_deref(), word) {
+                        continue;
+                    }
+                }
+            }
             any = true;
             let at = format!("{}:{}", ctx.show(&file.path), issue.line);
             let words = issue.kind.describe();
@@ -379,6 +388,7 @@ fn syntax_findings(ctx: &Context, cs: &ConfigState, out: &mut Vec<Finding>) {
                     "Save the file as plain UTF-8 without a byte-order mark (in your editor's encoding menu), or convert it:",
                     format!("iconv -f {} -t UTF-8 {p} | sed '1s/^\\xEF\\xBB\\xBF//' > {p}.new && mv {p}.new {p}", if matches!(issue.kind, crate::sshconfig::IssueKind::Utf16) { "UTF-16" } else { "UTF-8" }, p = ctx.shell_path(&file.path)),
                 ),
+                crate::sshconfig::IssueKind::BadOption { word, .. } if crate::platform::macos::is_apple_only(word) => Remedy::command(crate::platform::macos::ignore_unknown_advice(word), format!("IgnoreUnknown {word}")),
                 crate::sshconfig::IssueKind::BadOption { suggestion: Some(s), .. } => Remedy::text(format!("Correct the keyword on line {} to `{s}`.", issue.line)),
                 crate::sshconfig::IssueKind::Ignored { .. } => Remedy::text(format!("Delete line {}; it has no effect.", issue.line)),
                 _ => Remedy::text(format!("Correct line {} of {}.", issue.line, ctx.show(&file.path))),
@@ -570,16 +580,19 @@ fn node_findings(
             } else {
                 ""
             };
+            let (local, note) = ctx.os.login_name_sent(&ctx.local_user, &ctx.env);
+            let mut f = Finding::warn(
+                "config.user",
+                &subject,
+                format!(
+                    "no User for `{alias}`: ssh would send your local login name `{local}`{extra}"
+                ),
+            );
+            if let Some(note) = note {
+                f = f.detail(note);
+            }
             out.push(
-                Finding::warn(
-                    "config.user",
-                    &subject,
-                    format!(
-                        "no User for `{alias}`: ssh would send your local login name `{}`{extra}",
-                        ctx.local_user
-                    ),
-                )
-                .remedy(Remedy::text(format!(
+                f.remedy(Remedy::text(format!(
                     "Add `User <your cluster username>` to the `Host {alias}` block."
                 )))
                 .with("sent", sent)
@@ -1029,7 +1042,7 @@ pub fn openssh_agrees(ctx: &Context, state: &mut RunState, prefetched: Option<Da
                     &ssh,
                     &cs.path,
                     std::slice::from_ref(alias),
-                    ctx.env.get("PATH").map(String::as_str),
+                    crate::platform::env_get(ctx.os, &ctx.env, "PATH").map(String::as_str),
                 )
                 .remove(0)
                 .1

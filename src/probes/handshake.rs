@@ -676,7 +676,7 @@ pub async fn run(
         _ if accepted.is_empty() => Finding::skip("ssh.second-factor", alias, "not tested: no key is accepted"),
         (None, _) | (_, None) => Finding::skip("ssh.second-factor", alias, "not tested: seeing the second factor needs a signature, and the accepted key is not loaded in ssh-agent (the doctor never asks for your passphrase)")
             .remedy(Remedy::command("To let the doctor check it, load the key into the agent and run it again:", "ssh-add ~/.ssh/id_ed25519")),
-        (Some(c), Some(agent)) => second_factor(&dialer, &user, c, &agent.socket).await,
+        (Some(c), Some(agent)) => second_factor(&dialer, &user, c, &agent.address).await,
     };
     let sf = match second.severity {
         crate::finding::Severity::Skip => "unknown".to_string(),
@@ -703,7 +703,7 @@ async fn second_factor(
     dialer: &Dialer<'_>,
     user: &str,
     c: &Candidate,
-    socket: &std::path::Path,
+    address: &crate::platform::AgentAddress,
 ) -> Finding {
     let (ctx, alias) = (dialer.ctx, dialer.plan.alias.as_str());
     let Ok(mut h) = dialer.connect().await else {
@@ -713,21 +713,17 @@ async fn second_factor(
             "not tested: the second connection failed",
         );
     };
-    let agent = match tokio::time::timeout(
-        ctx.timeout,
-        russh::keys::agent::client::AgentClient::connect_uds(socket),
-    )
-    .await
-    {
-        Ok(Ok(a)) => a,
-        _ => {
-            return Finding::skip(
-                "ssh.second-factor",
-                alias,
-                "not tested: the agent could not be reached",
-            )
-        }
-    };
+    let agent =
+        match tokio::time::timeout(ctx.timeout, crate::platform::connect_agent(address)).await {
+            Ok(Ok(a)) => a,
+            _ => {
+                return Finding::skip(
+                    "ssh.second-factor",
+                    alias,
+                    "not tested: the agent could not be reached",
+                )
+            }
+        };
     let mut agent = agent;
     let hash = if c.key.algorithm().is_rsa() {
         h.best_supported_rsa_hash().await.ok().flatten().flatten()

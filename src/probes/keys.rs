@@ -147,7 +147,7 @@ pub struct AgentKey {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AgentState {
     #[serde(skip)]
-    pub socket: PathBuf,
+    pub address: crate::platform::AgentAddress,
     pub keys: Vec<AgentKey>,
 }
 
@@ -573,7 +573,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
     out.push(for_key(key, pm.with("fingerprint", key.fingerprint())));
 
     // perm.private-key
-    if crate::platform::HAS_UNIX_MODES {
+    if ctx.os.has_unix_modes() {
         if let Ok(st) = crate::probes::perms::stat(&key.path) {
             let f = if st.uid != ctx.uid {
                 Finding::fail(
@@ -611,11 +611,24 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
             });
         }
     } else {
-        out.push(Finding::skip(
-            "perm.private-key",
-            s,
-            "not checked on this platform yet (Windows ACLs)",
-        ));
+        // Windows: OpenSSH for Windows' ACL rule for private keys.
+        let f = match crate::platform::file_acl(&key.path) {
+            Ok(acl) => crate::probes::perms::acl_finding(
+                ctx,
+                "perm.private-key",
+                &key.path,
+                crate::platform::windows::FileRole::PrivateKey,
+                &acl,
+                &crate::platform::current_user_sid().unwrap_or_default(),
+                if key.used_by.is_empty() {
+                    Severity::Warn
+                } else {
+                    Severity::Fail
+                },
+            ),
+            Err(e) => Finding::warn("perm.private-key", s, format!("{s} cannot be checked: {e}")),
+        };
+        out.push(for_key(key, f.with("used_by", &key.used_by)));
     }
 }
 
@@ -626,40 +639,27 @@ pub async fn agent(
     plans: &[NodePlan],
 ) -> (Vec<Finding>, Option<AgentState>) {
     let mut out = Vec::new();
-    let state = match ctx.env.get("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) {
+    let state = match crate::platform::agent_address(ctx.os, &ctx.env) {
         None => {
             out.push(Finding::info("key.agent", "ssh-agent", "no ssh-agent (SSH_AUTH_SOCK is not set): ssh asks for the passphrase at every login"));
             None
         }
-        Some(sock) => match tokio::time::timeout(
+        Some(address) => match tokio::time::timeout(
             Duration::from_secs(2).min(ctx.timeout),
-            list_agent(Path::new(sock)),
+            list_agent(&address),
         )
         .await
         {
-            Ok(Ok(keys)) => Some(AgentState {
-                socket: PathBuf::from(sock),
-                keys,
-            }),
+            Ok(Ok(keys)) => Some(AgentState { address, keys }),
             Ok(Err(e)) => {
-                out.push(
-                    Finding::warn(
-                        "key.agent",
-                        "ssh-agent",
-                        format!("SSH_AUTH_SOCK is set but the agent cannot be used: {e}"),
-                    )
-                    .remedy(Remedy::command(
-                        "Start an agent in this shell and load your key:",
-                        "eval \"$(ssh-agent -s)\" && ssh-add ~/.ssh/id_ed25519",
-                    )),
-                );
+                out.push(agent_unusable(ctx, &address, &e));
                 None
             }
             Err(_) => {
                 out.push(Finding::warn(
                     "key.agent",
                     "ssh-agent",
-                    "the agent in SSH_AUTH_SOCK does not answer",
+                    format!("the agent at {} does not answer", address.shown()),
                 ));
                 None
             }
@@ -703,6 +703,13 @@ pub async fn agent(
                 "ssh-agent",
                 format!("the agent holds {n} key(s){loaded_words}"),
             )
+        };
+        // macOS: keys come back after a restart only through the Keychain.
+        let f = if ctx.os == crate::platform::Os::MacOs && loaded.is_empty() && !node_fps.is_empty()
+        {
+            f.detail(crate::platform::macos::KEYCHAIN_ADVICE)
+        } else {
+            f
         };
         out.push(
             f.with(
@@ -765,10 +772,44 @@ pub async fn agent(
     (out, state)
 }
 
-async fn list_agent(sock: &Path) -> Result<Vec<AgentKey>, String> {
-    let mut client = russh::keys::agent::client::AgentClient::connect_uds(sock)
-        .await
-        .map_err(|e| e.to_string())?;
+/// `key.agent` when the agent cannot be used, with the platform's way to start one.
+fn agent_unusable(ctx: &Context, address: &crate::platform::AgentAddress, e: &str) -> Finding {
+    use crate::platform::{windows, AgentAddress, Os};
+    match (ctx.os, address) {
+        (Os::Windows, AgentAddress::Pipe(p)) if p == windows::AGENT_PIPE => Finding::info(
+            "key.agent",
+            "ssh-agent",
+            format!("the OpenSSH agent service is not running ({e}): ssh asks for the passphrase at every login"),
+        )
+        .detail("Windows ships the agent as the `ssh-agent` service, disabled by default. Pageant (PuTTY's agent) serves PuTTY; Windows OpenSSH reaches it only with the IdentityAgent line `pageant --openssh-config` writes.")
+        .remedy(Remedy::command(
+            "Enable and start the agent service (administrator PowerShell), then load your key:",
+            format!("{}; ssh-add {}", windows::AGENT_ENABLE, ctx.shell_path(&ctx.ssh_dir().join("id_ed25519"))),
+        )),
+        (Os::MacOs, _) => Finding::warn(
+            "key.agent",
+            "ssh-agent",
+            format!("SSH_AUTH_SOCK is set but the agent cannot be used: {e}"),
+        )
+        .detail(crate::platform::macos::KEYCHAIN_ADVICE)
+        .remedy(Remedy::command(
+            "macOS starts an agent for every login through launchd: open a new terminal (or log out and in), then load your key:",
+            crate::platform::macos::ADD_KEY_COMMAND,
+        )),
+        _ => Finding::warn(
+            "key.agent",
+            "ssh-agent",
+            format!("SSH_AUTH_SOCK is set but the agent cannot be used: {e}"),
+        )
+        .remedy(Remedy::command(
+            "Start an agent in this shell and load your key:",
+            "eval \"$(ssh-agent -s)\" && ssh-add ~/.ssh/id_ed25519",
+        )),
+    }
+}
+
+async fn list_agent(address: &crate::platform::AgentAddress) -> Result<Vec<AgentKey>, String> {
+    let mut client = crate::platform::connect_agent(address).await?;
     let ids = client
         .request_identities()
         .await

@@ -39,7 +39,7 @@ pub fn ssh_args(ctx: &Context, plan: &NodePlan, shared: &Shared, known_copy: &st
     let without_config = config.is_none_or(|c| c.config.has_match_exec());
     let config_arg = match config {
         Some(c) if !without_config => c.path.display().to_string(),
-        _ => "/dev/null".into(),
+        _ => ctx.os.null_device().into(),
     };
     args.extend(["-F".into(), config_arg]);
     let secs = ctx.timeout.as_secs().max(1);
@@ -130,6 +130,8 @@ pub async fn transcript(ctx: &Context, plan: &NodePlan, shared: &Shared, slot: &
         let _ = std::fs::write(&dst, b"");
         copies.push(dst.display().to_string());
     }
+    // Quoted: a temp path with spaces (Windows profiles) would split into two files.
+    let copies: Vec<String> = copies.iter().map(|c| ctx.os.option_path(c)).collect();
     let args = ssh_args(ctx, plan, shared, &copies.join(" "));
     let mut cmd = tokio::process::Command::new(&ssh);
     cmd.args(&args)
@@ -138,8 +140,9 @@ pub async fn transcript(ctx: &Context, plan: &NodePlan, shared: &Shared, slot: &
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    for var in ["PATH", "HOME", "SSH_AUTH_SOCK", "USER", "LOGNAME"] {
-        if let Some(v) = ctx.env.get(var) {
+    // Windows keeps SystemRoot: without it Winsock fails in the child.
+    for var in ctx.os.child_env() {
+        if let Some(v) = crate::platform::env_get(ctx.os, &ctx.env, var) {
             cmd.env(var, v);
         }
     }

@@ -1,0 +1,163 @@
+//! Platform rules run on this host with another `Os` in the context: macOS's UseKeychain,
+//! Windows ACL verdicts and their PowerShell fixes, Windows paths in findings.
+
+use std::path::Path;
+
+use mlc_doctor::context::Context;
+use mlc_doctor::finding::Severity;
+use mlc_doctor::platform::windows::{Ace, Acl, FileRole};
+use mlc_doctor::platform::Os;
+use mlc_doctor::profile::Profile;
+use mlc_doctor::runner::RunState;
+
+fn config_findings(os: Os, config: &str) -> Vec<mlc_doctor::finding::Finding> {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".ssh")).unwrap();
+    std::fs::write(home.path().join(".ssh/config"), config).unwrap();
+    let mut ctx = Context::for_home(home.path(), Profile::embedded());
+    ctx.os = os;
+    let mut state = RunState::default();
+    mlc_doctor::probes::config::run(&ctx, &mut state);
+    state
+        .findings
+        .into_iter()
+        .filter(|f| f.id == "config.syntax")
+        .collect()
+}
+
+const KEYCHAIN: &str = "Host *\n    AddKeysToAgent yes\n    UseKeychain yes\n\nHost slurm\n    HostName galvani-login.mlcloud.uni-tuebingen.de\n    User pbb111\n";
+
+#[test]
+fn use_keychain_is_valid_on_macos_only() {
+    let mac = config_findings(Os::MacOs, KEYCHAIN);
+    assert!(
+        mac.iter().all(|f| f.severity == Severity::Pass),
+        "macOS: {mac:#?}"
+    );
+    let linux = config_findings(Os::Linux, KEYCHAIN);
+    let f = linux
+        .iter()
+        .find(|f| f.severity == Severity::Fail)
+        .expect("UseKeychain is an error for Linux's ssh");
+    let remedy = f.remedy.as_ref().unwrap();
+    assert!(
+        remedy.text.contains("IgnoreUnknown UseKeychain"),
+        "{remedy:?}"
+    );
+    assert_eq!(remedy.command.as_deref(), Some("IgnoreUnknown UseKeychain"));
+    // With IgnoreUnknown, every system accepts the file.
+    let shared = format!("IgnoreUnknown UseKeychain\n{KEYCHAIN}");
+    for os in [Os::Linux, Os::Windows, Os::MacOs] {
+        let found = config_findings(os, &shared);
+        assert!(
+            found.iter().all(|f| f.severity == Severity::Pass),
+            "{os:?}: {found:#?}"
+        );
+    }
+}
+
+const USER: &str = "S-1-5-21-100-200-300-1001";
+
+fn acl(entries: &[(&str, &str, u32)]) -> Acl {
+    Acl {
+        owner_sid: USER.into(),
+        owner_name: "LAPTOP\\ana".into(),
+        entries: entries
+            .iter()
+            .map(|(sid, name, rights)| Ace {
+                sid: sid.to_string(),
+                name: name.to_string(),
+                allow: true,
+                rights: *rights,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn windows_acl_verdicts_name_the_accounts_and_fix_with_icacls() {
+    let home = Path::new("/home/ana");
+    let mut ctx = Context::for_home(home, Profile::embedded());
+    ctx.os = Os::Windows;
+    let key = home.join(".ssh").join("id_ed25519");
+    let inherited = acl(&[
+        (USER, "LAPTOP\\ana", 0x1F01FF),
+        ("S-1-5-18", "NT AUTHORITY\\SYSTEM", 0x1F01FF),
+        ("S-1-5-32-545", "BUILTIN\\Users", 0x120089),
+    ]);
+    let f = mlc_doctor::probes::perms::acl_finding(
+        &ctx,
+        "perm.private-key",
+        &key,
+        FileRole::PrivateKey,
+        &inherited,
+        USER,
+        Severity::Fail,
+    );
+    assert_eq!(f.severity, Severity::Fail);
+    assert_eq!(f.subject, "~/.ssh/id_ed25519");
+    assert!(
+        f.summary.contains("BUILTIN\\Users (S-1-5-32-545)"),
+        "{}",
+        f.summary
+    );
+    assert!(f.summary.contains("UNPROTECTED PRIVATE KEY FILE"));
+    let cmd = f.remedy.as_ref().unwrap().command.clone().unwrap();
+    assert!(cmd.starts_with("icacls \"$env:USERPROFILE\\.ssh\\id_ed25519\" /inheritance:r /grant:r \"${env:USERNAME}:F\""), "{cmd}");
+    assert!(cmd.contains("/remove \"*S-1-5-32-545\""), "{cmd}");
+    assert!(!cmd.contains("chmod") && !cmd.contains('~'));
+
+    // The same ACL on the config: others may read it.
+    let config = home.join(".ssh").join("config");
+    let f = mlc_doctor::probes::perms::acl_finding(
+        &ctx,
+        "perm.config",
+        &config,
+        FileRole::Shared,
+        &inherited,
+        USER,
+        Severity::Fail,
+    );
+    assert_eq!(f.severity, Severity::Pass, "{f:?}");
+
+    // Write access for Authenticated Users stops OpenSSH.
+    let writable = acl(&[
+        (USER, "LAPTOP\\ana", 0x1F01FF),
+        ("S-1-5-11", "NT AUTHORITY\\Authenticated Users", 0x1301BF),
+    ]);
+    let f = mlc_doctor::probes::perms::acl_finding(
+        &ctx,
+        "perm.config",
+        &config,
+        FileRole::Shared,
+        &writable,
+        USER,
+        Severity::Fail,
+    );
+    assert_eq!(f.severity, Severity::Fail);
+    assert!(f.summary.contains("Bad owner or permissions"));
+    assert!(f.summary.contains("S-1-5-11"));
+}
+
+#[test]
+fn windows_no_user_says_what_openssh_for_windows_sends() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".ssh")).unwrap();
+    std::fs::write(
+        home.path().join(".ssh/config"),
+        "Host slurm\n    HostName galvani-login.mlcloud.uni-tuebingen.de\n",
+    )
+    .unwrap();
+    let mut ctx = Context::for_home(home.path(), Profile::embedded());
+    ctx.os = Os::Windows;
+    ctx.local_user = "Ana".into();
+    let mut state = RunState::default();
+    mlc_doctor::probes::config::run(&ctx, &mut state);
+    let f = state
+        .findings
+        .iter()
+        .find(|f| f.id == "config.user" && f.node.as_deref() == Some("slurm"))
+        .expect("config.user for slurm");
+    assert!(f.summary.contains("`ana`"), "{}", f.summary);
+    assert!(f.detail.as_deref().unwrap_or("").contains("lowercase"));
+}
