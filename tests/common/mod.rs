@@ -74,15 +74,20 @@ impl TestHome {
         dst
     }
 
-    #[cfg(unix)]
+    /// Sets a Unix mode; a no-op where files have ACLs instead (Windows).
     pub fn chmod(&self, rel: &str, mode: u32) {
-        use std::os::unix::fs::PermissionsExt;
         let p = if rel.is_empty() {
             self.path().to_path_buf()
         } else {
             self.path().join(rel)
         };
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        #[cfg(not(unix))]
+        let _ = (p, mode);
     }
 
     /// The binary with a clean environment and `--home` set; `args` follow.
