@@ -129,8 +129,11 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) {
     let config_path = ctx.ssh_dir().join("config");
     let dash_g = match &client {
         Ok(ssh) if probes::config::safe_for_dash_g(ctx, &config_path) => {
-            let (ssh, aliases, path_env) =
-                (ssh.clone(), ctx.nodes.clone(), ctx.env.get("PATH").cloned());
+            let (ssh, aliases, path_env) = (
+                ssh.clone(),
+                ctx.nodes.clone(),
+                crate::platform::env_get(ctx.os, &ctx.env, "PATH").cloned(),
+            );
             Some(std::thread::spawn(move || {
                 probes::config::dash_g(&ssh, &config_path, &aliases, path_env.as_deref())
             }))

@@ -161,3 +161,40 @@ fn windows_no_user_says_what_openssh_for_windows_sends() {
     assert!(f.summary.contains("`ana`"), "{}", f.summary);
     assert!(f.detail.as_deref().unwrap_or("").contains("lowercase"));
 }
+
+async fn agent_finding(os: Os, env: &[(&str, &str)]) -> mlc_doctor::finding::Finding {
+    let mut ctx = Context::for_home(Path::new("/nonexistent-home"), Profile::embedded());
+    ctx.os = os;
+    ctx.env = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (found, _) = mlc_doctor::probes::keys::agent(&ctx, &[], &[]).await;
+    found
+        .into_iter()
+        .find(|f| f.id == "key.agent")
+        .expect("a key.agent finding")
+}
+
+#[tokio::test]
+async fn the_agent_advice_fits_the_platform() {
+    // Windows: no SSH_AUTH_SOCK means the service's pipe; not running, say how to start it.
+    let f = agent_finding(Os::Windows, &[]).await;
+    let cmd = f.remedy.as_ref().unwrap().command.clone().unwrap();
+    assert!(
+        cmd.starts_with(
+            "Get-Service ssh-agent | Set-Service -StartupType Manual; Start-Service ssh-agent"
+        ),
+        "{cmd}"
+    );
+    assert!(!cmd.contains("eval"));
+    // macOS: launchd and the Keychain.
+    let f = agent_finding(Os::MacOs, &[]).await;
+    let detail = f.detail.unwrap_or_default();
+    assert!(detail.contains("launchd"), "{detail}");
+    assert!(detail.contains("ssh-add --apple-use-keychain"), "{detail}");
+    assert!(detail.contains("UseKeychain yes"), "{detail}");
+    // Linux: the plain words.
+    let f = agent_finding(Os::Linux, &[]).await;
+    assert!(f.detail.is_none());
+}

@@ -348,6 +348,19 @@ pub async fn connect_pageant() -> Option<Agent> {
     }
 }
 
+/// What every child process needs from the system's own environment whatever else is
+/// cleared: on Windows `SystemRoot` (Winsock fails without it, error 10106) and `windir`.
+pub fn system_env() -> Vec<(String, String)> {
+    if cfg!(windows) {
+        ["SystemRoot", "windir"]
+            .iter()
+            .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
+            .collect()
+    } else {
+        Vec::new()
+    }
+}
+
 /// The owner and access entries of a file (Windows); elsewhere there are none to read.
 pub fn file_acl(path: &Path) -> Result<windows::Acl, String> {
     #[cfg(windows)]

@@ -943,6 +943,7 @@ pub fn dash_g(
             if let Some(p) = path_env {
                 cmd.env("PATH", p);
             }
+            cmd.envs(crate::platform::system_env());
             let alias = alias.clone();
             std::thread::spawn(move || {
                 (

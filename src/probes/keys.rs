@@ -641,7 +641,14 @@ pub async fn agent(
     let mut out = Vec::new();
     let state = match crate::platform::agent_address(ctx.os, &ctx.env) {
         None => {
-            out.push(Finding::info("key.agent", "ssh-agent", "no ssh-agent (SSH_AUTH_SOCK is not set): ssh asks for the passphrase at every login"));
+            let f = Finding::info("key.agent", "ssh-agent", "no ssh-agent (SSH_AUTH_SOCK is not set): ssh asks for the passphrase at every login");
+            // macOS: launchd gives every login session an agent; without it this is
+            // a shell that lost the variable (tmux, sudo, a remote session).
+            out.push(if ctx.os == crate::platform::Os::MacOs {
+                f.detail(format!("macOS starts an agent for every login through launchd (SSH_AUTH_SOCK under /private/tmp/com.apple.launchd.*); this shell does not see it. {}", crate::platform::macos::KEYCHAIN_ADVICE))
+            } else {
+                f
+            });
             None
         }
         Some(address) => match tokio::time::timeout(
@@ -652,7 +659,17 @@ pub async fn agent(
         {
             Ok(Ok(keys)) => Some(AgentState { address, keys }),
             Ok(Err(e)) => {
-                out.push(agent_unusable(ctx, &address, &e));
+                let mut f = agent_unusable(ctx, &address, &e);
+                // Windows: PuTTY users often run Pageant instead of the service.
+                if ctx.os == crate::platform::Os::Windows {
+                    if let Ok(Some(n)) =
+                        tokio::time::timeout(Duration::from_secs(1), pageant_keys()).await
+                    {
+                        f.summary = format!("{}; Pageant is running with {n} key(s)", f.summary);
+                        f = f.with("pageant_keys", n);
+                    }
+                }
+                out.push(f);
                 None
             }
             Err(_) => {
@@ -773,6 +790,12 @@ pub async fn agent(
 }
 
 /// `key.agent` when the agent cannot be used, with the platform's way to start one.
+/// How many keys Pageant holds, when it runs (Windows only).
+async fn pageant_keys() -> Option<usize> {
+    let mut client = crate::platform::connect_pageant().await?;
+    client.request_identities().await.ok().map(|ids| ids.len())
+}
+
 fn agent_unusable(ctx: &Context, address: &crate::platform::AgentAddress, e: &str) -> Finding {
     use crate::platform::{windows, AgentAddress, Os};
     match (ctx.os, address) {
