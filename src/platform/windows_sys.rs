@@ -17,7 +17,7 @@ use windows_sys::Win32::Security::{
 };
 use windows_sys::Win32::System::Registry::{
     RegCloseKey, RegEnumKeyExW, RegGetValueW, RegOpenKeyExW, HKEY, HKEY_CURRENT_USER,
-    HKEY_LOCAL_MACHINE, KEY_READ, RRF_RT_REG_DWORD, RRF_RT_REG_EXPAND_SZ, RRF_RT_REG_SZ,
+    HKEY_LOCAL_MACHINE, KEY_READ, RRF_RT_REG_DWORD, RRF_RT_REG_SZ,
 };
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
@@ -224,7 +224,9 @@ fn string_value(key: &Key, name: &str) -> Option<String> {
             key.0,
             null(),
             w.as_ptr(),
-            RRF_RT_REG_SZ | RRF_RT_REG_EXPAND_SZ,
+            // REG_EXPAND_SZ values come back expanded under this filter; asking for
+            // RRF_RT_REG_EXPAND_SZ without RRF_NOEXPAND is an invalid parameter.
+            RRF_RT_REG_SZ,
             null_mut(),
             buf.as_mut_ptr().cast(),
             &mut len,

@@ -122,12 +122,15 @@ fn judge(
         Some(_) => {}
     }
     let mut key_format = None;
+    // Shown like every other path: `~/.ssh/mlcloud.ppk`.
+    let shown_key = s.public_key_file.as_deref().map(|k| ctx.show(Path::new(k)));
+    let k = shown_key.as_deref().unwrap_or("");
     match s.public_key_file.as_deref() {
         None => problems.push((
             Severity::Warn,
             "it names no private key file (fine only when Pageant holds your key)".to_string(),
         )),
-        Some(k) => match std::fs::read(Path::new(k)) {
+        Some(raw) => match std::fs::read(Path::new(raw)) {
             Err(_) => problems.push((
                 Severity::Fail,
                 format!("its private key file {k} cannot be read (moved or deleted?)"),
@@ -172,7 +175,7 @@ fn judge(
             format!(
                 "connects to {hostname} port {port} as {} with {}",
                 user.unwrap_or("?"),
-                s.public_key_file.as_deref().unwrap_or("?")
+                shown_key.as_deref().unwrap_or("?")
             ),
         ),
         Some(sev) => Finding::new(
@@ -197,7 +200,7 @@ fn judge(
     f.with("host_name", &s.host_name)
         .with("port", s.port)
         .with("user", user)
-        .with("key_file", &s.public_key_file)
+        .with("key_file", &shown_key)
         .with("key_format", key_format)
         .node(alias)
 }
