@@ -251,6 +251,15 @@ impl Context {
         }
     }
 
+    /// A path already shown as `~/...` (or absolute), written for the user's shell.
+    pub fn shell_shown(&self, shown: &str) -> String {
+        match (self.os.shell(), shown.strip_prefix('~')) {
+            (Shell::PowerShell, Some(rest)) => crate::platform::windows::ps_profile_path(rest),
+            (Shell::PowerShell, None) => crate::platform::windows::ps_literal(shown),
+            (Shell::Posix, _) => shown.to_string(),
+        }
+    }
+
     /// True when OpenSSH's idea of `~` (the passwd home) is not the home being checked.
     pub fn home_differs_from_passwd(&self) -> bool {
         match &self.passwd_home {

@@ -83,6 +83,30 @@ impl<'a> Facts<'a> {
             .filter(|f| f.id == id && f.severity == sev)
             .collect()
     }
+    /// The shell of the machine the report is about (env.os), for the commands of steps.
+    fn shell(&self) -> crate::platform::Shell {
+        let windows = self.findings.iter().any(|f| {
+            f.id == "env.os"
+                && f.evidence
+                    .get("os")
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|o| o.eq_ignore_ascii_case("windows"))
+        });
+        if windows {
+            crate::platform::Shell::PowerShell
+        } else {
+            crate::platform::Shell::Posix
+        }
+    }
+    /// `~/.ssh/...` written for that shell.
+    fn path(&self, shown: &str) -> String {
+        match (self.shell(), shown.strip_prefix('~')) {
+            (crate::platform::Shell::PowerShell, Some(rest)) => {
+                crate::platform::windows::ps_profile_path(rest)
+            }
+            _ => shown.to_string(),
+        }
+    }
     fn any(&self, id: &str, sev: Severity) -> bool {
         self.findings
             .iter()
@@ -301,8 +325,8 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
     let found = f.with("key.present", Severity::Fail);
     (!found.is_empty()).then(|| {
         diag("diagnosis.no-key", "You have no SSH key that ssh would use for the login nodes", &found, "high", vec![
-            Step::cmd("Create a key as the site recommends (choose a passphrase when asked):", "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519"),
-            Step::cmd("Within 2 days of your account's creation, deploy it yourself:", "ssh-copy-id -i ~/.ssh/id_ed25519.pub slurm"),
+            Step::cmd("Create a key as the site recommends (choose a passphrase when asked):", format!("ssh-keygen -t ed25519 -a 100 -f {}", f.path("~/.ssh/id_ed25519"))),
+            Step::cmd("Within 2 days of your account's creation, deploy it yourself:", f.shell().copy_id(&f.path("~/.ssh/id_ed25519.pub"), "slurm")),
             Step::new("Later than that, open a ticket and attach the bundle: it contains your new public key."),
         ])
     })
@@ -354,7 +378,7 @@ fn too_many_keys(f: &Facts) -> Option<Diagnosis> {
     (!found.is_empty()).then(|| {
         diag("diagnosis.too-many-keys", "ssh offers too many keys: the server stops after 6 refused keys, before yours is tried", &found, if accepted { "high" } else { "medium" }, vec![
             Step::new("Add `IdentitiesOnly yes` (and your IdentityFile) to each login node's Host block in ~/.ssh/config."),
-            Step::cmd("Or empty the agent and load only the cluster key:", "ssh-add -D && ssh-add ~/.ssh/id_ed25519"),
+            Step::cmd("Or empty the agent and load only the cluster key:", format!("ssh-add -D{} ssh-add {}", if f.shell() == crate::platform::Shell::PowerShell { ";" } else { " &&" }, f.path("~/.ssh/id_ed25519"))),
         ])
     })
 }

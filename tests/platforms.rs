@@ -198,3 +198,39 @@ async fn the_agent_advice_fits_the_platform() {
     let f = agent_finding(Os::Linux, &[]).await;
     assert!(f.detail.is_none());
 }
+
+#[test]
+fn diagnosis_steps_speak_powershell_for_a_windows_report() {
+    use mlc_doctor::finding::Finding;
+    let commands = |os: &str| -> Vec<String> {
+        let findings = vec![
+            Finding::info("env.os", "system", os).with("os", os),
+            Finding::fail("key.present", "~/.ssh", "no private key"),
+        ];
+        mlc_doctor::diagnosis::diagnose(&findings)
+            .into_iter()
+            .find(|d| d.id == "diagnosis.no-key")
+            .expect("diagnosis.no-key")
+            .steps
+            .into_iter()
+            .filter_map(|s| s.command)
+            .collect()
+    };
+    let windows = commands("Windows");
+    assert_eq!(
+        windows[0],
+        "ssh-keygen -t ed25519 -a 100 -f \"$env:USERPROFILE\\.ssh\\id_ed25519\""
+    );
+    assert!(
+        windows[1]
+            .starts_with("Get-Content \"$env:USERPROFILE\\.ssh\\id_ed25519.pub\" | ssh slurm"),
+        "{}",
+        windows[1]
+    );
+    let linux = commands("Debian GNU/Linux");
+    assert_eq!(
+        linux[0],
+        "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519"
+    );
+    assert_eq!(linux[1], "ssh-copy-id -i ~/.ssh/id_ed25519.pub slurm");
+}

@@ -226,6 +226,41 @@ impl Os {
     }
 }
 
+impl Shell {
+    /// Appends a public key to the cluster's authorized_keys (asks for the cluster
+    /// password). Windows has no `ssh-copy-id`: the key is piped through `ssh`.
+    pub fn copy_id(self, pub_path: &str, alias: &str) -> String {
+        match self {
+            Shell::Posix => format!("ssh-copy-id -i {pub_path} {alias}"),
+            Shell::PowerShell => format!(
+                "Get-Content {pub_path} | ssh {alias} \"umask 077; mkdir -p .ssh && cat >> .ssh/authorized_keys\""
+            ),
+        }
+    }
+
+    /// Recreates `pub_path` from the private key (asks for the passphrase). PowerShell
+    /// 5.1's `>` writes UTF-16, which ssh cannot read: `Out-File -Encoding ascii` instead.
+    pub fn public_from_private(self, key: &str, pub_path: &str) -> String {
+        match self {
+            Shell::Posix => format!("ssh-keygen -y -f {key} > {pub_path}"),
+            Shell::PowerShell => {
+                format!("ssh-keygen -y -f {key} | Out-File -Encoding ascii {pub_path}")
+            }
+        }
+    }
+
+    /// Rewrites a key file with LF line endings, no byte-order mark and a final newline.
+    pub fn normalize_text_file(self, path: &str) -> String {
+        match self {
+            Shell::Posix => format!("sed -i '1s/^\\xEF\\xBB\\xBF//; s/\\r$//; $a\\' {path}"),
+            // ReadAllText drops a BOM; WriteAllText writes UTF-8 without one.
+            Shell::PowerShell => format!(
+                "$t = [IO.File]::ReadAllText({path}) -replace \"`r`n\", \"`n\"; if (-not $t.EndsWith(\"`n\")) {{ $t += \"`n\" }}; [IO.File]::WriteAllText({path}, $t)"
+            ),
+        }
+    }
+}
+
 /// An environment variable; on Windows names are case-insensitive (`Path`, `PATH`).
 pub fn env_get<'a>(os: Os, env: &'a BTreeMap<String, String>, key: &str) -> Option<&'a String> {
     match os {
@@ -516,6 +551,34 @@ mod tests {
             Os::Linux.login_name_sent("Ana", &e),
             ("Ana".to_string(), None)
         );
+    }
+
+    #[test]
+    fn key_file_commands_per_shell() {
+        assert_eq!(
+            Shell::Posix.copy_id("~/.ssh/id.pub", "slurm"),
+            "ssh-copy-id -i ~/.ssh/id.pub slurm"
+        );
+        assert!(Shell::PowerShell
+            .copy_id("\"$env:USERPROFILE\\.ssh\\id.pub\"", "slurm")
+            .starts_with("Get-Content \"$env:USERPROFILE\\.ssh\\id.pub\" | ssh slurm "));
+        assert_eq!(
+            Shell::Posix.public_from_private("~/.ssh/id", "~/.ssh/id.pub"),
+            "ssh-keygen -y -f ~/.ssh/id > ~/.ssh/id.pub"
+        );
+        let ps = Shell::PowerShell.public_from_private(
+            "\"$env:USERPROFILE\\.ssh\\id\"",
+            "\"$env:USERPROFILE\\.ssh\\id.pub\"",
+        );
+        assert!(ps.contains("| Out-File -Encoding ascii \"$env:USERPROFILE\\.ssh\\id.pub\""));
+        assert!(!ps.contains('>'));
+        assert_eq!(
+            Shell::Posix.normalize_text_file("~/.ssh/id"),
+            "sed -i '1s/^\\xEF\\xBB\\xBF//; s/\\r$//; $a\\' ~/.ssh/id"
+        );
+        assert!(Shell::PowerShell
+            .normalize_text_file("'C:\\k'")
+            .starts_with("$t = [IO.File]::ReadAllText('C:\\k')"));
     }
 
     #[test]

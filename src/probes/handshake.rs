@@ -661,7 +661,7 @@ pub async fn run(
     } else {
         Finding::fail("ssh.key-accepted", alias, format!("the server accepts none of your {} key(s) for user {user}", refused.len()))
             .detail("From here this looks the same whether the public key was never deployed, the username is wrong, or the server refuses it for its own reasons (permissions of ~/.ssh on the cluster, a locked account). Support can tell them apart from the server log.")
-            .remedy(Remedy::command(format!("If your account is less than 2 days old, deploy your key yourself (it asks for your cluster password); otherwise open a ticket and attach the bundle, which contains your public key. Also check that `{user}` is your cluster username."), format!("ssh-copy-id -i {}.pub {alias}", cands.iter().find(|c| !c.source.starts_with("agent")).map(|c| c.source.clone()).unwrap_or_else(|| "~/.ssh/id_ed25519".into()))))
+            .remedy(Remedy::command(format!("If your account is less than 2 days old, deploy your key yourself (it asks for your cluster password); otherwise open a ticket and attach the bundle, which contains your public key. Also check that `{user}` is your cluster username."), ctx.os.shell().copy_id(&ctx.shell_shown(&format!("{}.pub", cands.iter().find(|c| !c.source.starts_with("agent")).map(|c| c.source.clone()).unwrap_or_else(|| "~/.ssh/id_ed25519".into()))), alias)))
     };
     findings.push(
         key_finding
@@ -675,7 +675,7 @@ pub async fn run(
     let second = match (accepted.iter().find(|c| c.in_agent), shared.agent.as_ref()) {
         _ if accepted.is_empty() => Finding::skip("ssh.second-factor", alias, "not tested: no key is accepted"),
         (None, _) | (_, None) => Finding::skip("ssh.second-factor", alias, "not tested: seeing the second factor needs a signature, and the accepted key is not loaded in ssh-agent (the doctor never asks for your passphrase)")
-            .remedy(Remedy::command("To let the doctor check it, load the key into the agent and run it again:", "ssh-add ~/.ssh/id_ed25519")),
+            .remedy(Remedy::command("To let the doctor check it, load the key into the agent and run it again:", format!("ssh-add {}", ctx.shell_shown("~/.ssh/id_ed25519")))),
         (Some(c), Some(agent)) => second_factor(&dialer, &user, c, &agent.address).await,
     };
     let sf = match second.severity {

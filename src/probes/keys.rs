@@ -335,6 +335,7 @@ fn for_key(key: &KeyInfo, f: Finding) -> Finding {
 fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
     let s = key.shown.as_str();
     let sp = ctx.shell_path(&key.path);
+    let pub_sp = ctx.shell_path(Path::new(&format!("{}.pub", key.path.display())));
     let policy = &ctx.profile.policy;
     let facts = &key.facts;
 
@@ -379,7 +380,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
     } else if let Some(defect) = facts.defects.first() {
         let all: Vec<String> = facts.defects.iter().map(Defect::describe).collect();
         let remedy = match defect {
-            Defect::Crlf | Defect::Bom | Defect::NoFinalNewline => Remedy::command("Rewrite the file with Unix line endings, no BOM and a final newline (keeps the key itself):", format!("sed -i '1s/^\\xEF\\xBB\\xBF//; s/\\r$//; $a\\' {sp}")),
+            Defect::Crlf | Defect::Bom | Defect::NoFinalNewline => Remedy::command("Rewrite the file with Unix line endings, no BOM and a final newline (keeps the key itself):", ctx.os.shell().normalize_text_file(&sp)),
             _ => Remedy::text("Restore the key from a backup or the original machine; if it is lost, create a new key and have the new public key deployed."),
         };
         Finding::fail(
@@ -563,10 +564,10 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
     // key.public-match
     let pm = match (&key.pub_facts, &facts.fingerprint) {
         (None, _) => Finding::warn("key.public-match", s, format!("{s}.pub is missing: the public key to deploy is not at hand"))
-            .remedy(Remedy::command("Recreate it from the private key (asks for the passphrase):", format!("ssh-keygen -y -f {sp} > {sp}.pub"))),
+            .remedy(Remedy::command("Recreate it from the private key (asks for the passphrase):", ctx.os.shell().public_from_private(&sp, &pub_sp))),
         (Some(p), Some(fp)) if p.fingerprint.as_ref() != Some(fp) => Finding::fail("key.public-match", s, format!("{s}.pub belongs to another key ({} vs {fp})", p.fingerprint.clone().unwrap_or_default()))
             .detail("The .pub is what gets deployed: if support deployed this one, your private key will never be accepted.")
-            .remedy(Remedy::command("Recreate the .pub from the private key (asks for the passphrase), then deploy it:", format!("ssh-keygen -y -f {sp} > {sp}.pub"))),
+            .remedy(Remedy::command("Recreate the .pub from the private key (asks for the passphrase), then deploy it:", ctx.os.shell().public_from_private(&sp, &pub_sp))),
         (Some(_), Some(fp)) => Finding::pass("key.public-match", s, format!(".pub matches ({fp})")),
         (Some(p), None) => Finding::info("key.public-match", s, format!("the private key's public half cannot be read without the passphrase; the .pub says {}", p.fingerprint.clone().unwrap_or_default())),
     };
@@ -760,7 +761,10 @@ pub async fn agent(
         )
         .remedy(Remedy::command(
             "Create a key (choose a passphrase), then have its public key deployed:",
-            "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519",
+            format!(
+                "ssh-keygen -t ed25519 -a 100 -f {}",
+                ctx.shell_shown("~/.ssh/id_ed25519")
+            ),
         ))
     } else if used.is_empty() {
         Finding::pass(
