@@ -234,3 +234,33 @@ fn diagnosis_steps_speak_powershell_for_a_windows_report() {
     );
     assert_eq!(linux[1], "ssh-copy-id -i ~/.ssh/id_ed25519.pub slurm");
 }
+
+#[test]
+fn a_config_saved_by_powershell_gets_a_powershell_fix() {
+    // PowerShell 5.1's `>` writes UTF-16 LE with a BOM.
+    let mut utf16 = vec![0xFF, 0xFE];
+    for u in "Host slurm\r\n    User pbb111\r\n".encode_utf16() {
+        utf16.extend_from_slice(&u.to_le_bytes());
+    }
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".ssh")).unwrap();
+    std::fs::write(home.path().join(".ssh/config"), &utf16).unwrap();
+    let mut ctx = Context::for_home(home.path(), Profile::embedded());
+    let mut state = RunState::default();
+    let command = |ctx: &Context, state: &mut RunState| {
+        mlc_doctor::probes::config::run(ctx, state);
+        state
+            .findings
+            .iter()
+            .find(|f| f.id == "config.syntax" && f.severity == Severity::Fail)
+            .and_then(|f| f.remedy.as_ref()?.command.clone())
+            .expect("a fix for the UTF-16 config")
+    };
+    assert!(command(&ctx, &mut state).starts_with("iconv -f UTF-16 -t UTF-8 ~/.ssh/config"));
+    ctx.os = Os::Windows;
+    let mut state = RunState::default();
+    assert_eq!(
+        command(&ctx, &mut state),
+        "[IO.File]::WriteAllText(\"$env:USERPROFILE\\.ssh\\config\", [IO.File]::ReadAllText(\"$env:USERPROFILE\\.ssh\\config\"))"
+    );
+}

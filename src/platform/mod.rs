@@ -249,6 +249,21 @@ impl Shell {
         }
     }
 
+    /// Rewrites a text file as UTF-8 without a byte-order mark (from UTF-16 or UTF-8 with
+    /// a BOM, as Notepad and PowerShell's `>` save files).
+    pub fn reencode_utf8(self, path: &str, from_utf16: bool) -> String {
+        match self {
+            Shell::Posix => format!(
+                "iconv -f {} -t UTF-8 {path} | sed '1s/^\\xEF\\xBB\\xBF//' > {path}.new && mv {path}.new {path}",
+                if from_utf16 { "UTF-16" } else { "UTF-8" }
+            ),
+            // ReadAllText reads either BOM; WriteAllText writes UTF-8 without one.
+            Shell::PowerShell => format!(
+                "[IO.File]::WriteAllText({path}, [IO.File]::ReadAllText({path}))"
+            ),
+        }
+    }
+
     /// Rewrites a key file with LF line endings, no byte-order mark and a final newline.
     pub fn normalize_text_file(self, path: &str) -> String {
         match self {

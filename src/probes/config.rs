@@ -386,7 +386,7 @@ fn syntax_findings(ctx: &Context, cs: &ConfigState, out: &mut Vec<Finding>) {
             let remedy = match &issue.kind {
                 crate::sshconfig::IssueKind::Utf8Bom | crate::sshconfig::IssueKind::Utf16 => Remedy::command(
                     "Save the file as plain UTF-8 without a byte-order mark (in your editor's encoding menu), or convert it:",
-                    format!("iconv -f {} -t UTF-8 {p} | sed '1s/^\\xEF\\xBB\\xBF//' > {p}.new && mv {p}.new {p}", if matches!(issue.kind, crate::sshconfig::IssueKind::Utf16) { "UTF-16" } else { "UTF-8" }, p = ctx.shell_path(&file.path)),
+                    ctx.os.shell().reencode_utf8(&ctx.shell_path(&file.path), matches!(issue.kind, crate::sshconfig::IssueKind::Utf16)),
                 ),
                 crate::sshconfig::IssueKind::BadOption { word, .. } if crate::platform::macos::is_apple_only(word) => Remedy::command(crate::platform::macos::ignore_unknown_advice(word), format!("IgnoreUnknown {word}")),
                 crate::sshconfig::IssueKind::BadOption { suggestion: Some(s), .. } => Remedy::text(format!("Correct the keyword on line {} to `{s}`.", issue.line)),
