@@ -253,20 +253,19 @@ pub fn parse_reg_export(bytes: &[u8]) -> Putty {
                 }
             }
             Section::HostKeys => {
-                // `ssh-ed25519@22:galvani-login.example`
-                if let Some((alg, rest)) = name.split_once('@') {
-                    if let Some((port, host)) = rest.split_once(':') {
-                        if let Ok(port) = port.parse() {
-                            out.host_keys
-                                .push((alg.to_string(), port, host.to_string()));
-                        }
-                    }
-                }
+                out.host_keys.extend(parse_host_key_name(&name));
             }
             Section::Other => {}
         }
     }
     out
+}
+
+/// PuTTY's host key value name: `ssh-ed25519@22:galvani-login.example`.
+pub(crate) fn parse_host_key_name(name: &str) -> Option<(String, u16, String)> {
+    let (alg, rest) = name.split_once('@')?;
+    let (port, host) = rest.split_once(':')?;
+    Some((alg.to_string(), port.parse().ok()?, host.to_string()))
 }
 
 fn non_empty(v: String) -> Option<String> {

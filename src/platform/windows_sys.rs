@@ -16,8 +16,8 @@ use windows_sys::Win32::Security::{
     OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID, TOKEN_QUERY, TOKEN_USER,
 };
 use windows_sys::Win32::System::Registry::{
-    RegCloseKey, RegEnumKeyExW, RegGetValueW, RegOpenKeyExW, HKEY, HKEY_CURRENT_USER,
-    HKEY_LOCAL_MACHINE, KEY_READ, RRF_RT_REG_DWORD, RRF_RT_REG_SZ,
+    RegCloseKey, RegEnumKeyExW, RegEnumValueW, RegGetValueW, RegOpenKeyExW, HKEY,
+    HKEY_CURRENT_USER, HKEY_LOCAL_MACHINE, KEY_READ, RRF_RT_REG_DWORD, RRF_RT_REG_SZ,
 };
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
@@ -280,6 +280,32 @@ fn subkeys(key: &Key) -> Vec<String> {
     out
 }
 
+fn value_names(key: &Key) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..100_000u32 {
+        let mut name = [0u16; 1024];
+        let mut len = name.len() as u32;
+        // SAFETY: name is writable for len u16s; the data itself is not asked for.
+        let rc = unsafe {
+            RegEnumValueW(
+                key.0,
+                i,
+                name.as_mut_ptr(),
+                &mut len,
+                null(),
+                null_mut(),
+                null_mut(),
+                null_mut(),
+            )
+        };
+        if rc != ERROR_SUCCESS {
+            break;
+        }
+        out.push(from_wide(&name[..len as usize]));
+    }
+    out
+}
+
 /// The profile directory OpenSSH for Windows uses as `~` (ProfileList in HKLM).
 pub fn profile_dir() -> Option<PathBuf> {
     let sid = current_user_sid()?;
@@ -311,6 +337,12 @@ pub fn putty() -> Putty {
                 public_key_file: string_value(&s, "PublicKeyFile").filter(|v| !v.is_empty()),
             });
         }
+    }
+    if let Some(keys) = open(HKEY_CURRENT_USER, r"Software\SimonTatham\PuTTY\SshHostKeys") {
+        out.host_keys = value_names(&keys)
+            .iter()
+            .filter_map(|n| super::parse_host_key_name(n))
+            .collect();
     }
     out
 }

@@ -54,15 +54,23 @@ pub fn session_findings(ctx: &Context, putty: &Putty) -> Vec<Finding> {
             let user = host_user
                 .map(str::to_string)
                 .or_else(|| s.user_name.clone());
-            out.push(judge(
-                ctx,
-                node.alias(),
-                node.hostname(),
-                node.port(),
-                s,
-                by_host,
-                user.as_deref(),
-            ));
+            out.push(
+                judge(
+                    ctx,
+                    node.alias(),
+                    node.hostname(),
+                    node.port(),
+                    s,
+                    by_host,
+                    user.as_deref(),
+                )
+                .with(
+                    "host_key_cached",
+                    putty.host_keys.iter().any(|(_, p, h)| {
+                        *p == s.port.unwrap_or(22) && h.eq_ignore_ascii_case(host)
+                    }),
+                ),
+            );
         }
     }
     out
@@ -265,5 +273,8 @@ mod tests {
         // A session for another host is none of the doctor's business.
         assert!(found.iter().all(|f| !f.subject.contains("github")));
         assert_eq!(found.len(), 3);
+        // PuTTY's cached host keys (SshHostKeys) are read too.
+        assert_eq!(by("ML Cloud").evidence["host_key_cached"], true);
+        assert_eq!(port.evidence["host_key_cached"], false);
     }
 }
