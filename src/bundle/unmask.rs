@@ -33,7 +33,7 @@ pub fn command(
 ) -> ExitStatus {
     let map_path = match map.map(Path::to_path_buf).or_else(|| newest_map(env)) {
         Some(p) => p,
-        None => return crate::app::fatal("no pseudonym map found (bundles written on this machine leave one in ~/.local/state/mlc-doctor/maps); pass --map FILE"),
+        None => return crate::app::fatal(&format!("no pseudonym map found (bundles written on this machine leave one in {}); pass --map FILE", crate::platform::Os::current().state_dir_words())),
     };
     let mappings = match std::fs::read(&map_path)
         .map_err(|e| e.to_string())

@@ -105,6 +105,14 @@ impl Os {
         }
     }
 
+    /// Where pseudonym maps are kept, in the words the user knows.
+    pub fn state_dir_words(self) -> &'static str {
+        match self {
+            Os::Windows => r"%LOCALAPPDATA%\mlc-doctor\maps",
+            _ => "~/.local/state/mlc-doctor/maps",
+        }
+    }
+
     /// How to install the OpenSSH client: words and the command.
     pub fn install_openssh(self) -> (&'static str, &'static str) {
         match self {
