@@ -264,3 +264,26 @@ fn a_config_saved_by_powershell_gets_a_powershell_fix() {
         "[IO.File]::WriteAllText(\"$env:USERPROFILE\\.ssh\\config\", [IO.File]::ReadAllText(\"$env:USERPROFILE\\.ssh\\config\"))"
     );
 }
+
+#[test]
+fn macos_names_which_ssh_runs() {
+    use mlc_doctor::finding::Finding;
+    use mlc_doctor::probes::env::OpenSsh;
+    let summary = |os: Os, path: &str| {
+        let mut ctx = Context::for_home(Path::new("/Users/ana"), Profile::embedded());
+        ctx.os = os;
+        let mut state = RunState::default();
+        state.push([Finding::pass("env.openssh", path, "OpenSSH 9.8")]);
+        state.openssh = Some(OpenSsh {
+            path: path.into(),
+            banner: "OpenSSH_9.8p1".into(),
+            major: 9,
+            minor: 8,
+        });
+        mlc_doctor::probes::env::name_the_client(&ctx, &mut state);
+        state.findings[0].summary.clone()
+    };
+    assert!(summary(Os::MacOs, "/opt/homebrew/bin/ssh").contains("Homebrew's OpenSSH"));
+    assert!(summary(Os::MacOs, "/usr/bin/ssh").contains("Apple's ssh"));
+    assert_eq!(summary(Os::Linux, "/usr/bin/ssh"), "OpenSSH 9.8");
+}
