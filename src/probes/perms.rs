@@ -400,7 +400,9 @@ fn windows_run(ctx: &Context, state: &mut RunState) {
         }
     };
     judge("perm.home", &ctx.home, Severity::Warn, &mut out);
-    if !judge("perm.ssh-dir", &ssh, Severity::Fail, &mut out) {
+    // OpenSSH for Windows checks the files, not ~/.ssh itself: a writable ~/.ssh is a risk
+    // (others could add files), not a refusal.
+    if !judge("perm.ssh-dir", &ssh, Severity::Warn, &mut out) {
         out.push(Finding::skip(
             "perm.ssh-dir",
             "~/.ssh",
@@ -496,7 +498,11 @@ pub fn acl_finding(
     let summary = format!("{shown} {}{consequence}", problems.join(" and "));
     let f = Finding::new(id, bad, &shown, summary)
         .remedy(Remedy::command(
-            "In PowerShell: remove inherited access, give yourself full control and remove the accounts named:",
+            if v.bad_owner.is_some() {
+                "In an administrator PowerShell: make yourself the owner, remove inherited access, give yourself full control and remove the accounts named:"
+            } else {
+                "In PowerShell: remove inherited access, give yourself full control and remove the accounts named:"
+            },
             icacls_fix(&ctx.shell_path(path), &v),
         ))
         .with(
