@@ -105,6 +105,15 @@ impl Os {
         }
     }
 
+    /// How to create `~/.ssh/config` with the block the report prints.
+    pub fn create_config_words(self) -> &'static str {
+        match self {
+            // Notepad appends .txt and older versions write a BOM, both of which ssh trips on.
+            Os::Windows => "Create %USERPROFILE%\\.ssh\\config with this content (in Notepad: Save as type \"All files\", encoding UTF-8, so that it is not saved as config.txt):",
+            _ => "Create ~/.ssh/config with this content, then `chmod 600 ~/.ssh/config`:",
+        }
+    }
+
     /// Where pseudonym maps are kept, in the words the user knows.
     pub fn state_dir_words(self) -> &'static str {
         match self {

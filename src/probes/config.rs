@@ -295,7 +295,7 @@ pub fn run(ctx: &Context, state: &mut RunState) {
         findings.push(
             Finding::warn("config.present", "~/.ssh/config", "there is no ~/.ssh/config: `ssh slurm` cannot know the short names")
                 .detail("Add one Host block per login node. The block below uses your key and the profile's node names; replace the User if it is not your cluster username.")
-                .remedy(Remedy::command("Create ~/.ssh/config with this content, then `chmod 600 ~/.ssh/config`:", suggested_block(ctx, state, &ctx.nodes)))
+                .remedy(Remedy::command(ctx.os.create_config_words(), suggested_block(ctx, state, &ctx.nodes)))
                 .with("path", ctx.show(&path)),
         );
     } else if !user_loaded {
