@@ -148,6 +148,25 @@ fn judge(
                 key_format = Some(facts.format);
                 match facts.format {
                     KeyFormat::PuttyV2 | KeyFormat::PuttyV3 => {
+                        // The same policy as for OpenSSH keys: type and size.
+                        let policy = &ctx.profile.policy;
+                        let allowed = |n: &str| policy.key_types().iter().any(|t| t == n);
+                        match (facts.algorithm.as_deref(), facts.bits) {
+                            (Some("ssh-rsa"), Some(b)) if b < policy.min_rsa_bits() => problems.push((
+                                Severity::Fail,
+                                format!("its key {k} is RSA {b} bits; the site requires at least {}", policy.min_rsa_bits()),
+                            )),
+                            (Some("ssh-rsa"), _) if allowed("rsa") || allowed("ssh-rsa") => {}
+                            (Some("ssh-dss"), _) => problems.push((
+                                Severity::Fail,
+                                format!("its key {k} is DSA, which current servers refuse"),
+                            )),
+                            (Some(a), _) if !allowed(a) => problems.push((
+                                Severity::Warn,
+                                format!("its key {k} is {a}; the site recommends {}", policy.key_types().join(", ")),
+                            )),
+                            _ => {}
+                        }
                         if facts.encrypted == Some(false) && ctx.profile.policy.require_passphrase {
                             problems.push((
                                 Severity::Fail,
@@ -240,6 +259,15 @@ mod tests {
             &openssh,
         )
         .unwrap();
+        let plain = dir.path().join("plain.ppk");
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/fixtures/keys/putty_v3_plain.ppk"
+            ),
+            &plain,
+        )
+        .unwrap();
         let esc = |p: &Path| p.display().to_string().replace('\\', "\\\\");
         let text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -247,7 +275,8 @@ mod tests {
         ))
         .unwrap()
         .replace("@PPK@", &esc(&ppk))
-        .replace("@OPENSSH@", &esc(&openssh));
+        .replace("@OPENSSH@", &esc(&openssh))
+        .replace("@PPKPLAIN@", &esc(&plain));
         let putty = crate::platform::windows::parse_reg_export(&export(&text));
         let ctx = Context::for_home(dir.path(), Profile::embedded());
         let found = session_findings(&ctx, &putty);
@@ -272,7 +301,10 @@ mod tests {
         assert!(port.summary.contains("PuTTY needs a .ppk"));
         // A session for another host is none of the doctor's business.
         assert!(found.iter().all(|f| !f.subject.contains("github")));
-        assert_eq!(found.len(), 3);
+        let plain = by("slurm1-r2");
+        assert_eq!(plain.severity, Severity::Fail);
+        assert!(plain.summary.contains("no passphrase"), "{}", plain.summary);
+        assert_eq!(found.len(), 4);
         // PuTTY's cached host keys (SshHostKeys) are read too.
         assert_eq!(by("ML Cloud").evidence["host_key_cached"], true);
         assert_eq!(port.evidence["host_key_cached"], false);
