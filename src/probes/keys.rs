@@ -59,7 +59,7 @@ pub const CHECKS: &[CheckDoc] = &[
     CheckDoc {
         id: "key.agent",
         title: "ssh-agent state and the number of keys it offers",
-        what: "Connects to the agent in SSH_AUTH_SOCK (if any), lists its keys' fingerprints and whether the login nodes' keys are loaded.",
+        what: "Connects to the agent in SSH_AUTH_SOCK (if any; on Windows the ssh-agent service's pipe \\\\.\\pipe\\openssh-ssh-agent, and Pageant), lists its keys' fingerprints and whether the login nodes' keys are loaded.",
         why: "ssh offers agent keys before key files. With more than 5 keys and no `IdentitiesOnly yes`, the server's limit of 6 attempts ends the login with `Too many authentication failures` before the right key is tried.",
         fix: "Add `IdentitiesOnly yes` to the login nodes' blocks, or remove unneeded keys from the agent: `ssh-add -D` then `ssh-add ~/.ssh/id_ed25519`.",
     },
