@@ -32,6 +32,7 @@ pub fn all() -> impl Iterator<Item = &'static CheckDoc> {
         crate::probes::keys::CHECKS,
         crate::probes::perms::CHECKS,
         crate::probes::config::CHECKS,
+        crate::probes::putty::CHECKS,
         crate::probes::net::CHECKS,
         crate::probes::handshake::CHECKS,
         crate::probes::openssh::CHECKS,

@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::platform::{Os, Shell};
 use crate::profile::Profile;
 use crate::settings::{OpenSshChoice, Settings};
 
@@ -113,6 +114,8 @@ impl Connector for SystemConnector {
 /// The world as probes see it.
 #[derive(Clone)]
 pub struct Context {
+    /// Whose rules apply (paths, permissions, fix commands); tests choose another.
+    pub os: Os,
     /// The user's home (from `--home` or `$HOME`).
     pub home: PathBuf,
     /// The home in the passwd entry: what OpenSSH expands `~` to.
@@ -165,8 +168,10 @@ impl Context {
         let local_user = login
             .or_else(|| env.get("USER").cloned())
             .unwrap_or_else(|| "unknown".to_string());
-        let system_config = Path::new("/etc/ssh/ssh_config");
+        let os = Os::current();
+        let system_config = os.system_config(&env);
         Context {
+            os,
             home: settings.home.clone(),
             passwd_home,
             profile: settings.profile.clone(),
@@ -175,7 +180,7 @@ impl Context {
             uid: crate::platform::current_uid(),
             local_host: crate::platform::host_name().unwrap_or_else(|| "localhost".to_string()),
             openssh: settings.openssh.clone(),
-            system_config: system_config.is_file().then(|| system_config.to_path_buf()),
+            system_config: system_config.is_file().then_some(system_config),
             nodes: settings.nodes.clone(),
             user_override: settings.user.clone(),
             offline: settings.offline,
@@ -197,6 +202,7 @@ impl Context {
             .map(|n| n.alias().to_string())
             .collect();
         Context {
+            os: Os::current(),
             home: home.to_path_buf(),
             passwd_home: Some(home.to_path_buf()),
             profile,
@@ -226,20 +232,33 @@ impl Context {
 
     /// A path as the user knows it: `~/.ssh/config` rather than `/home/pbb111/.ssh/config`.
     /// Control and invisible characters in a name are shown escaped (see
-    /// [`crate::escape`]); a command built from such a name is never offered.
+    /// [`crate::escape`]); a command built from such a name is never offered. On Windows
+    /// too: `~/.ssh/config`, never a mix of `/` and `\`.
     pub fn show(&self, path: &Path) -> String {
         if let Ok(rest) = path.strip_prefix(&self.home) {
             if rest.as_os_str().is_empty() {
                 return "~".to_string();
             }
-            return crate::escape::text(&format!("~/{}", rest.display()));
+            let rest = rest.display().to_string();
+            let shown = match self.os {
+                Os::Windows => format!("~/{}", rest.replace('\\', "/")),
+                _ => format!("~/{rest}"),
+            };
+            return crate::escape::text(&shown);
         }
         crate::escape::text(&path.display().to_string())
     }
 
     /// A path for a shell command: `~/...` quoted where needed.
+    /// PowerShell on Windows: `"$env:USERPROFILE\\.ssh\\id_ed25519"`.
     pub fn shell_path(&self, path: &Path) -> String {
         let shown = self.show(path);
+        if self.os.shell() == Shell::PowerShell {
+            return match shown.strip_prefix('~') {
+                Some(rest) => crate::platform::windows::ps_profile_path(rest),
+                None => crate::platform::windows::ps_literal(&shown),
+            };
+        }
         let (prefix, rest) = match shown.strip_prefix("~/") {
             Some(rest) => ("~/", rest.to_string()),
             None => ("", shown.clone()),
@@ -253,6 +272,15 @@ impl Context {
             format!("'{}'", rest.replace('\'', "'\\''"))
         } else {
             format!("~/'{}'", rest.replace('\'', "'\\''"))
+        }
+    }
+
+    /// A path already shown as `~/...` (or absolute), written for the user's shell.
+    pub fn shell_shown(&self, shown: &str) -> String {
+        match (self.os.shell(), shown.strip_prefix('~')) {
+            (Shell::PowerShell, Some(rest)) => crate::platform::windows::ps_profile_path(rest),
+            (Shell::PowerShell, None) => crate::platform::windows::ps_literal(shown),
+            (Shell::Posix, _) => shown.to_string(),
         }
     }
 
@@ -298,6 +326,18 @@ mod tests {
             ctx.shell_path(Path::new("/home/u/.ssh/id_rsa")),
             "~/.ssh/id_rsa"
         );
+    }
+
+    #[test]
+    fn windows_paths_read_one_way() {
+        let mut ctx = Context::for_home(Path::new("/home/u"), Profile::embedded());
+        ctx.os = Os::Windows;
+        ctx.home = PathBuf::from("/home/u");
+        assert_eq!(
+            ctx.shell_path(Path::new("/home/u/.ssh/my key")),
+            "\"$env:USERPROFILE\\.ssh\\my key\""
+        );
+        assert_eq!(ctx.shell_path(Path::new("/etc/ssh")), "'/etc/ssh'");
     }
 
     #[test]

@@ -85,6 +85,30 @@ impl<'a> Facts<'a> {
             .filter(|f| f.id == id && f.severity == sev)
             .collect()
     }
+    /// The shell of the machine the report is about (env.os), for the commands of steps.
+    fn shell(&self) -> crate::platform::Shell {
+        let windows = self.findings.iter().any(|f| {
+            f.id == "env.os"
+                && f.evidence
+                    .get("os")
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|o| o.eq_ignore_ascii_case("windows"))
+        });
+        if windows {
+            crate::platform::Shell::PowerShell
+        } else {
+            crate::platform::Shell::Posix
+        }
+    }
+    /// `~/.ssh/...` written for that shell.
+    fn path(&self, shown: &str) -> String {
+        match (self.shell(), shown.strip_prefix('~')) {
+            (crate::platform::Shell::PowerShell, Some(rest)) => {
+                crate::platform::windows::ps_profile_path(rest)
+            }
+            _ => shown.to_string(),
+        }
+    }
     fn any(&self, id: &str, sev: Severity) -> bool {
         self.findings
             .iter()
@@ -339,7 +363,7 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
         // (which needs the alias and a real username).
         let mut steps = vec![Step::cmd(
             "Create a key as the site recommends (choose a passphrase when asked):",
-            "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519",
+            format!("ssh-keygen -t ed25519 -a 100 -f {}", f.path("~/.ssh/id_ed25519")),
         )];
         if let Some(r) = f
             .with("config.present", Severity::Warn)
@@ -382,7 +406,7 @@ fn deploy_step(f: &Facts) -> Step {
     } else {
         Step::cmd(
             "Within 2 days of your account's creation, deploy it yourself:",
-            "ssh-copy-id -i ~/.ssh/id_ed25519.pub slurm",
+            f.shell().copy_id(&f.path("~/.ssh/id_ed25519.pub"), "slurm"),
         )
     }
 }
@@ -433,7 +457,7 @@ fn too_many_keys(f: &Facts) -> Option<Diagnosis> {
     (!found.is_empty()).then(|| {
         diag("diagnosis.too-many-keys", "ssh offers too many keys: the server stops after 6 refused keys, before yours is tried", &found, if accepted { "high" } else { "medium" }, vec![
             Step::new("Add `IdentitiesOnly yes` (and your IdentityFile) to each login node's Host block in ~/.ssh/config."),
-            Step::cmd("Or empty the agent and load only the cluster key:", "ssh-add -D && ssh-add ~/.ssh/id_ed25519"),
+            Step::cmd("Or empty the agent and load only the cluster key:", format!("ssh-add -D{} ssh-add {}", if f.shell() == crate::platform::Shell::PowerShell { ";" } else { " &&" }, f.path("~/.ssh/id_ed25519"))),
         ])
     })
 }

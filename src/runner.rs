@@ -153,7 +153,7 @@ struct DashGRun {
 impl DashGRun {
     fn start(ssh: &std::path::Path, config: &std::path::Path, ctx: &Context) -> DashGRun {
         let (tx, rx) = std::sync::mpsc::channel();
-        let path_env = ctx.env.get("PATH").cloned();
+        let path_env = crate::platform::env_get(ctx.os, &ctx.env, "PATH").cloned();
         for (i, alias) in ctx.nodes.iter().enumerate() {
             let (tx, ssh, config, alias, path_env) = (
                 tx.clone(),
@@ -244,7 +244,8 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) -> Option<DashGR
                 (None, _) => probes::env::version_output(&path),
             };
             guarded(state, "env.openssh", "ssh", |s| {
-                probes::env::openssh_from(s, path, out)
+                probes::env::openssh_from(s, path, out);
+                probes::env::name_the_client(ctx, s);
             });
         }
     }
@@ -252,6 +253,9 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) -> Option<DashGR
         probes::config::run(ctx, s)
     });
     guarded(state, "perm.home", "~", |s| probes::perms::run(ctx, s));
+    guarded(state, "config.putty-session", "PuTTY", |s| {
+        probes::putty::run(ctx, s)
+    });
     guarded(state, "key.present", "~/.ssh", |s| {
         probes::keys::run(ctx, s)
     });

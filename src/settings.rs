@@ -121,15 +121,15 @@ impl Settings {
                 }
                 std::path::absolute(dir).unwrap_or_else(|_| dir.clone())
             }
-            None => match env.get("HOME").filter(|h| !h.is_empty()) {
-                Some(h) => PathBuf::from(h),
-                None => crate::platform::passwd_home().ok_or_else(|| {
+            // Windows: the profile directory, as OpenSSH for Windows uses it, not HOME.
+            None => crate::platform::default_home(crate::platform::Os::current(), env).ok_or_else(
+                || {
                     flag(
                         "home",
                         "HOME is not set and the account has no home directory; pass --home DIR",
                     )
-                })?,
-            },
+                },
+            )?,
         };
 
         let mut nodes = Vec::new();

@@ -1,5 +1,6 @@
 //! The support bundle: canaries never reach it, the leak gate fails closed, the manifest
 //! verifies, a second zip implementation reads it, and unmask reverses the pseudonyms.
+#![cfg(unix)] // modes, symlinks, a real OpenSSH: Unix only
 
 mod common;
 

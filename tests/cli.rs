@@ -1,4 +1,5 @@
 //! The command line as a user meets it: exit codes, subcommands, JSON on stdout only.
+#![cfg(unix)] // modes, symlinks, a real OpenSSH: Unix only
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! `config.*` and `perm.*` (but perm.private-key) on temp homes, each triggered and not.
+#![cfg(unix)] // modes, symlinks, a real OpenSSH: Unix only
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! equals what the real OpenSSH client prints with `ssh -G` for hostname, port, user,
 //! identityfile, identitiesonly, batchmode and preferredauthentications; and a config
 //! OpenSSH refuses is one we report as broken.
+#![cfg(unix)] // modes, symlinks, a real OpenSSH: Unix only
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Inputs that must never make the doctor panic, hang or read what it should not: huge
 //! and exploding configs, crowded ~/.ssh, FIFOs and devices, directories in place of
 //! files, non-UTF-8 names, a home that is a symlink.
+#![cfg(unix)] // modes, symlinks, a real OpenSSH: Unix only
 
 mod common;
 

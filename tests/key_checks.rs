@@ -1,4 +1,5 @@
 //! `key.*` and `perm.private-key` on temp homes, with real fixture keys and a real ssh-agent.
+#![cfg(unix)] // modes, symlinks, a real OpenSSH: Unix only
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Network and handshake against real OpenSSH sshd on 127.0.0.1 and hostile servers
 //! written here. Nothing but loopback is ever contacted.
+#![cfg(unix)] // modes, symlinks, a real OpenSSH: Unix only
 
 mod common;
 

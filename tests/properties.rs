@@ -1,5 +1,6 @@
 //! Property tests: the redaction engine's laws, and the config evaluator against the real
 //! `ssh -G` on generated configs.
+#![cfg(unix)] // modes, symlinks, a real OpenSSH: Unix only
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The finished report, as a researcher reads it: for each scenario the first lines name
 //! the right cause and the commands that fix it. Snapshots of the human output (machine
 //! details filtered) and the ranked diagnosis ids.
+#![cfg(unix)] // modes, symlinks, a real OpenSSH: Unix only
 
 mod common;
 

@@ -663,10 +663,7 @@ pub fn default_path(ctx: &Context) -> PathBuf {
 
 /// Where pseudonym maps are kept: the user's state directory, never the bundle.
 pub fn map_dir(ctx: &Context) -> PathBuf {
-    match ctx.env.get("XDG_STATE_HOME").filter(|v| v.starts_with('/')) {
-        Some(s) => PathBuf::from(s).join("mlc-doctor").join("maps"),
-        None => ctx.home.join(".local/state/mlc-doctor/maps"),
-    }
+    ctx.os.state_dir(&ctx.env, &ctx.home).join("maps")
 }
 
 impl Bundle {

@@ -26,16 +26,9 @@ fn named_bundles(text: &str) -> Vec<String> {
 }
 
 fn maps_dir(env: &BTreeMap<String, String>) -> Option<PathBuf> {
-    let home = env
-        .get("HOME")
-        .map(PathBuf::from)
-        .or_else(crate::platform::passwd_home)?;
-    Some(
-        match env.get("XDG_STATE_HOME").filter(|v| v.starts_with('/')) {
-            Some(s) => PathBuf::from(s).join("mlc-doctor/maps"),
-            None => home.join(".local/state/mlc-doctor/maps"),
-        },
-    )
+    let os = crate::platform::Os::current();
+    let home = crate::platform::default_home(os, env)?;
+    Some(os.state_dir(env, &home).join("maps"))
 }
 
 /// The map made for a bundle the text names, if there is one.
@@ -87,7 +80,7 @@ pub fn command(
         .or_else(|| newest_map(env))
     {
         Some(p) => p,
-        None => return crate::app::fatal("no pseudonym map found (bundles written on this machine leave one in ~/.local/state/mlc-doctor/maps); pass --map FILE"),
+        None => return crate::app::fatal(&format!("no pseudonym map found (bundles written on this machine leave one in {}); pass --map FILE", crate::platform::Os::current().state_dir_words())),
     };
     let shown = crate::escape::text(&map_path.display().to_string());
     let map_file = match std::fs::read(&map_path)

@@ -1,26 +1,32 @@
-//! Platforms without Unix modes: permission checks report `skip` until ACL checks exist.
+//! Windows (and any platform without Unix modes): the account from the profile, no uid.
 
 use std::path::PathBuf;
 
 /// True on platforms where owner and mode bits decide what OpenSSH accepts.
 pub const HAS_UNIX_MODES: bool = false;
 
+/// There are no uids; owners are SIDs (see `windows::evaluate`).
 pub fn current_uid() -> u32 {
     0
 }
 
+/// The login name and the profile directory OpenSSH for Windows uses as `~`.
 pub fn passwd_entry() -> Option<(String, PathBuf)> {
     let name = std::env::var("USERNAME").ok()?;
-    let home = std::env::var("USERPROFILE").ok()?;
-    Some((name, PathBuf::from(home)))
+    Some((name, passwd_home()?))
 }
 
+/// The profile directory from the registry's ProfileList, else `USERPROFILE`.
 pub fn passwd_home() -> Option<PathBuf> {
-    passwd_entry().map(|(_, h)| h)
+    #[cfg(windows)]
+    if let Some(p) = super::windows::sys::profile_dir() {
+        return Some(p);
+    }
+    std::env::var("USERPROFILE").ok().map(PathBuf::from)
 }
 
 pub fn login_name() -> Option<String> {
-    passwd_entry().map(|(n, _)| n)
+    std::env::var("USERNAME").ok()
 }
 
 pub fn host_name() -> Option<String> {
@@ -33,8 +39,9 @@ pub fn is_link_loop(_e: &std::io::Error) -> bool {
 }
 
 /// True for "network/host unreachable" errors the standard library does not classify.
-pub fn is_unreachable(_e: &std::io::Error) -> bool {
-    false
+pub fn is_unreachable(e: &std::io::Error) -> bool {
+    // WSAENETUNREACH, WSAEHOSTUNREACH
+    matches!(e.raw_os_error(), Some(10051) | Some(10065))
 }
 
 /// Makes `opts` create a file for its owner (ACLs of the parent directory apply).
@@ -55,6 +62,3 @@ pub fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
         Err(_) => std::fs::create_dir_all(path),
     }
 }
-
-/// The null device, for `ssh -F`.
-pub const NULL_DEVICE: &str = "NUL";

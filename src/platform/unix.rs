@@ -116,6 +116,3 @@ pub fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
         }
     }
 }
-
-/// The null device, for `ssh -F`.
-pub const NULL_DEVICE: &str = "/dev/null";

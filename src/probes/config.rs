@@ -295,7 +295,7 @@ pub fn run(ctx: &Context, state: &mut RunState) {
         findings.push(
             Finding::warn("config.present", "~/.ssh/config", "there is no ~/.ssh/config: `ssh slurm` cannot know the short names")
                 .detail(if ctx.user_override.is_some() { "Add one Host block per login node. The block below uses your key, the profile's node names and the username you gave (--user). `mlc-doctor fix` writes it for you." } else { "Add one Host block per login node. The block below uses your key and the profile's node names; run the doctor with `--user NAME` to have your cluster username filled in, or `mlc-doctor fix --user NAME` to write the file for you." })
-                .remedy(Remedy::command("Create ~/.ssh/config with this content, then `chmod 600 ~/.ssh/config`:", suggested_block(ctx, state, &ctx.nodes)))
+                .remedy(Remedy::command(ctx.os.create_config_words(), suggested_block(ctx, state, &ctx.nodes)))
                 .with("path", ctx.show(&path)),
         );
     } else if !user_loaded {
@@ -395,6 +395,15 @@ fn syntax_findings(ctx: &Context, cs: &ConfigState, out: &mut Vec<Finding>) {
             std::collections::HashMap::new();
         let mut more = 0usize;
         for issue in &file.parsed.issues {
+            // Apple's ssh knows UseKeychain; which ssh runs decides (Homebrew's does not).
+            if let crate::sshconfig::IssueKind::BadOption { word, .. } = &issue.kind {
+                if crate::platform::macos::is_apple_only(word) {
+                    let ssh = crate::probes::env::client_path(ctx).ok();
+                    if crate::platform::macos::accepts(ctx.os, ssh.as_deref(), word) {
+                        continue;
+                    }
+                }
+            }
             any = true;
             let seen = per_kind
                 .entry(std::mem::discriminant(&issue.kind))
@@ -414,8 +423,9 @@ fn syntax_findings(ctx: &Context, cs: &ConfigState, out: &mut Vec<Finding>) {
             let remedy = match &issue.kind {
                 IssueKind::Utf8Bom | IssueKind::Utf16 => Remedy::command(
                     "Save the file as plain UTF-8 without a byte-order mark (in your editor's encoding menu), or convert it:",
-                    format!("iconv -f {} -t UTF-8 {p} | sed '1s/^\\xEF\\xBB\\xBF//' > {p}.new && mv {p}.new {p}", if matches!(issue.kind, IssueKind::Utf16) { "UTF-16" } else { "UTF-8" }),
+                    ctx.os.shell().reencode_utf8(&ctx.shell_path(&file.path), matches!(issue.kind, IssueKind::Utf16)),
                 ),
+                IssueKind::BadOption { word, .. } if crate::platform::macos::is_apple_only(word) => Remedy::command(crate::platform::macos::ignore_unknown_advice(word), format!("IgnoreUnknown {word}")),
                 IssueKind::BadOption { suggestion: Some(s), .. } => Remedy::text(format!("Correct the keyword on line {} to `{s}`.", issue.line)),
                 IssueKind::Ignored { .. } => Remedy::text(format!("Delete line {}; it has no effect.", issue.line)),
                 _ => Remedy::text(format!("Correct line {} of {shown}.", issue.line)),
@@ -631,16 +641,19 @@ fn node_findings(
             } else {
                 ""
             };
+            let (local, note) = ctx.os.login_name_sent(&ctx.local_user, &ctx.env);
+            let mut f = Finding::warn(
+                "config.user",
+                &subject,
+                format!(
+                    "no User for `{alias}`: ssh would send your local login name `{local}`{extra}"
+                ),
+            );
+            if let Some(note) = note {
+                f = f.detail(note);
+            }
             out.push(
-                Finding::warn(
-                    "config.user",
-                    &subject,
-                    format!(
-                        "no User for `{alias}`: ssh would send your local login name `{}`{extra}",
-                        ctx.local_user
-                    ),
-                )
-                .remedy(Remedy::text(format!(
+                f.remedy(Remedy::text(format!(
                     "Add `User <your cluster username>` to the `Host {alias}` block."
                 )))
                 .with("sent", sent)
@@ -1014,6 +1027,7 @@ pub fn dash_g(
             if let Some(p) = path_env {
                 cmd.env("PATH", p);
             }
+            cmd.envs(crate::platform::system_env());
             let alias = alias.clone();
             std::thread::spawn(move || {
                 (
@@ -1108,7 +1122,7 @@ pub fn openssh_agrees(ctx: &Context, state: &mut RunState, prefetched: Option<Da
                     &ssh,
                     &copy,
                     std::slice::from_ref(alias),
-                    ctx.env.get("PATH").map(String::as_str),
+                    crate::platform::env_get(ctx.os, &ctx.env, "PATH").map(String::as_str),
                 )
                 .remove(0)
                 .1

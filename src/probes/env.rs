@@ -130,23 +130,31 @@ pub fn parse_version(banner: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
-/// Finds `name` on the PATH of the context's environment.
+/// Finds `name` on the PATH of the context's environment (`ssh.exe` on Windows).
 pub fn which(ctx: &Context, name: &str) -> Option<PathBuf> {
-    let path = ctx.env.get("PATH")?;
-    std::env::split_paths(path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file() && crate::proc::is_executable(candidate))
+    crate::platform::which(ctx.os, &ctx.env, name)
 }
 
 /// The OpenSSH client to use, or the finding that says why there is none.
 pub fn client_path(ctx: &Context) -> Result<PathBuf, Box<Finding>> {
     match &ctx.openssh {
-        OpenSshChoice::Disabled => Err(Box::new(Finding::skip("env.openssh", "ssh", "not used (--no-openssh): no `ssh -G` comparison and no `ssh -vvv` transcript"))),
+        OpenSshChoice::Disabled => Err(Box::new(Finding::skip(
+            "env.openssh",
+            "ssh",
+            "not used (--no-openssh): no `ssh -G` comparison and no `ssh -vvv` transcript",
+        ))),
         OpenSshChoice::Path(p) => Ok(p.clone()),
         OpenSshChoice::Auto => which(ctx, "ssh").ok_or_else(|| {
-            Box::new(Finding::fail("env.openssh", "ssh", "no OpenSSH client (`ssh`) found on PATH")
+            let (words, command) = ctx.os.install_openssh();
+            Box::new(
+                Finding::fail(
+                    "env.openssh",
+                    "ssh",
+                    "no OpenSSH client (`ssh`) found on PATH",
+                )
                 .detail("`ssh slurm` needs an OpenSSH client. The doctor's own checks still run.")
-                .remedy(Remedy::command("Install the OpenSSH client (Debian/Ubuntu shown; see `mlc-doctor explain env.openssh` for others).", "sudo apt install openssh-client")))
+                .remedy(Remedy::command(words, command)),
+            )
         }),
     }
 }
@@ -168,6 +176,24 @@ pub fn openssh(ctx: &Context, state: &mut RunState) {
     };
     let output = version_output(&path);
     openssh_from(state, path, output);
+    name_the_client(ctx, state);
+}
+
+/// On macOS, says whether Apple's ssh or Homebrew's runs (they differ in `UseKeychain`).
+pub fn name_the_client(ctx: &Context, state: &mut RunState) {
+    let Some(o) = &state.openssh else { return };
+    let flavour = crate::platform::macos::flavour(ctx.os, &o.path);
+    let Some(words) = crate::platform::macos::flavour_words(flavour) else {
+        return;
+    };
+    if let Some(f) = state
+        .findings
+        .iter_mut()
+        .rev()
+        .find(|f| f.id == "env.openssh")
+    {
+        f.summary = format!("{}; {words}", f.summary);
+    }
 }
 
 /// `env.openssh` from an `ssh -V` already run.
@@ -222,10 +248,10 @@ pub fn openssh_from(
                 "OpenSSH {major}.{minor} is older than 7.2: it cannot make rsa-sha2 signatures"
             ),
         )
-        .remedy(Remedy::command(
-            "Upgrade the OpenSSH client.",
-            "sudo apt install openssh-client",
-        ))
+        .remedy({
+            let (words, command) = crate::platform::Os::current().upgrade_openssh();
+            Remedy::command(words, command)
+        })
     } else {
         Finding::pass(
             "env.openssh",

@@ -742,7 +742,7 @@ pub async fn run(
     } else {
         Finding::fail("ssh.key-accepted", alias, format!("the server accepts none of your {} key(s) for user {user}", refused.len()))
             .detail("From here this looks the same whether the public key was never deployed, the username is wrong, or the server refuses it for its own reasons (permissions of ~/.ssh on the cluster, a locked account). Support can tell them apart from the server log.")
-            .remedy(Remedy::command(format!("If your account is less than 2 days old, deploy your key yourself (it asks for your cluster password); otherwise open a ticket and attach the bundle, which contains your public key. Also check that `{user}` is your cluster username."), format!("ssh-copy-id -i {}.pub {alias}", cands.iter().find(|c| !c.source.starts_with("agent")).map(|c| c.source.clone()).unwrap_or_else(|| "~/.ssh/id_ed25519".into()))))
+            .remedy(Remedy::command(format!("If your account is less than 2 days old, deploy your key yourself (it asks for your cluster password); otherwise open a ticket and attach the bundle, which contains your public key. Also check that `{user}` is your cluster username."), ctx.os.shell().copy_id(&ctx.shell_shown(&format!("{}.pub", cands.iter().find(|c| !c.source.starts_with("agent")).map(|c| c.source.clone()).unwrap_or_else(|| "~/.ssh/id_ed25519".into()))), alias)))
     };
     let accepted_list: Vec<&Candidate> = accepted.into_iter().collect();
     let untested_ev: Vec<serde_json::Value> = untested
@@ -781,7 +781,7 @@ pub async fn run(
     let second = match (accepted_list.first(), shared.agent.as_ref()) {
         (None, _) => Finding::skip("ssh.second-factor", alias, "not tested: no key is accepted"),
         (Some(c), _) if !c.in_agent => Finding::skip("ssh.second-factor", alias, "not tested: seeing the second factor needs a signature, and the accepted key is not loaded in ssh-agent (the doctor never asks for your passphrase)")
-            .remedy(Remedy::command("To let the doctor check it, load the key into the agent and run it again:", "ssh-add ~/.ssh/id_ed25519")),
+            .remedy(Remedy::command("To let the doctor check it, load the key into the agent and run it again:", format!("ssh-add {}", ctx.shell_shown("~/.ssh/id_ed25519")))),
         (Some(_), None) => Finding::skip("ssh.second-factor", alias, "not tested: the agent could not be reached"),
         (Some(_), Some(_)) if !verified => {
             let fingerprint = seen
@@ -805,7 +805,7 @@ pub async fn run(
             match h {
                 Err(e) => Finding::skip("ssh.second-factor", alias, format!("not tested: the server closed the connection and a new one failed ({e})")),
                 Ok(mut h) => {
-                    let f = second_factor(ctx, alias, &mut h, &user, c, &agent.socket).await;
+                    let f = second_factor(ctx, alias, &mut h, &user, c, &agent.address).await;
                     hang_up(ctx, h).await;
                     let same = dialer.connections() == before;
                     f.with("same_connection", same)
@@ -1002,23 +1002,19 @@ async fn second_factor(
     h: &mut Connected,
     user: &str,
     c: &Candidate,
-    socket: &std::path::Path,
+    address: &crate::platform::AgentAddress,
 ) -> Finding {
-    let agent = match tokio::time::timeout(
-        ctx.timeout,
-        russh::keys::agent::client::AgentClient::connect_uds(socket),
-    )
-    .await
-    {
-        Ok(Ok(a)) => a,
-        _ => {
-            return Finding::skip(
-                "ssh.second-factor",
-                alias,
-                "not tested: the agent could not be reached",
-            )
-        }
-    };
+    let agent =
+        match tokio::time::timeout(ctx.timeout, crate::platform::connect_agent(address)).await {
+            Ok(Ok(a)) => a,
+            _ => {
+                return Finding::skip(
+                    "ssh.second-factor",
+                    alias,
+                    "not tested: the agent could not be reached",
+                )
+            }
+        };
     let mut agent = agent;
     let hash = if c.key.algorithm().is_rsa() {
         h.best_supported_rsa_hash().await.ok().flatten().flatten()
@@ -1237,7 +1233,7 @@ mod tests {
                 key_file("dsa_plain", true),
             ],
             agent: Some(AgentState {
-                socket: PathBuf::new(),
+                address: crate::platform::AgentAddress::Socket(PathBuf::new()),
                 keys: vec![agent_key("ed25519_100"), agent_key("ed25519_16")],
             }),
             ..Shared::default()

@@ -59,7 +59,7 @@ pub const CHECKS: &[CheckDoc] = &[
     CheckDoc {
         id: "key.agent",
         title: "ssh-agent state and the number of keys it offers",
-        what: "Connects to the agent in SSH_AUTH_SOCK (if any), lists its keys' fingerprints and whether the login nodes' keys are loaded.",
+        what: "Connects to the agent in SSH_AUTH_SOCK (if any; on Windows the ssh-agent service's pipe \\\\.\\pipe\\openssh-ssh-agent, and Pageant), lists its keys' fingerprints and whether the login nodes' keys are loaded.",
         why: "ssh offers agent keys before key files. With more than 5 keys and no `IdentitiesOnly yes`, the server's limit of 6 attempts ends the login with `Too many authentication failures` before the right key is tried.",
         fix: "Add `IdentitiesOnly yes` to the login nodes' blocks, or remove unneeded keys from the agent: `ssh-add -D` then `ssh-add ~/.ssh/id_ed25519`.",
     },
@@ -147,7 +147,7 @@ pub struct AgentKey {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AgentState {
     #[serde(skip)]
-    pub socket: PathBuf,
+    pub address: crate::platform::AgentAddress,
     pub keys: Vec<AgentKey>,
 }
 
@@ -351,6 +351,7 @@ fn for_key(key: &KeyInfo, f: Finding) -> Finding {
 fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
     let s = key.shown.as_str();
     let sp = ctx.shell_path(&key.path);
+    let pub_sp = ctx.shell_path(Path::new(&format!("{}.pub", key.path.display())));
     let policy = &ctx.profile.policy;
     let facts = &key.facts;
 
@@ -418,7 +419,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
     } else if let Some(defect) = facts.defects.first() {
         let all: Vec<String> = facts.defects.iter().map(Defect::describe).collect();
         let remedy = match defect {
-            Defect::Crlf | Defect::Bom | Defect::NoFinalNewline => Remedy::command("Rewrite the file with Unix line endings, no BOM and a final newline (keeps the key itself):", format!("sed -i '1s/^\\xEF\\xBB\\xBF//; s/\\r$//; $a\\' {sp}")),
+            Defect::Crlf | Defect::Bom | Defect::NoFinalNewline => Remedy::command("Rewrite the file with Unix line endings, no BOM and a final newline (keeps the key itself):", ctx.os.shell().normalize_text_file(&sp)),
             _ => Remedy::text("Restore the key from a backup or the original machine; if it is lost, create a new key and have the new public key deployed."),
         };
         Finding::fail(
@@ -604,17 +605,17 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
         (None, _) if facts.format.is_putty() => Finding::warn("key.public-match", s, format!("{s}.pub is missing: the public key to deploy is not at hand"))
             .remedy(Remedy::command("Write it with PuTTYgen (OpenSSH cannot read a .ppk):", format!("puttygen {sp} -O public-openssh -o {sp}.pub"))),
         (None, _) => Finding::warn("key.public-match", s, format!("{s}.pub is missing: the public key to deploy is not at hand"))
-            .remedy(Remedy::command("Recreate it from the private key (asks for the passphrase):", format!("ssh-keygen -y -f {sp} > {sp}.pub"))),
+            .remedy(Remedy::command("Recreate it from the private key (asks for the passphrase):", ctx.os.shell().public_from_private(&sp, &pub_sp))),
         (Some(p), Some(fp)) if p.fingerprint.as_ref() != Some(fp) => Finding::fail("key.public-match", s, format!("{s}.pub belongs to another key ({} vs {fp})", p.fingerprint.clone().unwrap_or_default()))
             .detail("The .pub is what gets deployed: if support deployed this one, your private key will never be accepted.")
-            .remedy(Remedy::command("Recreate the .pub from the private key (asks for the passphrase), then deploy it:", format!("ssh-keygen -y -f {sp} > {sp}.pub"))),
+            .remedy(Remedy::command("Recreate the .pub from the private key (asks for the passphrase), then deploy it:", ctx.os.shell().public_from_private(&sp, &pub_sp))),
         (Some(_), Some(fp)) => Finding::pass("key.public-match", s, format!(".pub matches ({fp})")),
         (Some(p), None) => Finding::info("key.public-match", s, format!("the private key's public half cannot be read without the passphrase; the .pub says {}", p.fingerprint.clone().unwrap_or_default())),
     };
     out.push(for_key(key, pm.with("fingerprint", key.fingerprint())));
 
     // perm.private-key
-    if crate::platform::HAS_UNIX_MODES {
+    if ctx.os.has_unix_modes() {
         if let Ok(st) = crate::probes::perms::stat(&key.path) {
             let f = if st.uid != ctx.uid {
                 Finding::fail(
@@ -654,11 +655,24 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
             });
         }
     } else {
-        out.push(Finding::skip(
-            "perm.private-key",
-            s,
-            "not checked on this platform yet (Windows ACLs)",
-        ));
+        // Windows: OpenSSH for Windows' ACL rule for private keys.
+        let f = match crate::platform::file_acl(&key.path) {
+            Ok(acl) => crate::probes::perms::acl_finding(
+                ctx,
+                "perm.private-key",
+                &key.path,
+                crate::platform::windows::FileRole::PrivateKey,
+                &acl,
+                &crate::platform::current_user_sid().unwrap_or_default(),
+                if key.used_by.is_empty() {
+                    Severity::Warn
+                } else {
+                    Severity::Fail
+                },
+            ),
+            Err(e) => Finding::warn("perm.private-key", s, format!("{s} cannot be checked: {e}")),
+        };
+        out.push(for_key(key, f.with("used_by", &key.used_by)));
     }
 }
 
@@ -669,7 +683,7 @@ pub async fn agent(
     plans: &[NodePlan],
 ) -> (Vec<Finding>, Option<AgentState>) {
     let mut out = Vec::new();
-    let state = match ctx.env.get("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) {
+    let state = match crate::platform::agent_address(ctx.os, &ctx.env) {
         None => {
             // Only a key with a passphrase makes ssh ask at every login.
             let encrypted = keys
@@ -680,38 +694,42 @@ pub async fn agent(
             } else {
                 "no ssh-agent (SSH_AUTH_SOCK is not set)"
             };
-            out.push(Finding::info("key.agent", "ssh-agent", words));
+            let f = Finding::info("key.agent", "ssh-agent", words);
+            // macOS: launchd gives every login session an agent; without it this is
+            // a shell that lost the variable (tmux, sudo, a remote session).
+            out.push(if ctx.os == crate::platform::Os::MacOs {
+                f.detail(format!("macOS starts an agent for every login through launchd (SSH_AUTH_SOCK under /private/tmp/com.apple.launchd.*); this shell does not see it. {}", crate::platform::macos::KEYCHAIN_ADVICE))
+            } else {
+                f
+            });
             None
         }
-        Some(sock) => match tokio::time::timeout(
+        Some(address) => match tokio::time::timeout(
             Duration::from_secs(2).min(ctx.timeout),
-            list_agent(Path::new(sock)),
+            list_agent(&address),
         )
         .await
         {
-            Ok(Ok(keys)) => Some(AgentState {
-                socket: PathBuf::from(sock),
-                keys,
-            }),
+            Ok(Ok(keys)) => Some(AgentState { address, keys }),
             Ok(Err(e)) => {
-                out.push(
-                    Finding::warn(
-                        "key.agent",
-                        "ssh-agent",
-                        format!("SSH_AUTH_SOCK is set but the agent cannot be used: {e}"),
-                    )
-                    .remedy(Remedy::command(
-                        "Start an agent in this shell and load your key:",
-                        "eval \"$(ssh-agent -s)\" && ssh-add ~/.ssh/id_ed25519",
-                    )),
-                );
+                let mut f = agent_unusable(ctx, &address, &e);
+                // Windows: PuTTY users often run Pageant instead of the service.
+                if ctx.os == crate::platform::Os::Windows {
+                    if let Ok(Some(n)) =
+                        tokio::time::timeout(Duration::from_secs(1), pageant_keys()).await
+                    {
+                        f.summary = format!("{}; Pageant is running with {n} key(s)", f.summary);
+                        f = f.with("pageant_keys", n);
+                    }
+                }
+                out.push(f);
                 None
             }
             Err(_) => {
                 out.push(Finding::warn(
                     "key.agent",
                     "ssh-agent",
-                    "the agent in SSH_AUTH_SOCK does not answer",
+                    format!("the agent at {} does not answer", address.shown()),
                 ));
                 None
             }
@@ -755,6 +773,13 @@ pub async fn agent(
                 "ssh-agent",
                 format!("the agent holds {n} key(s){loaded_words}"),
             )
+        };
+        // macOS: keys come back after a restart only through the Keychain.
+        let f = if ctx.os == crate::platform::Os::MacOs && loaded.is_empty() && !node_fps.is_empty()
+        {
+            f.detail(crate::platform::macos::KEYCHAIN_ADVICE)
+        } else {
+            f
         };
         out.push(
             f.with(
@@ -810,7 +835,10 @@ pub async fn agent(
         )
         .remedy(Remedy::command(
             "Create a key (choose a passphrase), then have its public key deployed:",
-            "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519",
+            format!(
+                "ssh-keygen -t ed25519 -a 100 -f {}",
+                ctx.shell_shown("~/.ssh/id_ed25519")
+            ),
         ))
     } else if used.is_empty() {
         Finding::pass(
@@ -839,10 +867,50 @@ pub async fn agent(
     (out, state)
 }
 
-async fn list_agent(sock: &Path) -> Result<Vec<AgentKey>, String> {
-    let mut client = russh::keys::agent::client::AgentClient::connect_uds(sock)
-        .await
-        .map_err(|e| e.to_string())?;
+/// `key.agent` when the agent cannot be used, with the platform's way to start one.
+/// How many keys Pageant holds, when it runs (Windows only).
+async fn pageant_keys() -> Option<usize> {
+    let mut client = crate::platform::connect_pageant().await?;
+    client.request_identities().await.ok().map(|ids| ids.len())
+}
+
+fn agent_unusable(ctx: &Context, address: &crate::platform::AgentAddress, e: &str) -> Finding {
+    use crate::platform::{windows, AgentAddress, Os};
+    match (ctx.os, address) {
+        (Os::Windows, AgentAddress::Pipe(p)) if p == windows::AGENT_PIPE => Finding::info(
+            "key.agent",
+            "ssh-agent",
+            format!("the OpenSSH agent service is not running ({e}): ssh asks for the passphrase at every login"),
+        )
+        .detail("Windows ships the agent as the `ssh-agent` service, disabled by default. Pageant (PuTTY's agent) serves PuTTY; Windows OpenSSH reaches it only with the IdentityAgent line `pageant --openssh-config` writes.")
+        .remedy(Remedy::command(
+            "Enable and start the agent service (administrator PowerShell), then load your key:",
+            format!("{}; ssh-add {}", windows::AGENT_ENABLE, ctx.shell_path(&ctx.ssh_dir().join("id_ed25519"))),
+        )),
+        (Os::MacOs, _) => Finding::warn(
+            "key.agent",
+            "ssh-agent",
+            format!("SSH_AUTH_SOCK is set but the agent cannot be used: {e}"),
+        )
+        .detail(crate::platform::macos::KEYCHAIN_ADVICE)
+        .remedy(Remedy::command(
+            "macOS starts an agent for every login through launchd: open a new terminal (or log out and in), then load your key:",
+            crate::platform::macos::ADD_KEY_COMMAND,
+        )),
+        _ => Finding::warn(
+            "key.agent",
+            "ssh-agent",
+            format!("SSH_AUTH_SOCK is set but the agent cannot be used: {e}"),
+        )
+        .remedy(Remedy::command(
+            "Start an agent in this shell and load your key:",
+            "eval \"$(ssh-agent -s)\" && ssh-add ~/.ssh/id_ed25519",
+        )),
+    }
+}
+
+async fn list_agent(address: &crate::platform::AgentAddress) -> Result<Vec<AgentKey>, String> {
+    let mut client = crate::platform::connect_agent(address).await?;
     let ids = client
         .request_identities()
         .await

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod net;
 pub mod openssh;
 pub mod perms;
+pub mod putty;
 
 use std::path::PathBuf;
 

@@ -70,7 +70,7 @@ pub fn ssh_args(
         "-F".into(),
         config
             .map(|p| p.display().to_string())
-            .unwrap_or_else(|| crate::platform::NULL_DEVICE.into()),
+            .unwrap_or_else(|| ctx.os.null_device().into()),
     ]);
     let secs = ctx.timeout.as_secs().max(1);
     let mut opts = vec![
@@ -196,6 +196,8 @@ pub async fn transcript(
         let _ = std::fs::write(&dst, b"");
         copies.push(dst.display().to_string());
     }
+    // Quoted: a temp path with spaces (Windows profiles) would split into two files.
+    let copies: Vec<String> = copies.iter().map(|c| ctx.os.option_path(c)).collect();
     // Whether the doctor's handshake verified the host key (a dropped sender is a no).
     let verified = tokio::time::timeout(ctx.timeout * 2, verified)
         .await
@@ -208,8 +210,9 @@ pub async fn transcript(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    for var in ["PATH", "HOME", "SSH_AUTH_SOCK", "USER", "LOGNAME"] {
-        if let Some(v) = ctx.env.get(var) {
+    // Windows keeps SystemRoot: without it Winsock fails in the child.
+    for var in ctx.os.child_env() {
+        if let Some(v) = crate::platform::env_get(ctx.os, &ctx.env, var) {
             cmd.env(var, v);
         }
     }

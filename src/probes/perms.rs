@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::catalogue::CheckDoc;
 use crate::context::Context;
-use crate::finding::{Finding, Remedy};
+use crate::finding::{Finding, Remedy, Severity};
 use crate::runner::RunState;
 
 pub const CHECKS: &[CheckDoc] = &[
@@ -22,21 +22,21 @@ pub const CHECKS: &[CheckDoc] = &[
         title: "~/.ssh is yours and private (0700)",
         what: "Checks that ~/.ssh is a directory owned by you, not writable by group or others, and ideally mode 0700.",
         why: "Others who can write ~/.ssh can swap your keys or config; OpenSSH and sshd refuse such setups.",
-        fix: "`chmod 700 ~/.ssh` (and `chown $USER ~/.ssh` if another user owns it).",
+        fix: "`chmod 700 ~/.ssh` (and `chown $USER ~/.ssh` if another user owns it). On Windows: `icacls \"$env:USERPROFILE\\.ssh\" /inheritance:r /grant:r \"${env:USERNAME}:F\"` and `/remove` each account the report names.",
     },
     CheckDoc {
         id: "perm.private-key",
         title: "Private keys readable only by you",
-        what: "Checks each private key file: owned by you, and no permission bits for group or others (0600 or 0400).",
+        what: "Checks each private key file: owned by you, and no permission bits for group or others (0600 or 0400). On Windows: owned by you, Administrators or SYSTEM, and no access entry for any other account (OpenSSH for Windows' rule).",
         why: "OpenSSH refuses a private key that others can read: `WARNING: UNPROTECTED PRIVATE KEY FILE!` and `Load key …: bad permissions`, then the key is not offered at all.",
-        fix: "`chmod 600 ~/.ssh/id_ed25519` (with your key's path).",
+        fix: "`chmod 600 ~/.ssh/id_ed25519` (with your key's path). On Windows, in PowerShell: `icacls \"$env:USERPROFILE\\.ssh\\id_ed25519\" /inheritance:r /grant:r \"${env:USERNAME}:F\"`, then `/remove` each account the report names (e.g. `/remove \"*S-1-5-32-545\"` for BUILTIN\\Users).",
     },
     CheckDoc {
         id: "perm.config",
         title: "~/.ssh/config and its Includes are not writable by others",
-        what: "Checks ~/.ssh/config and every file it includes: owned by you (or root) and not writable by group or others.",
+        what: "Checks ~/.ssh/config and every file it includes: owned by you (or root) and not writable by group or others. On Windows also %PROGRAMDATA%\\ssh\\ssh_config, by its access entries (others may read, not write).",
         why: "OpenSSH stops with `Bad owner or permissions on ~/.ssh/config` before connecting anywhere, because others could change where you connect.",
-        fix: "`chmod 600 ~/.ssh/config` (and each included file named in the report).",
+        fix: "`chmod 600 ~/.ssh/config` (and each included file named in the report). On Windows: the icacls command the report prints.",
     },
     CheckDoc {
         id: "perm.known-hosts",
@@ -187,15 +187,8 @@ fn stat_problem(ctx: &Context, id: &str, path: &Path, e: &StatError) -> Option<F
 
 /// Runs the permission checks.
 pub fn run(ctx: &Context, state: &mut RunState) {
-    if !crate::platform::HAS_UNIX_MODES {
-        for doc in CHECKS.iter().filter(|d| d.id != "perm.private-key") {
-            state.push([Finding::skip(
-                doc.id,
-                "~",
-                "not checked on this platform yet (Windows ACLs)",
-            )]);
-        }
-        return;
+    if !ctx.os.has_unix_modes() {
+        return windows_run(ctx, state);
     }
     let mut out = Vec::new();
     let me = ctx.uid;
@@ -429,6 +422,195 @@ pub fn run(ctx: &Context, state: &mut RunState) {
         .insert("ssh/permissions.txt".into(), listing(ctx).into_bytes());
 }
 
+/// The files OpenSSH for Windows checks, judged by their ACLs (see `platform::windows`).
+fn windows_run(ctx: &Context, state: &mut RunState) {
+    use crate::platform::windows::FileRole;
+    let user_sid = crate::platform::current_user_sid().unwrap_or_default();
+    let ssh = ctx.ssh_dir();
+    let mut out = Vec::new();
+    let judge = |id: &str, path: &Path, bad: Severity, out: &mut Vec<Finding>| -> bool {
+        match crate::platform::file_acl(path) {
+            Ok(acl) => {
+                out.push(acl_finding(
+                    ctx,
+                    id,
+                    path,
+                    FileRole::Shared,
+                    &acl,
+                    &user_sid,
+                    bad,
+                ));
+                true
+            }
+            Err(_) if !path.exists() => false,
+            Err(e) => {
+                out.push(Finding::warn(
+                    id,
+                    ctx.show(path),
+                    format!("{} cannot be checked: {e}", ctx.show(path)),
+                ));
+                true
+            }
+        }
+    };
+    judge("perm.home", &ctx.home, Severity::Warn, &mut out);
+    // OpenSSH for Windows checks the files, not ~/.ssh itself: a writable ~/.ssh is a risk
+    // (others could add files), not a refusal.
+    if !judge("perm.ssh-dir", &ssh, Severity::Warn, &mut out) {
+        out.push(Finding::skip(
+            "perm.ssh-dir",
+            "~/.ssh",
+            "there is no ~/.ssh yet (`ssh-keygen` creates it)",
+        ));
+    }
+    let mut config_files: Vec<PathBuf> = vec![ssh.join("config")];
+    if let Some(cs) = &state.config {
+        for f in cs.config.files.iter() {
+            if !config_files.contains(&f.path) {
+                config_files.push(f.path.clone());
+            }
+        }
+    }
+    for path in &config_files {
+        judge("perm.config", path, Severity::Fail, &mut out);
+    }
+    let mut kh: Vec<PathBuf> = vec![ssh.join("known_hosts"), ssh.join("known_hosts2")];
+    for plan in crate::probes::plan_nodes(ctx, state) {
+        for f in plan.known_hosts_files {
+            if !kh.contains(&f) {
+                kh.push(f);
+            }
+        }
+    }
+    for path in &kh {
+        judge("perm.known-hosts", path, Severity::Warn, &mut out);
+    }
+    judge(
+        "perm.authorized-keys",
+        &ssh.join("authorized_keys"),
+        Severity::Warn,
+        &mut out,
+    );
+    state.push(out);
+    state
+        .artifacts
+        .insert("ssh/permissions.txt".into(), listing(ctx).into_bytes());
+}
+
+/// A `perm.*` verdict from a Windows ACL: OpenSSH for Windows' rule, the offending
+/// accounts by name and SID, and the icacls commands (PowerShell) that fix it.
+pub fn acl_finding(
+    ctx: &Context,
+    id: &str,
+    path: &Path,
+    role: crate::platform::windows::FileRole,
+    acl: &crate::platform::windows::Acl,
+    user_sid: &str,
+    bad: Severity,
+) -> Finding {
+    use crate::platform::windows::{evaluate, icacls_fix, is_trusted, FileRole};
+    let shown = ctx.show(path);
+    let v = evaluate(acl, user_sid, role);
+    // Evidence keeps well-known SIDs and rights only: account names and the user's own SID
+    // identify the machine.
+    let evidence = |f: Finding| {
+        f.with("owner_trusted", v.bad_owner.is_none()).with(
+            "other_allowed",
+            acl.entries
+                .iter()
+                .filter(|a| a.allow && !is_trusted(&a.sid, user_sid))
+                .map(|a| format!("{} 0x{:08x}", well_known(&a.sid), a.rights))
+                .collect::<Vec<_>>(),
+        )
+    };
+    if v.ok() {
+        let words = match role {
+            FileRole::PrivateKey => "only you, Administrators and SYSTEM have access",
+            FileRole::Shared => {
+                "owned by you (or an administrator account) and not writable by others"
+            }
+        };
+        return evidence(Finding::pass(id, &shown, words));
+    }
+    let mut problems = Vec::new();
+    if let Some((sid, name)) = &v.bad_owner {
+        problems.push(format!("is owned by {name} ({sid})"));
+    }
+    if !v.offenders.is_empty() {
+        problems.push(match role {
+            FileRole::PrivateKey => format!("can be read by {}", v.offenders_words()),
+            FileRole::Shared => format!("can be changed by {}", v.offenders_words()),
+        });
+    }
+    let consequence = match (role, id) {
+        (FileRole::PrivateKey, _) => {
+            ": OpenSSH for Windows says `UNPROTECTED PRIVATE KEY FILE!` and skips the key"
+        }
+        (_, "perm.config") => ": OpenSSH for Windows stops with `Bad owner or permissions`",
+        _ => "",
+    };
+    let summary = format!("{shown} {}{consequence}", problems.join(" and "));
+    let f = Finding::new(id, bad, &shown, summary)
+        .remedy(Remedy::command(
+            if v.bad_owner.is_some() {
+                "In an administrator PowerShell: make yourself the owner, remove inherited access, give yourself full control and remove the accounts named:"
+            } else {
+                "In PowerShell: remove inherited access, give yourself full control and remove the accounts named:"
+            },
+            icacls_fix(&ctx.shell_path(path), &v),
+        ))
+        .with(
+            "offenders",
+            v.offenders
+                .iter()
+                .map(|(sid, _)| well_known(sid))
+                .collect::<Vec<_>>(),
+        );
+    evidence(f)
+}
+
+/// A SID for evidence: the well-known ones as they are, others (which name a machine or
+/// domain) reduced to their kind.
+fn well_known(sid: &str) -> String {
+    if sid.starts_with("S-1-5-21-") {
+        "S-1-5-21-… (a machine or domain account)".to_string()
+    } else {
+        sid.to_string()
+    }
+}
+
+/// A listing line from a Windows ACL: the owner's kind and how many other accounts have
+/// access (well-known SIDs by name, no account names: they would identify the user).
+fn windows_line(ctx: &Context, path: &Path, kind: &str, out: &mut String) {
+    use crate::platform::windows::{is_trusted, SID_ADMINISTRATORS, SID_SYSTEM};
+    let me = crate::platform::current_user_sid().unwrap_or_default();
+    let (owner, others) = match crate::platform::file_acl(path) {
+        Ok(acl) => {
+            let owner = if acl.owner_sid.eq_ignore_ascii_case(&me) {
+                "you"
+            } else if acl.owner_sid == SID_ADMINISTRATORS {
+                "Administrators"
+            } else if acl.owner_sid == SID_SYSTEM {
+                "SYSTEM"
+            } else {
+                "another"
+            };
+            let others = acl
+                .entries
+                .iter()
+                .filter(|a| a.allow && !is_trusted(&a.sid, &me))
+                .count();
+            (owner, others.to_string())
+        }
+        Err(_) => ("-", "-".to_string()),
+    };
+    let _ = writeln!(
+        out,
+        "acl   {owner:14} {kind:8} {} (other accounts with access: {others})",
+        ctx.show(path)
+    );
+}
+
 fn who(mode: u32) -> &'static str {
     match (mode & 0o020 != 0, mode & 0o002 != 0) {
         (true, true) => "group and others",
@@ -460,6 +642,9 @@ pub fn listing(ctx: &Context) -> String {
                 };
                 #[cfg(not(unix))]
                 let (mode, uid) = (0u32, 0u32);
+                if !ctx.os.has_unix_modes() {
+                    return windows_line(ctx, path, kind, &mut out);
+                }
                 let owner = if uid == ctx.uid {
                     "you".to_string()
                 } else if uid == 0 {

@@ -74,14 +74,20 @@ impl TestHome {
         dst
     }
 
+    /// Sets a Unix mode; a no-op where files have ACLs instead (Windows).
     pub fn chmod(&self, rel: &str, mode: u32) {
-        use std::os::unix::fs::PermissionsExt;
         let p = if rel.is_empty() {
             self.path().to_path_buf()
         } else {
             self.path().join(rel)
         };
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        #[cfg(not(unix))]
+        let _ = (p, mode);
     }
 
     /// The binary with a clean environment and `--home` set; `args` follow.
@@ -164,12 +170,18 @@ fn copy_tree(src: &Path, dst: &Path) {
         if ty.is_dir() {
             std::fs::create_dir_all(&to).unwrap();
             copy_tree(&entry.path(), &to);
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o700)).unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o700)).unwrap();
+            }
         } else if ty.is_file() {
             std::fs::copy(entry.path(), &to).unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+            }
         }
     }
 }
@@ -224,5 +236,8 @@ pub fn normalized(report: &Value, home: &Path) -> Value {
         .replace(&format!("\"sent\":\"{login}\""), "\"sent\":\"[login]\"");
     serde_json::from_str(&text).unwrap()
 }
+// A real ssh-agent and sshd: Unix only.
+#[cfg(unix)]
 pub mod agent;
+#[cfg(unix)]
 pub mod sshd;
