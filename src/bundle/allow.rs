@@ -177,7 +177,10 @@ impl Vocabulary {
                 let bare = bare_address(&lower);
                 self.addresses.contains(bare)
                     || bare.parse::<IpAddr>().is_ok_and(|ip| {
-                        ip.is_loopback() || ip.is_unspecified() || documentation(&ip)
+                        ip.is_loopback()
+                            || ip.is_unspecified()
+                            || documentation(&ip)
+                            || matches!(ip, IpAddr::V4(v4) if v4.octets()[0] == 0)
                     })
             }
             Shape::Email => {
@@ -402,6 +405,7 @@ mod tests {
             ("report.json", Shape::Plain),
             ("e.g", Shape::Plain),
             ("0.1.0", Shape::Plain),
+            ("OpenSSH.Client~~~~0.0.1.0", Shape::Plain),
             ("10.0.0.7", Shape::Ip),
             ("10.0.0.7:22", Shape::Ip),
             ("fd12:3456::55", Shape::Ip),
@@ -429,7 +433,7 @@ mod tests {
     #[test]
     fn the_cluster_algorithms_and_conventional_names_are_allowed() {
         let v = vocab();
-        let text = "ssh galvani-login.mlcloud.uni-tuebingen.de (10.1.2.3) as pbb111 with chacha20-poly1305@openssh.com; ~/.ssh/id_ed25519_mlcloud and ~/.ssh/config, ~/.ssh/config:12, /dev/null; see https://docs.example.org/ml/x; 127.0.0.1:22 [::1]:22 mlcloud.uni-tuebingen.de host-1.example.invalid path-3 192.0.2.4";
+        let text = "ssh galvani-login.mlcloud.uni-tuebingen.de (10.1.2.3) as pbb111 with chacha20-poly1305@openssh.com; ~/.ssh/id_ed25519_mlcloud and ~/.ssh/config, ~/.ssh/config:12, /dev/null; see https://docs.example.org/ml/x; 127.0.0.1:22 [::1]:22 mlcloud.uni-tuebingen.de host-1.example.invalid path-3 192.0.2.4 0.0.1.0";
         assert_eq!(unsafe_tokens(text, &v), vec![]);
         let bad = "jump via bastion.corp.example.com (10.9.8.7, fd00::5) with ~/.ssh/bank_key and /home/alice/x, mail jane@corp.example.com, token ghp_AbCdEf1234567890XyZqWeRtY9876 https://evil.example.net/x";
         let found: Vec<&str> = unsafe_tokens(bad, &v).into_iter().map(|(t, _)| t).collect();

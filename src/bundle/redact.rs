@@ -164,9 +164,12 @@ impl Redactor {
         }
         // Loopback and documentation addresses say nothing about anyone.
         if category == Category::Ip
-            && raw
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified() || is_documentation(&ip))
+            && raw.parse::<IpAddr>().is_ok_and(|ip| {
+                ip.is_loopback()
+                    || ip.is_unspecified()
+                    || is_documentation(&ip)
+                    || this_network(&ip)
+            })
         {
             return None;
         }
@@ -378,6 +381,11 @@ fn is_private(ip: &IpAddr) -> bool {
             (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80
         }
     }
+}
+
+/// 0.0.0.0/8 is no host's address; `0.0.1.0` is a version (`OpenSSH.Client~~~~0.0.1.0`).
+fn this_network(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V4(v4) if v4.octets()[0] == 0)
 }
 
 fn is_documentation(ip: &IpAddr) -> bool {
