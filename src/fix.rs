@@ -15,6 +15,9 @@ use crate::context::Context;
 use crate::runner::RunState;
 use crate::sshconfig::IssueKind;
 
+/// The largest config `fix` edits.
+const MAX_EDIT: u64 = 1 << 20;
+
 /// A mode change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModeChange {
@@ -102,20 +105,7 @@ fn known_user(ctx: &Context, state: &RunState) -> Option<String> {
     if let Some(u) = &ctx.user_override {
         return Some(u.clone());
     }
-    let re = ctx.profile.username_regex()?;
-    let cs = state.config.as_ref()?;
-    cs.config
-        .files
-        .iter()
-        .filter(|f| !f.system)
-        .flat_map(|f| f.parsed.lines.iter())
-        .find_map(|l| match &l.kind {
-            crate::sshconfig::LineKind::Option {
-                keyword: "user",
-                args,
-            } => args.first().filter(|a| re.is_match(a)).cloned(),
-            _ => None,
-        })
+    crate::probes::config::username_in_config(ctx, state.config.as_ref()?)
 }
 
 #[cfg(unix)]
@@ -182,11 +172,20 @@ fn plan_modes(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
 fn plan_config(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
     let path = ctx.ssh_dir().join("config");
     let shown = ctx.show(&path);
-    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+    if let Some((link, _)) = crate::probes::perms::link_on_the_way(ctx, &path) {
         plan.notes.push(format!(
-            "{shown} is a link: the doctor does not edit files through links"
+            "{} is a link: the doctor does not edit files through links",
+            ctx.show(&link)
         ));
         return;
+    }
+    if let Some((_, uid)) = mode_owner(&path) {
+        if uid != ctx.uid {
+            plan.notes.push(format!(
+                "{shown} belongs to another user: only its owner can have it edited"
+            ));
+            return;
+        }
     }
     let Some(cs) = &state.config else { return };
     let main = cs.config.files.first().filter(|f| !f.system && cs.exists);
@@ -207,7 +206,24 @@ fn plan_config(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
         ));
         return;
     }
-    let before = main.map(|f| String::from_utf8_lossy(&f.bytes).into_owned());
+    // The whole file, read again (what the checks kept may be capped), and only UTF-8:
+    // an edit must never lose or change a byte it did not mean to.
+    let before = match main {
+        None => None,
+        Some(_) => {
+            let bytes = match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() && m.len() <= MAX_EDIT => std::fs::read(&path).ok(),
+                _ => None,
+            };
+            match bytes.map(String::from_utf8) {
+                Some(Ok(text)) => Some(text),
+                _ => {
+                    plan.notes.push(format!("{shown} is not a UTF-8 text file of at most 1 MiB: it is left for you to edit"));
+                    return;
+                }
+            }
+        }
+    };
     let text = before.clone().unwrap_or_default();
     let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -227,7 +243,14 @@ fn plan_config(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
         match &user {
             Some(u) => {
                 if let Some(line) = lines.get_mut(a.line - 1) {
-                    let replaced = line.replacen(a.value(), u, 1);
+                    // Only the value: the keyword may be spelled like it (`user user`).
+                    let key_end = line
+                        .trim_start()
+                        .find(|c: char| c.is_whitespace() || c == '=')
+                        .map(|k| k + (line.len() - line.trim_start().len()))
+                        .unwrap_or(line.len());
+                    let (head, tail) = line.split_at(key_end);
+                    let replaced = format!("{head}{}", tail.replacen(a.value(), u, 1));
                     if replaced != *line {
                         *line = replaced;
                         why.push(format!("User `{}` → `{u}` (line {})", a.value(), a.line));

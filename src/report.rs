@@ -29,6 +29,8 @@ impl Report {
     /// Makes every unsafe character in every text field visible (see [`crate::escape`]).
     /// Idempotent: run where the report is assembled and again before it is rendered.
     pub fn escape(&mut self) {
+        self.profile.name = crate::escape::text(&self.profile.name);
+        self.profile.source = crate::escape::text(&self.profile.source);
         self.findings.iter_mut().for_each(Finding::escape);
         for node in &mut self.nodes {
             // Through JSON, so that no field of the node model can be forgotten.

@@ -1,5 +1,6 @@
 //! `mlc-doctor fix`: every kind of fix, the diff, the backup, idempotence, and the path
 //! without a terminal (print only).
+#![cfg(unix)] // modes, symlinks, sh, a real OpenSSH: Unix only
 
 mod common;
 

@@ -55,7 +55,8 @@ fn a_config_including_10000_files() {
     let (r, took) = timed(&home, &["--no-openssh", "--node", "slurm"]);
     assert!(took < Duration::from_secs(30), "{took:?}");
     assert_eq!(worst(&r, "config.user"), "pass");
-    assert_eq!(worst(&r, "config.include"), "pass");
+    // Past 1 000 files the rest is not read, and the report says so.
+    assert_eq!(worst(&r, "config.include"), "fail");
 }
 
 #[test]

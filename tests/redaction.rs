@@ -1,6 +1,7 @@
 //! Redaction by allowlist: a realistic config with secrets planted in every risky
 //! keyword yields a bundle that contains none of them, in any case or encoding, in any
 //! file or file name, and still shows support the evidence it needs.
+#![cfg(unix)] // modes, symlinks, sh, a real OpenSSH: Unix only
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! The shipped profile keeps the runner's promise: a panicking probe becomes a finding and
 //! the run goes on. Built only with the `fault-injection` feature; `scripts/release-test`
 //! runs it with `--release`, so the binary has the release profile's panic strategy.
-#![cfg(feature = "fault-injection")]
+#![cfg(all(unix, feature = "fault-injection"))]
 
 mod common;
 

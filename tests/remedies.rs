@@ -1,6 +1,7 @@
 //! Fix commands work when pasted: every remedy command of these scenarios that can run
 //! offline is run in a scratch home (with `sh`, HOME set to it), must succeed, and must
 //! make its finding go away.
+#![cfg(unix)] // modes, symlinks, sh, a real OpenSSH: Unix only
 
 mod common;
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::redact::{find_bounded, find_path, Category, MIN_SEED_LEN};
+use super::redact::{find_bounded, find_path, find_whole_path, redactable, Category};
 
 /// Strings that only private key files contain.
 pub const PRIVATE_MARKERS: &[&str] = &[
@@ -99,7 +99,7 @@ pub fn check(files: &BTreeMap<String, Vec<u8>>, sources: &Sources) -> Result<usi
             }
         };
         for (cat, seed) in &sources.seeds {
-            if seed.len() < MIN_SEED_LEN {
+            if !redactable(seed) {
                 continue;
             }
             if !find_bounded(name, seed).is_empty() {
@@ -119,10 +119,12 @@ pub fn check(files: &BTreeMap<String, Vec<u8>>, sources: &Sources) -> Result<usi
                 }
             }
             for (cat, seed) in &sources.seeds {
-                if seed.len() >= MIN_SEED_LEN
-                    && *cat != Category::HomePath
-                    && !find_bounded(line, seed).is_empty()
-                {
+                let found = match cat {
+                    // The redactor's own rule for paths: whole paths only.
+                    Category::Path => !find_whole_path(line, seed).is_empty(),
+                    _ => !find_bounded(line, seed).is_empty(),
+                };
+                if redactable(seed) && *cat != Category::HomePath && found {
                     hit(i + 1, cat.as_str());
                 }
                 // The same rule as the redactor's: `/home/u` inside `/home/u-ticket.zip`

@@ -224,14 +224,16 @@ pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
                 match &line.kind {
                     crate::sshconfig::LineKind::Host(pats) => {
                         for p in pats {
-                            let p = p.trim_start_matches('!');
-                            if p.contains('.')
-                                && !p.contains('*')
-                                && !p.contains('?')
-                                && !ctx.profile.is_cluster_host(p)
-                            {
+                            // `*.corp.example.com` names `corp.example.com`.
+                            let p = p.trim_start_matches('!').trim_start_matches("*.");
+                            if !p.contains(['*', '?']) && !ctx.profile.is_cluster_host(p) {
                                 r.seed(Category::Host, p);
                             }
+                        }
+                    }
+                    crate::sshconfig::LineKind::Include(args) => {
+                        for a in args {
+                            seed_path(&mut r, a);
                         }
                     }
                     crate::sshconfig::LineKind::Option { keyword, args } => match *keyword {
@@ -253,10 +255,7 @@ pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
                                     };
                                     if host.parse::<std::net::IpAddr>().is_ok() {
                                         r.seed(Category::Ip, host);
-                                    } else if !ctx.profile.is_cluster_host(host)
-                                        && !host.contains('%')
-                                        && host != "none"
-                                    {
+                                    } else if !ctx.profile.is_cluster_host(host) && host != "none" {
                                         r.seed(Category::Host, host);
                                     }
                                 }
@@ -283,6 +282,16 @@ pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
                         k if PATH_KEYWORDS.contains(&k) => {
                             for a in args {
                                 seed_path(&mut r, a);
+                            }
+                        }
+                        "canonicaldomains" | "canonicalizepermittedcnames" => {
+                            for a in args {
+                                for part in a.split([',', ':']) {
+                                    let part = part.trim_start_matches("*.");
+                                    if !part.contains(['*', '?']) {
+                                        r.seed(Category::Host, part);
+                                    }
+                                }
                             }
                         }
                         "localforward" | "remoteforward" | "dynamicforward"
@@ -337,7 +346,6 @@ pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
                             }
                         }
                     }
-                    _ => {}
                 }
             }
         }
@@ -433,7 +441,7 @@ fn seed_command(r: &mut Redactor, line_text: &str, args: &[String]) {
 /// A path value: kept when it is a conventional name in `~/.ssh` (or `none`).
 fn seed_path(r: &mut Redactor, value: &str) {
     let lower = value.to_ascii_lowercase();
-    if lower == "none" || lower == "ssh_auth_sock" || lower.starts_with('$') {
+    if lower == "none" || lower == "ssh_auth_sock" {
         return;
     }
     if let Some(name) = value.strip_prefix("~/.ssh/") {
@@ -589,11 +597,27 @@ fn known_hosts_extract(ctx: &Context, state: &RunState) -> String {
         let _ = writeln!(out, "==> {} <==", ctx.show(&f));
         for e in &entries {
             if names.iter().any(|n| e.matches(n)) {
+                // Marker, host patterns, key type and key; a trailing comment stays home.
+                let fields: Vec<&str> = lines
+                    .get(e.line - 1)
+                    .unwrap_or(&"")
+                    .split_whitespace()
+                    .collect();
+                let keep = if fields.first().is_some_and(|f| f.starts_with('@')) {
+                    4
+                } else {
+                    3
+                };
                 let _ = writeln!(
                     out,
                     "{:5} | {}",
                     e.line,
-                    lines.get(e.line - 1).unwrap_or(&"")
+                    fields
+                        .iter()
+                        .take(keep)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 );
             } else {
                 others += 1;
@@ -732,6 +756,17 @@ impl Bundle {
                 }
             }
         }
+        // An OpenSSH private key file carries its public key in the clear: a line of the
+        // file that is part of a public key the bundle ships on purpose is no secret.
+        let public: Vec<String> = state
+            .keys
+            .iter()
+            .filter_map(|k| k.public())
+            .filter_map(|p| p.to_openssh().ok())
+            .collect();
+        sources
+            .key_lines
+            .retain(|l| !public.iter().any(|p| p.contains(l.as_str())));
         Bundle {
             files,
             redactor,

@@ -68,6 +68,63 @@ pub struct Mapping {
 /// manifest says so, and the leak gate skips them too.
 pub const MIN_SEED_LEN: usize = 3;
 
+/// Words of the bundle's own text (file names, pseudonyms, keywords, categories): a login
+/// name or key comment that is one of them (`user`, `ssh`, `host`) cannot be replaced
+/// without rewriting the bundle itself, so like a too-short value it is kept, the
+/// manifest says so, and the leak gate does not look for it.
+pub const OWN_WORDS: &[&str] = &[
+    "user",
+    "users",
+    "host",
+    "hosts",
+    "path",
+    "file",
+    "files",
+    "name",
+    "home",
+    "login",
+    "mlc",
+    "doctor",
+    "bundle",
+    "ssh",
+    "key",
+    "keys",
+    "comment",
+    "token",
+    "command",
+    "env",
+    "value",
+    "email",
+    "client",
+    "example",
+    "invalid",
+    "config",
+    "other",
+    "cluster",
+    "local",
+    "node",
+    "nodes",
+    "report",
+    "manifest",
+    "agent",
+    "known",
+    "public",
+    "private",
+    "slurm",
+    "none",
+    "yes",
+    "default",
+    "system",
+    "effective",
+    "permissions",
+    "readme",
+];
+
+/// True when `raw` can be replaced without rewriting the bundle's own words.
+pub fn redactable(raw: &str) -> bool {
+    raw.len() >= MIN_SEED_LEN && !OWN_WORDS.contains(&raw.to_ascii_lowercase().as_str())
+}
+
 /// The redactor: seeds in, pseudonyms out, consistent across every text it sees.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
@@ -173,7 +230,7 @@ impl Redactor {
         {
             return None;
         }
-        if raw.len() < MIN_SEED_LEN && category != Category::HomePath {
+        if !redactable(raw) && category != Category::HomePath {
             if !self.too_short.contains(&category) {
                 self.too_short.push(category);
             }
@@ -346,11 +403,12 @@ pub fn find_whole_path(hay: &str, path: &str) -> Vec<(usize, usize)> {
     find_bounded(hay, path)
         .into_iter()
         .filter(|(s, e)| {
+            let mut after = hay[*e..].chars();
+            let next = after.next();
+            // A sentence may end right after a path: `… of ~/.ssh/work.`
+            let full_stop = next == Some('.') && after.next().is_none_or(|c| !pathy(c));
             hay[..*s].chars().next_back().is_none_or(|c| !pathy(c))
-                && hay[*e..]
-                    .chars()
-                    .next()
-                    .is_none_or(|c| c == '/' || !pathy(c))
+                && (full_stop || next.is_none_or(|c| c == '/' || !pathy(c)))
         })
         .collect()
 }

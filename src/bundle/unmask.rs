@@ -106,6 +106,10 @@ pub fn command(
             format!(" (made for {})", crate::escape::text(&map_file.bundle))
         }
     );
-    print!("{}", Redactor::unmask(&map_file.mappings, &text));
+    // Text from support goes to the user's terminal: nothing in it may act on it.
+    print!(
+        "{}",
+        crate::escape::multiline(&Redactor::unmask(&map_file.mappings, &text))
+    );
     ExitStatus::Healthy
 }

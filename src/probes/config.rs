@@ -197,6 +197,23 @@ impl ConfigState {
     }
 }
 
+/// A User in the user's config that has the site's username shape.
+pub fn username_in_config(ctx: &Context, cs: &ConfigState) -> Option<String> {
+    let re = ctx.profile.username_regex()?;
+    cs.config
+        .files
+        .iter()
+        .filter(|f| !f.system)
+        .flat_map(|f| f.parsed.lines.iter())
+        .find_map(|l| match &l.kind {
+            crate::sshconfig::LineKind::Option {
+                keyword: "user",
+                args,
+            } => args.first().filter(|a| re.is_match(a)).cloned(),
+            _ => None,
+        })
+}
+
 /// `[user@]host[:port]` of the first ProxyJump hop.
 pub fn first_hop(value: &str) -> Option<(String, u16)> {
     let first = value.split(',').next()?.trim();
@@ -295,7 +312,7 @@ pub fn run(ctx: &Context, state: &mut RunState) {
         findings.push(
             Finding::warn("config.present", "~/.ssh/config", "there is no ~/.ssh/config: `ssh slurm` cannot know the short names")
                 .detail(if ctx.user_override.is_some() { "Add one Host block per login node. The block below uses your key, the profile's node names and the username you gave (--user). `mlc-doctor fix` writes it for you." } else { "Add one Host block per login node. The block below uses your key and the profile's node names; run the doctor with `--user NAME` to have your cluster username filled in, or `mlc-doctor fix --user NAME` to write the file for you." })
-                .remedy(Remedy::command(ctx.os.create_config_words(), suggested_block(ctx, state, &ctx.nodes)))
+                .remedy(Remedy::command(ctx.os.create_config_words(), suggested_block(ctx, state, &ctx.nodes, None)))
                 .with("path", ctx.show(&path)),
         );
     } else if !user_loaded {
@@ -565,7 +582,7 @@ fn node_findings(
     } else if cs.exists {
         out.push(
             Finding::warn("config.alias", &subject, format!("`{alias}` is not defined in your config: `ssh {alias}` will not find the login node"))
-                .remedy(Remedy::command("Add this block to ~/.ssh/config:", suggested_block(ctx, state, &[alias.to_string()])))
+                .remedy(Remedy::command("Add this block to ~/.ssh/config:", suggested_block(ctx, state, &[alias.to_string()], username_in_config(ctx, cs))))
                 .node(alias),
         );
     }
@@ -880,11 +897,19 @@ fn node_findings(
 }
 
 /// The config block to paste, for the given aliases.
-pub fn suggested_block(ctx: &Context, state: &RunState, aliases: &[String]) -> String {
+/// `known_user` fills User when `--user` was not given (a username-shaped User found
+/// elsewhere in the config).
+pub fn suggested_block(
+    ctx: &Context,
+    state: &RunState,
+    aliases: &[String],
+    known_user: Option<String>,
+) -> String {
     let key = crate::probes::keys::preferred_key_path(ctx, state);
     let user = ctx
         .user_override
         .clone()
+        .or(known_user)
         .unwrap_or_else(|| "<your cluster username>".to_string());
     let mut text = String::new();
     for alias in aliases {
@@ -904,6 +929,23 @@ pub fn suggested_block(ctx: &Context, state: &RunState, aliases: &[String]) -> S
         let _ = writeln!(text, "  IdentitiesOnly yes");
     }
     text.trim_end().to_string()
+}
+
+/// A config line without a trailing `# comment` (outside quotes): comments are not
+/// configuration and may hold anything.
+fn without_comment(line: &str) -> String {
+    let mut quote = None;
+    let mut prev_space = false;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '#') if prev_space => return line[..i].trim_end().to_string(),
+            _ => {}
+        }
+        prev_space = c.is_whitespace();
+    }
+    line.to_string()
 }
 
 /// The config as the bundle shows it: only lines that are configuration are copied; a
@@ -944,7 +986,7 @@ fn config_listing(ctx: &Context, cs: &ConfigState) -> String {
             let n = i + 1;
             let line = line.trim_end_matches('\r');
             let shown = if good.contains(&n) && !bad.contains(&n) {
-                line.to_string()
+                without_comment(line)
             } else if line.trim().is_empty() {
                 String::new()
             } else if line.trim_start().starts_with('#') {

@@ -96,6 +96,18 @@ pub fn ssh_args(
     if public_keys_only {
         opts.push("IdentityAgent=none".into());
     }
+    // Nothing of the run may outlive it or change the user's agent: no keys added to the
+    // agent, no tunnel device, and (OpenSSH 8.7+) no fork to the background after login.
+    opts.push("AddKeysToAgent=no".into());
+    opts.push("Tunnel=no".into());
+    if shared
+        .openssh
+        .as_ref()
+        .is_some_and(|o| (o.major, o.minor) >= (8, 7))
+    {
+        opts.push("ForkAfterAuthentication=no".into());
+        opts.push("SessionType=default".into());
+    }
     // The post-quantum key exchange costs ~70 ms of CPU per transcript; where the user's
     // config does not choose, prefer curve25519 (the rest of ssh's list stays behind it,
     // `^` needs OpenSSH 8.3). The doctor's own handshake shows what the server offers.

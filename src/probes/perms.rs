@@ -121,14 +121,15 @@ fn facts(path: &Path, link: Option<PathBuf>, m: &std::fs::Metadata) -> FileFacts
     }
 }
 
-/// The first link on the way from `~/.ssh` (inclusive) down to `path`, or `path` itself
+/// The first link on the way from the home (exclusive) down to `path`, or `path` itself
 /// wherever it is, with the link's target.
 pub fn link_on_the_way(ctx: &Context, path: &Path) -> Option<(PathBuf, PathBuf)> {
-    let ssh = ctx.ssh_dir();
+    // Every folder below the home on the way (`~/dotfiles` as a link counts), and the
+    // path itself wherever it is; the home itself may be a link (common, and the user's).
     let mut chain: Vec<PathBuf> = path
         .ancestors()
         .enumerate()
-        .take_while(|(i, p)| *i == 0 || p.starts_with(&ssh))
+        .take_while(|(i, p)| *i == 0 || (p.starts_with(&ctx.home) && *p != ctx.home))
         .map(|(_, p)| p.to_path_buf())
         .collect();
     chain.reverse();

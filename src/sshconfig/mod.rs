@@ -108,7 +108,7 @@ pub struct Config {
 /// OpenSSH's limit on nested Includes.
 pub const MAX_DEPTH: usize = 16;
 /// A bound on files in one tree, so a hostile Include glob cannot exhaust memory.
-pub const MAX_FILES: usize = 20_000;
+pub const MAX_FILES: usize = 1_000;
 
 impl Config {
     /// Loads the user's config (`user`, may be absent) and the system config, following

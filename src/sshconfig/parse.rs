@@ -104,7 +104,8 @@ impl IssueKind {
             // Not a keyword at all: the line may be anything, so only its shape is told.
             IssueKind::MissingArgument { keyword } => format!("the line is not an ssh option ({}); OpenSSH stops with `no argument after keyword`", shape(keyword)),
             IssueKind::Garbage { keyword } => format!("`{keyword}` takes one value but has more (use quotes around a path with spaces); OpenSSH stops with `garbage at end of line`"),
-            IssueKind::BadValue { keyword, value, expected } => format!("`{keyword} {value}`: expected {expected}"),
+            // The value itself is not repeated: it may be anything the user typed.
+            IssueKind::BadValue { keyword, value, expected } => format!("`{keyword}` has a value it does not accept ({}): expected {expected}", shape(value)),
             IssueKind::InvalidQuotes => "unbalanced quotes; OpenSSH stops with `invalid quotes`".into(),
             IssueKind::BadMatch { message } => format!("bad Match line: {message}"),
             IssueKind::Ignored { keyword, support: Support::Deprecated } => format!("`{keyword}` is deprecated and ignored by OpenSSH"),
@@ -142,8 +143,8 @@ pub struct Parsed {
 /// Problems per file after which bad keywords get no "did you mean" suggestion.
 const MAX_SUGGESTIONS: usize = 32;
 
-/// The largest config the doctor evaluates; OpenSSH configs are a few KiB.
-pub const MAX_BYTES: usize = 4 << 20;
+/// The largest config file the doctor evaluates; OpenSSH configs are a few KiB.
+pub const MAX_BYTES: usize = 1 << 20;
 
 /// Parses config bytes. `client` is the OpenSSH version, to flag keywords it is too old for.
 pub fn parse(bytes: &[u8], client: Option<(u32, u32)>) -> Parsed {
@@ -186,7 +187,7 @@ pub fn parse(bytes: &[u8], client: Option<(u32, u32)>) -> Parsed {
         body = rest;
     }
     let text = String::from_utf8_lossy(body);
-    let ignore_unknown: Vec<String> = text
+    let mut ignore_unknown: Vec<String> = text
         .lines()
         .filter_map(|l| {
             let (k, rest) = split_keyword(l.trim())?;
@@ -194,6 +195,11 @@ pub fn parse(bytes: &[u8], client: Option<(u32, u32)>) -> Parsed {
                 .then(|| rest.trim().trim_matches('"').to_string())
         })
         .collect();
+    // A bound, so thousands of IgnoreUnknown lines cannot make every unknown line cost
+    // thousands of matches (OpenSSH itself uses only the first one that applies).
+    ignore_unknown.sort();
+    ignore_unknown.dedup();
+    ignore_unknown.truncate(16);
     for (i, raw) in text.split('\n').enumerate() {
         let raw = raw.split('\0').next().unwrap_or("");
         parse_line(raw, i + 1, client, &ignore_unknown, &mut out);

@@ -125,6 +125,31 @@ pub fn assess(cfg: &Config, home_is_account_home: bool) -> Vec<Reason> {
         {
             reasons.push(Reason::NotUnderstood { file: i, line: 0 });
         }
+        // Every line's keyword must be one the doctor knows, spelled plainly: OpenSSH
+        // strips quotes from a keyword (`"Include"`), and `IgnoreUnknown` hides from the
+        // doctor's reader a line OpenSSH may still act on.
+        for (n, raw) in f.bytes.split(|b| *b == b'\n').enumerate() {
+            let text = String::from_utf8_lossy(raw);
+            let line = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let end = line
+                .find(|c: char| c.is_whitespace() || c == '=')
+                .unwrap_or(line.len());
+            let word = &line[..end];
+            let plain = word.chars().all(|c| c.is_ascii_alphanumeric());
+            let known = matches!(
+                word.to_ascii_lowercase().as_str(),
+                "host" | "match" | "include"
+            ) || super::keywords::lookup(word).is_some();
+            if !plain || !known {
+                reasons.push(Reason::NotUnderstood {
+                    file: i,
+                    line: n + 1,
+                });
+            }
+        }
         for issue in &f.parsed.issues {
             reasons.push(Reason::NotUnderstood {
                 file: i,
@@ -324,6 +349,15 @@ mod tests {
             b"PKCS11Provider /lib/x.so\n",
             b"SecurityKeyProvider /lib/x.so\n",
         ];
+        // A quoted keyword OpenSSH reads as Include, hidden from the doctor's reader by
+        // `IgnoreUnknown *`: not understood, so never handed over.
+        let cfg = load(vec![(
+            "/h/.ssh/config",
+            b"IgnoreUnknown *\n\"Include\" /tmp/evil\nHost slurm\n  User abc123\n",
+        )]);
+        assert!(assess(&cfg, true)
+            .iter()
+            .any(|r| matches!(r, Reason::NotUnderstood { line: 2, .. })));
         for s in spellings {
             let bytes: &'static [u8] = Box::leak(s.to_vec().into_boxed_slice());
             let cfg = load(vec![("/h/.ssh/config", bytes)]);
