@@ -149,3 +149,47 @@ fn fix_never_writes_through_a_link() {
         "Host slurm\n  User ml-cloud-user-id\n"
     );
 }
+
+#[test]
+fn fix_changes_only_what_it_means_to() {
+    // `user user`: only the value is replaced.
+    let home = TestHome::new();
+    home.write(".ssh/config", "Host slurm\n  user user\n");
+    let run = |home: &TestHome| {
+        doctor()
+            .env("HOME", home.path())
+            .args(["fix", "--yes", "--home"])
+            .arg(home.path())
+            .args(["--user", "abc123"])
+            .output()
+            .unwrap()
+    };
+    run(&home);
+    let config = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    assert!(config.contains("  user abc123\n"), "{config}");
+    // A config larger than what the checks keep, and one that is not UTF-8: nothing lost.
+    for body in [
+        {
+            let mut b = b"Host slurm\n  User user\n".to_vec();
+            b.extend(b"# padding\n".repeat(40_000));
+            b.extend(b"Host end\n  User keep\n");
+            b
+        },
+        b"# J\xf6rg\nHost slurm\n  User user\n".to_vec(),
+    ] {
+        let home = TestHome::new();
+        home.write(".ssh/config", &body);
+        run(&home);
+        let after = std::fs::read(home.ssh().join("config")).unwrap();
+        if std::str::from_utf8(&body).is_err() {
+            assert_eq!(after, body, "a non-UTF-8 config is left alone");
+        } else {
+            let text = String::from_utf8(after.clone()).unwrap();
+            assert!(
+                text.contains("# padding\nHost end\n  User keep\n"),
+                "the tail was lost"
+            );
+            assert!(after.len() >= body.len());
+        }
+    }
+}

@@ -81,6 +81,17 @@ fn no_command_from_the_config_ever_runs() {
             ("conf.d/x.conf", b"Match exec \"touch {C}\"\n".to_vec()),
         ],
     ));
+    // A quoted keyword that OpenSSH reads as Include, hidden by `IgnoreUnknown *`.
+    cases.push((
+        "IgnoreUnknown and a quoted Include".into(),
+        vec![
+            (
+                "config",
+                b"IgnoreUnknown *\n\"Include\" {H}/.ssh/evil\n".to_vec(),
+            ),
+            ("evil", b"Match exec \"touch {C}\"\n".to_vec()),
+        ],
+    ));
     // A config over the doctor's size cap, with the command at its end.
     let mut huge = b"# padding\n".repeat(500_000);
     huge.extend_from_slice(b"Match exec \"touch {C}\"\n");
@@ -98,7 +109,9 @@ fn no_command_from_the_config_ever_runs() {
                 login()
             );
             for (rel, body) in files {
-                let body = String::from_utf8_lossy(body).replace("{C}", &c);
+                let body = String::from_utf8_lossy(body)
+                    .replace("{C}", &c)
+                    .replace("{H}", &home.path().display().to_string());
                 if *rel == "config" {
                     prefix.push_str(&body);
                     home.write(".ssh/config", prefix.as_bytes());
@@ -645,4 +658,47 @@ fn a_resolver_that_never_answers_does_not_hold_the_process() {
         "the process exited after {elapsed:?}, not within --timeout 2"
     );
     drop(ns);
+}
+
+#[test]
+fn ordinary_setups_never_cost_the_bundle() {
+    // An RSA 4096 key with a passphrase (the site's own policy): its private file holds
+    // lines of the public key, which the bundle ships on purpose.
+    let home = TestHome::new();
+    let key = home.ssh().join("id_rsa");
+    let st = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q", "-t", "rsa", "-b", "4096", "-a", "16", "-N", "secretpw", "-C", "", "-f",
+        ])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    home.write(
+        ".ssh/config",
+        "Host slurm\n  User abc123\n  IdentityFile ~/.ssh/id_rsa\n  ServerAliveInterval 30s\nInclude work\n",
+    );
+    home.write(".ssh/work", "Host x\n  ConnectTimeout notanumber\n");
+    // Login names that are words of the bundle itself.
+    for login in ["user", "ssh", "host"] {
+        let zip = home.path().join(format!("{login}.zip"));
+        let out = home
+            .cmd(&["--offline", "--bundle", zip.to_str().unwrap()])
+            .env("USER", login)
+            .env("LOGNAME", login)
+            .output()
+            .unwrap();
+        assert_ne!(
+            out.status.code(),
+            Some(3),
+            "{login}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(zip.exists());
+        let texts = zip_texts(&zip);
+        assert!(
+            texts.iter().any(|(n, _)| n == "ssh/config.txt"),
+            "file names kept"
+        );
+    }
 }
