@@ -179,7 +179,7 @@ impl Vocabulary {
                     || bare.parse::<IpAddr>().is_ok_and(|ip| {
                         ip.is_loopback()
                             || ip.is_unspecified()
-                            || documentation(&ip)
+                            || super::redact::is_documentation(&ip)
                             || matches!(ip, IpAddr::V4(v4) if v4.octets()[0] == 0)
                     })
             }
@@ -206,19 +206,6 @@ pub fn bare_address(t: &str) -> &str {
             a
         }
         _ => t,
-    }
-}
-
-fn documentation(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            matches!(
-                (o[0], o[1], o[2]),
-                (192, 0, 2) | (198, 51, 100) | (203, 0, 113)
-            )
-        }
-        IpAddr::V6(v6) => v6.segments()[0] == 0x2001 && v6.segments()[1] == 0x0db8,
     }
 }
 

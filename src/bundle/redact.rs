@@ -446,7 +446,8 @@ fn this_network(ip: &IpAddr) -> bool {
     matches!(ip, IpAddr::V4(v4) if v4.octets()[0] == 0)
 }
 
-fn is_documentation(ip: &IpAddr) -> bool {
+/// Documentation ranges (RFC 5737, RFC 3849): the pseudonyms' own addresses.
+pub fn is_documentation(ip: &IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let o = v4.octets();

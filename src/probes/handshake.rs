@@ -580,7 +580,7 @@ pub async fn run(
     shared: &Shared,
     reached: crate::probes::net::Reached,
     slot: &SharedSlot,
-    verified_tx: tokio::sync::oneshot::Sender<bool>,
+    verified_tx: tokio::sync::oneshot::Sender<Option<bool>>,
 ) {
     let alias = plan.alias.as_str();
     let dialer = Dialer {
@@ -611,12 +611,12 @@ pub async fn run(
         s.report.algorithms = snapshot.algorithms.clone();
         s.report.host_key = snapshot.host_key.clone();
     }
+    // None: no host key was seen (the server was silent or spoke no SSH).
     let _ = verified_tx.send(
-        result.is_ok()
-            && snapshot
-                .host_key
-                .as_ref()
-                .is_some_and(|h| matches!(h.known_hosts.as_str(), "match" | "pinned")),
+        snapshot
+            .host_key
+            .as_ref()
+            .map(|h| result.is_ok() && matches!(h.known_hosts.as_str(), "match" | "pinned")),
     );
     let mut handle = match result {
         Ok(h) => h,

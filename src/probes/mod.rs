@@ -169,7 +169,8 @@ pub async fn node_pipeline(ctx: &Context, plan: &NodePlan, shared: &Shared, slot
         return;
     }
     // The transcript starts as soon as the handshake knows whether the host key is
-    // verified: without that, nothing may sign for the server.
+    // verified (without that, nothing may sign for the server); when the handshake got no
+    // host key at all (silence, not SSH) ssh would fail the same way, so there is none.
     let (verified_tx, verified_rx) = tokio::sync::oneshot::channel();
     tokio::join!(
         handshake::run(ctx, plan, shared, reachable, slot, verified_tx),

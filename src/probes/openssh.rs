@@ -171,7 +171,7 @@ pub async fn transcript(
     plan: &NodePlan,
     shared: &Shared,
     slot: &SharedSlot,
-    verified: tokio::sync::oneshot::Receiver<bool>,
+    verified: tokio::sync::oneshot::Receiver<Option<bool>>,
 ) {
     let alias = plan.alias.as_str();
     let skip = |why: &str| Finding::skip("ssh.transcript", alias, format!("not captured: {why}"));
@@ -210,10 +210,20 @@ pub async fn transcript(
     }
     // Quoted: a temp path with spaces (Windows profiles) would split into two files.
     let copies: Vec<String> = copies.iter().map(|c| ctx.os.option_path(c)).collect();
-    // Whether the doctor's handshake verified the host key (a dropped sender is a no).
-    let verified = tokio::time::timeout(ctx.timeout * 2, verified)
-        .await
-        .is_ok_and(|v| v.unwrap_or(false));
+    // Whether the doctor's handshake verified the host key. When it saw none (a silent
+    // server, one that speaks no SSH), `ssh -vvv` would only wait out the same timeout
+    // again: the handshake's findings say what happened.
+    let verified = match tokio::time::timeout(ctx.timeout * 2, verified).await {
+        Ok(Ok(Some(v))) => v,
+        _ => {
+            return record(
+                slot,
+                Stage::Transcript,
+                [skip("the server completed no SSH key exchange with the doctor (see ssh.banner); ssh would fail the same way")],
+                alias,
+            )
+        }
+    };
     let (args, setup) = ssh_args(ctx, plan, shared, &copies.join(" "), verified);
     let mut cmd = tokio::process::Command::new(&ssh);
     cmd.args(&args)
