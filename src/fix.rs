@@ -417,14 +417,13 @@ pub fn apply(plan: &FixPlan, stamp: &str) -> Result<Vec<String>, String> {
             .map_err(|err| format!("cannot replace {}: {}", e.shown, err.error))?;
         done.push(format!("wrote {}", e.shown));
     }
+    // Modes are planned only where files have them (Unix).
+    #[cfg(unix)]
     for m in &plan.modes {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&m.path, std::fs::Permissions::from_mode(m.to))
-                .map_err(|err| format!("chmod {}: {err}", m.shown))?;
-            done.push(format!("chmod {:o} {}", m.to, m.shown));
-        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&m.path, std::fs::Permissions::from_mode(m.to))
+            .map_err(|err| format!("chmod {}: {err}", m.shown))?;
+        done.push(format!("chmod {:o} {}", m.to, m.shown));
     }
     Ok(done)
 }
