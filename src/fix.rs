@@ -80,23 +80,10 @@ impl FixPlan {
     }
 }
 
-/// A User value copied from a guide or a form.
+/// A User value copied from a guide or a form, or an e-mail address (never a cluster
+/// username): what `config.user` fails on.
 fn is_placeholder(ctx: &Context, user: &str) -> bool {
-    let lower = user.to_ascii_lowercase();
-    ctx.profile
-        .placeholder_users
-        .iter()
-        .any(|p| p.eq_ignore_ascii_case(user))
-        || lower.starts_with('<')
-        || lower.contains('@')
-        || [
-            "username",
-            "user",
-            "your-username",
-            "yourusername",
-            "userid",
-        ]
-        .contains(&lower.as_str())
+    crate::probes::config::is_placeholder(ctx, user) || user.contains('@')
 }
 
 /// The cluster username when it is known: `--user`, or a User in the config that has the

@@ -151,17 +151,7 @@ fn ipv4_re() -> &'static Regex {
     RE.get_or_init(|| Regex::new(r"\b(?:\d{1,3}\.){3}\d{1,3}\b").expect("valid regex"))
 }
 
-/// Domains of SSH algorithm and extension names, which are not e-mail addresses.
-const ALGORITHM_DOMAINS: &[&str] = &[
-    "openssh.com",
-    "libssh.org",
-    "ssh.com",
-    "putty.projects.tartarus.org",
-    "tartarus.org",
-    "lysator.liu.se",
-    "vandyke.com",
-    "bitvise.com",
-];
+use super::allow::ALGORITHM_DOMAINS;
 
 /// True for characters that continue a word (a seed must not be matched inside a word).
 fn wordy(c: char) -> bool {

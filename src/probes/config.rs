@@ -542,7 +542,8 @@ fn include_findings(ctx: &Context, cs: &ConfigState, out: &mut Vec<Finding>) {
     }
 }
 
-fn is_placeholder(ctx: &Context, user: &str) -> bool {
+/// A User value copied from a guide or a form (`ml-cloud-user-id`, `<username>`).
+pub fn is_placeholder(ctx: &Context, user: &str) -> bool {
     let lower = user.to_ascii_lowercase();
     ctx.profile
         .placeholder_users
