@@ -1,5 +1,6 @@
 //! Dispatch of the subcommands; the only place that prints.
 
+use crate::check::CheckId;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -120,7 +121,7 @@ pub fn man_page() -> std::io::Result<String> {
 /// subcommand completed) and completes check ids after `explain` and the profile's node
 /// aliases after `--node`.
 fn bash_completions(generated: &str) -> String {
-    let ids: Vec<&str> = crate::catalogue::all().map(|d| d.id).collect();
+    let ids: Vec<&str> = crate::catalogue::all().map(|d| d.id.as_str()).collect();
     let aliases: Vec<String> = crate::profile::Profile::embedded()
         .nodes()
         .iter()
@@ -245,7 +246,7 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
         if report
             .findings
             .iter()
-            .any(|f| f.id == "bundle.written" && f.severity == crate::finding::Severity::Fail)
+            .any(|f| f.id == CheckId::BundleWritten && f.severity == crate::finding::Severity::Fail)
         {
             status = ExitStatus::ToolError;
         }
@@ -390,7 +391,7 @@ fn list(json: bool) -> ExitStatus {
     let result = if json {
         let rows: Vec<_> = docs
             .iter()
-            .map(|d| serde_json::json!({"id": d.id, "area": d.area(), "title": d.title}))
+            .map(|d| serde_json::json!({"id": d.id, "area": d.area().as_str(), "title": d.title}))
             .collect();
         writeln!(
             out,
@@ -398,7 +399,7 @@ fn list(json: bool) -> ExitStatus {
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         )
     } else {
-        let width = docs.iter().map(|d| d.id.len()).max().unwrap_or(10);
+        let width = docs.iter().map(|d| d.id.as_str().len()).max().unwrap_or(10);
         docs.iter()
             .try_for_each(|d| writeln!(out, "{:width$}  {:9} {}", d.id, d.area(), d.title))
     };

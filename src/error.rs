@@ -56,12 +56,13 @@ pub enum ToolError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::CheckId;
     use crate::finding::Finding;
 
     #[test]
     fn exit_codes_follow_the_contract() {
-        let warn = vec![Finding::warn("env.openssh", "ssh", "old")];
-        let fail = vec![Finding::fail("env.openssh", "ssh", "gone")];
+        let warn = vec![Finding::warn(CheckId::EnvOpenssh, "ssh", "old")];
+        let fail = vec![Finding::fail(CheckId::EnvOpenssh, "ssh", "gone")];
         assert_eq!(ExitStatus::from_findings(&[], false).code(), 0);
         assert_eq!(ExitStatus::from_findings(&warn, false).code(), 0);
         assert_eq!(ExitStatus::from_findings(&warn, true).code(), 1);

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod bundle;
 pub mod catalogue;
+pub mod check;
 pub mod cli;
 pub mod context;
 pub mod diagnosis;

@@ -3,29 +3,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use crate::catalogue::CheckDoc;
+use crate::check::CheckId;
 use crate::context::Context;
 use crate::finding::{Finding, Remedy};
 use crate::probes::{record, NodePlan};
 use crate::report::{DnsResult, TcpResult};
 use crate::runner::{lock, SharedSlot, Stage};
-
-pub const CHECKS: &[CheckDoc] = &[
-    CheckDoc {
-        id: "net.dns",
-        title: "The login node's name resolves",
-        what: "Resolves the node's host name (HostName from your config, else the profile's) with the system resolver, as ssh does, and records every address and the time taken.",
-        why: "If the name does not resolve, ssh stops with `Could not resolve hostname` before anything else can happen. Usually the machine is offline, the DNS server is unreachable, or HostName is misspelt.",
-        fix: "Check that you are online (open any web page). Check the HostName line of the node in ~/.ssh/config against the site's documentation. If other names resolve and this one does not, the site's DNS may be down: attach the bundle to a ticket.",
-    },
-    CheckDoc {
-        id: "net.tcp",
-        title: "The login node accepts TCP connections on its SSH port",
-        what: "Connects to the node's addresses in order on its SSH port (22 unless your config says otherwise), as ssh does, trying the next address beside one that has not answered within 250 ms, all within --timeout; classifies each result (connected, refused, timed out, unreachable; abandoned or not tried once another address connected). The connection that succeeds carries the handshake, so the node sees one connection, not two.",
-        why: "Refused means nothing listens on that port (wrong Port, or the node is down). Timed out on every address while the name resolves is what a firewall or a missing VPN looks like: the university network or VPN may be required.",
-        fix: "Connect to the university VPN if you are off campus and try again. Check the Port line in ~/.ssh/config (the login nodes use 22). If the node is refused or times out while the others work, it may be down: try another node (e.g. `ssh slurm2`).",
-    },
-];
 
 fn is_ip_literal(host: &str) -> Option<IpAddr> {
     host.trim_start_matches('[')
@@ -62,7 +45,7 @@ pub async fn dns(ctx: &Context, plan: &NodePlan, slot: &SharedSlot) -> Vec<Socke
             slot,
             Stage::Dns,
             [Finding::pass(
-                "net.dns",
+                CheckId::NetDns,
                 alias,
                 format!("{host}{via} is an address; no lookup needed"),
             )
@@ -97,8 +80,8 @@ pub async fn dns(ctx: &Context, plan: &NodePlan, slot: &SharedSlot) -> Vec<Socke
         error: error.clone(),
     });
     let finding = match &error {
-        None => Finding::pass("net.dns", alias, format!("{host}{via} resolves to {} ({ms} ms)", shown.join(", "))),
-        Some(e) => Finding::fail("net.dns", alias, format!("{host}{via} does not resolve: {e}"))
+        None => Finding::pass(CheckId::NetDns, alias, format!("{host}{via} resolves to {} ({ms} ms)", shown.join(", "))),
+        Some(e) => Finding::fail(CheckId::NetDns, alias, format!("{host}{via} does not resolve: {e}"))
             .detail("ssh would stop with `Could not resolve hostname`. Either this machine has no working DNS (offline, captive portal, broken VPN) or the host name is wrong.")
             .remedy(Remedy::text(format!("Check that you are online; check the HostName of `{alias}` in ~/.ssh/config (the profile expects {}).", plan_profile_host(ctx, alias)))),
     };
@@ -294,7 +277,7 @@ pub async fn tcp(
                 .map(|r| r.ms)
                 .unwrap_or(0);
             let mut f = Finding::pass(
-                "net.tcp",
+                CheckId::NetTcp,
                 alias,
                 format!("{addr} accepts connections ({ms} ms)"),
             );
@@ -335,7 +318,7 @@ pub async fn tcp(
             } else {
                 Remedy::text("The node may be down or your network blocks SSH: try another node, or attach the bundle to a ticket.")
             };
-            Finding::fail("net.tcp", alias, summary).remedy(remedy)
+            Finding::fail(CheckId::NetTcp, alias, summary).remedy(remedy)
         }
     };
     record(
