@@ -146,311 +146,494 @@ pub fn run(ctx: &Context, state: &mut RunState) {
     if !ctx.os.has_unix_modes() {
         return windows_run(ctx, state);
     }
-    let mut out = Vec::new();
-    let me = ctx.uid;
-
-    // perm.home
-    match stat(&ctx.home) {
-        Ok(f) if f.mode & 0o022 != 0 => out.push(
-            Finding::warn(CheckId::PermHome, "~", format!("your home is writable by {} (mode {:04o}){}", who(f.mode), f.mode, link_note(ctx, &f)))
-                .detail("Servers with StrictModes refuse keys under such a home, and others could replace ~/.ssh.")
-                .remedy(Remedy::command("Remove write access for group and others:", "chmod go-w ~"))
-                .with("mode", format!("{:04o}", f.mode)),
-        ),
-        Ok(f) => out.push(Finding::pass(CheckId::PermHome, "~", format!("home is not writable by others (mode {:04o})", f.mode)).with("mode", format!("{:04o}", f.mode))),
-        Err(e) => out.extend(stat_problem(ctx, CheckId::PermHome, &ctx.home, &e)),
-    }
-
-    // perm.ssh-dir
     let ssh = ctx.ssh_dir();
-    match stat(&ssh) {
-        Ok(f) if !f.is_dir => out.push(
-            Finding::fail(CheckId::PermSshDir, "~/.ssh", "~/.ssh is not a directory").remedy(
-                Remedy::text("Move the file away and create the directory: mkdir -m 700 ~/.ssh"),
-            ),
-        ),
-        Ok(f) if f.uid != me && f.uid != 0 => out.push(
-            Finding::fail(
-                CheckId::PermSshDir,
-                "~/.ssh",
-                format!("~/.ssh belongs to another user (uid {})", f.uid),
-            )
-            .remedy(mode_remedy(
-                ctx,
-                &ssh,
-                "Take ownership back (as administrator):",
-                "sudo chown -R \"$USER\" ~/.ssh".into(),
-            ))
-            .with("uid", f.uid),
-        ),
-        Ok(f) if f.mode & 0o022 != 0 => out.push(
-            Finding::fail(
-                CheckId::PermSshDir,
-                "~/.ssh",
-                format!(
-                    "~/.ssh is writable by {} (mode {:04o}){}",
-                    who(f.mode),
-                    f.mode,
-                    link_note(ctx, &f)
-                ),
-            )
-            .remedy(mode_remedy(
-                ctx,
-                &ssh,
-                "Make it private:",
-                "chmod 700 ~/.ssh".into(),
-            ))
-            .with("mode", format!("{:04o}", f.mode)),
-        ),
-        Ok(f) if f.mode & 0o777 != 0o700 => out.push(
-            Finding::warn(
-                CheckId::PermSshDir,
-                "~/.ssh",
-                format!(
-                    "~/.ssh has mode {:04o}; 0700 is recommended{}",
-                    f.mode,
-                    link_note(ctx, &f)
-                ),
-            )
-            .remedy(mode_remedy(
-                ctx,
-                &ssh,
-                "Make it private:",
-                "chmod 700 ~/.ssh".into(),
-            ))
-            .with("mode", format!("{:04o}", f.mode)),
-        ),
-        Ok(f) => out.push(
-            Finding::pass(
-                CheckId::PermSshDir,
-                "~/.ssh",
-                format!(
-                    "~/.ssh is private (mode {:04o}){}",
-                    f.mode,
-                    link_note(ctx, &f)
-                ),
-            )
-            .with("mode", format!("{:04o}", f.mode)),
-        ),
-        Err(StatError::Missing) => out.push(Finding::skip(
-            CheckId::PermSshDir,
-            "~/.ssh",
-            "there is no ~/.ssh yet (`ssh-keygen` creates it)",
-        )),
-        Err(e) => out.extend(stat_problem(ctx, CheckId::PermSshDir, &ssh, &e)),
-    }
+    let mut out = Vec::new();
+    out.extend(check_home(ctx));
+    out.extend(check_ssh_dir(ctx, &ssh));
+    out.extend(check_config(ctx, state, &ssh));
+    out.extend(check_known_hosts(ctx, state, &ssh));
+    out.extend(check_authorized_keys(ctx, &ssh));
+    push_with_listing(ctx, state, out);
+}
 
-    // perm.config: the user's config and everything it includes.
-    let mut config_files: Vec<PathBuf> = vec![ssh.join("config")];
-    if let Some(cs) = &state.config {
-        for f in cs.config.files.iter().filter(|f| !f.system) {
-            if !config_files.contains(&f.path) {
-                config_files.push(f.path.clone());
-            }
-        }
-    }
-    let mut config_ok = 0;
-    for path in &config_files {
-        let shown = ctx.show(path);
-        match stat(path) {
-            Ok(f) if (f.uid != me && f.uid != 0) || f.mode & 0o022 != 0 => out.push(
-                Finding::fail(
-                    CheckId::PermConfig,
-                    &shown,
-                    format!(
-                        "{shown} is {}: OpenSSH stops with `Bad owner or permissions`",
-                        if f.uid != me && f.uid != 0 {
-                            format!("owned by another user (uid {})", f.uid)
-                        } else {
-                            format!("writable by {} (mode {:04o})", who(f.mode), f.mode)
-                        }
-                    ),
-                )
-                .remedy(if f.uid != me && f.uid != 0 {
-                    mode_remedy(
-                        ctx,
-                        path,
-                        "Take ownership back (as administrator) and restrict it:",
-                        format!(
-                            "sudo chown \"$USER\" {p} && chmod 600 {p}",
-                            p = ctx.shell_path(path)
-                        ),
-                    )
-                } else {
-                    mode_remedy(
-                        ctx,
-                        path,
-                        "Restrict it:",
-                        format!("chmod 600 {}", ctx.shell_path(path)),
-                    )
-                })
-                .with("mode", format!("{:04o}", f.mode))
-                .with("uid", f.uid),
-            ),
-            Ok(_) => config_ok += 1,
-            Err(e) => out.extend(stat_problem(ctx, CheckId::PermConfig, path, &e)),
-        }
-    }
-    if config_ok > 0 && !out.iter().any(|f| f.id == CheckId::PermConfig) {
-        out.push(Finding::pass(
-            CheckId::PermConfig,
-            "~/.ssh/config",
-            format!("{config_ok} config file(s) owned by you and not writable by others"),
-        ));
-    }
-
-    // perm.known-hosts
-    let mut kh: Vec<PathBuf> = vec![ssh.join("known_hosts"), ssh.join("known_hosts2")];
-    for plan in crate::probes::plan_nodes(ctx, state) {
-        for f in plan.known_hosts_files {
-            if !kh.contains(&f) {
-                kh.push(f);
-            }
-        }
-    }
-    let mut kh_seen = 0;
-    for path in &kh {
-        match stat(path) {
-            Ok(f) if f.mode & 0o002 != 0 || (f.uid != me && f.uid != 0) => out.push(
-                Finding::warn(
-                    CheckId::PermKnownHosts,
-                    ctx.show(path),
-                    format!(
-                        "{} is {}",
-                        ctx.show(path),
-                        if f.mode & 0o002 != 0 {
-                            format!("writable by everyone (mode {:04o})", f.mode)
-                        } else {
-                            format!("owned by another user (uid {})", f.uid)
-                        }
-                    ),
-                )
-                .remedy(mode_remedy(
-                    ctx,
-                    path,
-                    "Restrict it:",
-                    format!("chmod 644 {}", ctx.shell_path(path)),
-                )),
-            ),
-            Ok(_) => kh_seen += 1,
-            Err(e) => out.extend(stat_problem(ctx, CheckId::PermKnownHosts, path, &e)),
-        }
-    }
-    if kh_seen > 0 && !out.iter().any(|f| f.id == CheckId::PermKnownHosts) {
-        out.push(Finding::pass(
-            CheckId::PermKnownHosts,
-            "~/.ssh/known_hosts",
-            format!("{kh_seen} known_hosts file(s) not writable by others"),
-        ));
-    }
-
-    // perm.authorized-keys
-    let ak = ssh.join("authorized_keys");
-    match stat(&ak) {
-        Ok(f) if f.mode & 0o022 != 0 => out.push(
-            Finding::warn(
-                CheckId::PermAuthorizedKeys,
-                "~/.ssh/authorized_keys",
-                format!(
-                    "~/.ssh/authorized_keys is writable by {} (mode {:04o})",
-                    who(f.mode),
-                    f.mode
-                ),
-            )
-            .remedy(mode_remedy(
-                ctx,
-                &ak,
-                "Restrict it:",
-                "chmod 600 ~/.ssh/authorized_keys".into(),
-            )),
-        ),
-        Ok(f) => out.push(Finding::pass(
-            CheckId::PermAuthorizedKeys,
-            "~/.ssh/authorized_keys",
-            format!("not writable by others (mode {:04o})", f.mode),
-        )),
-        Err(e) => out.extend(stat_problem(ctx, CheckId::PermAuthorizedKeys, &ak, &e)),
-    }
-
+/// Records the findings, and the listing of ~ and ~/.ssh that the bundle ships.
+fn push_with_listing(ctx: &Context, state: &mut RunState, out: Vec<Finding>) {
     state.push(out);
     state
         .artifacts
         .insert("ssh/permissions.txt".into(), listing(ctx).into_bytes());
 }
 
-/// The files OpenSSH for Windows checks, judged by their ACLs (see `platform::windows`).
-fn windows_run(ctx: &Context, state: &mut RunState) {
-    use crate::platform::windows::FileRole;
-    let user_sid = crate::platform::current_user_sid().unwrap_or_default();
-    let ssh = ctx.ssh_dir();
-    let mut out = Vec::new();
-    let judge = |id: CheckId, path: &Path, bad: Severity, out: &mut Vec<Finding>| -> bool {
-        match crate::platform::file_acl(path) {
-            Ok(acl) => {
-                out.push(acl_finding(
-                    ctx,
-                    id,
-                    path,
-                    FileRole::Shared,
-                    &acl,
-                    &user_sid,
-                    bad,
-                ));
-                true
-            }
-            Err(_) if !path.exists() => false,
-            Err(e) => {
-                out.push(Finding::warn(
-                    id,
-                    ctx.show(path),
-                    format!("{} cannot be checked: {e}", ctx.show(path)),
-                ));
-                true
-            }
-        }
-    };
-    judge(CheckId::PermHome, &ctx.home, Severity::Warn, &mut out);
-    // OpenSSH for Windows checks the files, not ~/.ssh itself: a writable ~/.ssh is a risk
-    // (others could add files), not a refusal.
-    if !judge(CheckId::PermSshDir, &ssh, Severity::Warn, &mut out) {
-        out.push(Finding::skip(
-            CheckId::PermSshDir,
-            "~/.ssh",
-            "there is no ~/.ssh yet (`ssh-keygen` creates it)",
-        ));
-    }
-    let mut config_files: Vec<PathBuf> = vec![ssh.join("config")];
+/// The mode as reports and evidence show it: four octal digits.
+fn mode_text(mode: u32) -> String {
+    format!("{mode:04o}")
+}
+
+/// Owned by neither this user nor root: OpenSSH distrusts what such a file says.
+fn foreign(f: &FileFacts, me: u32) -> bool {
+    f.uid != me && f.uid != 0
+}
+
+/// The config files ssh reads: `~/.ssh/config` and everything it includes (with the system
+/// files too where the ACL rule covers them).
+fn config_files(ssh: &Path, state: &RunState, with_system: bool) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = vec![ssh.join("config")];
     if let Some(cs) = &state.config {
-        for f in cs.config.files.iter() {
-            if !config_files.contains(&f.path) {
-                config_files.push(f.path.clone());
+        for f in cs.config.files.iter().filter(|f| with_system || !f.system) {
+            if !files.contains(&f.path) {
+                files.push(f.path.clone());
             }
         }
     }
-    for path in &config_files {
-        judge(CheckId::PermConfig, path, Severity::Fail, &mut out);
-    }
-    let mut kh: Vec<PathBuf> = vec![ssh.join("known_hosts"), ssh.join("known_hosts2")];
+    files
+}
+
+/// The known_hosts files ssh reads for the login nodes: the two defaults and every file the
+/// nodes' configs name.
+fn known_hosts_files(ctx: &Context, ssh: &Path, state: &RunState) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = vec![ssh.join("known_hosts"), ssh.join("known_hosts2")];
     for plan in crate::probes::plan_nodes(ctx, state) {
         for f in plan.known_hosts_files {
-            if !kh.contains(&f) {
-                kh.push(f);
+            if !files.contains(&f) {
+                files.push(f);
             }
         }
     }
-    for path in &kh {
-        judge(CheckId::PermKnownHosts, path, Severity::Warn, &mut out);
+    files
+}
+
+/// The `perm.ssh-dir` skip when there is no ~/.ssh (the same words on every platform).
+fn no_ssh_dir() -> Finding {
+    Finding::skip(
+        CheckId::PermSshDir,
+        "~/.ssh",
+        "there is no ~/.ssh yet (`ssh-keygen` creates it)",
+    )
+}
+
+/// What `perm.home` saw of the home.
+#[derive(Debug)]
+enum HomeFact {
+    /// Group or others may write to it: they could replace ~/.ssh.
+    Writable(FileFacts),
+    NotWritable(FileFacts),
+    Unchecked(StatError),
+}
+
+/// `perm.home`: whether others may write to the home.
+fn check_home(ctx: &Context) -> Option<Finding> {
+    home_finding(ctx, observe_home(ctx))
+}
+
+fn observe_home(ctx: &Context) -> HomeFact {
+    match stat(&ctx.home) {
+        Ok(f) if f.mode & 0o022 != 0 => HomeFact::Writable(f),
+        Ok(f) => HomeFact::NotWritable(f),
+        Err(e) => HomeFact::Unchecked(e),
     }
-    judge(
+}
+
+/// `perm.home` in words.
+fn home_finding(ctx: &Context, fact: HomeFact) -> Option<Finding> {
+    let id = CheckId::PermHome;
+    let finding = match fact {
+        HomeFact::Writable(f) => Finding::warn(
+            id,
+            "~",
+            format!(
+                "your home is writable by {} (mode {:04o}){}",
+                who(f.mode),
+                f.mode,
+                link_note(ctx, &f)
+            ),
+        )
+        .detail("Servers with StrictModes refuse keys under such a home, and others could replace ~/.ssh.")
+        .remedy(Remedy::command(
+            "Remove write access for group and others:",
+            "chmod go-w ~",
+        ))
+        .with("mode", mode_text(f.mode)),
+        HomeFact::NotWritable(f) => Finding::pass(
+            id,
+            "~",
+            format!("home is not writable by others (mode {:04o})", f.mode),
+        )
+        .with("mode", mode_text(f.mode)),
+        HomeFact::Unchecked(e) => return stat_problem(ctx, id, &ctx.home, &e),
+    };
+    Some(finding)
+}
+
+/// What `perm.ssh-dir` saw of ~/.ssh.
+#[derive(Debug)]
+enum SshDirFact {
+    Missing,
+    NotADirectory,
+    /// Another user (not root) owns it.
+    ForeignOwner {
+        uid: u32,
+    },
+    /// Others may write to it (OpenSSH refuses what is in it), or only read or enter it.
+    TooOpen {
+        f: FileFacts,
+        writable: bool,
+    },
+    Private(FileFacts),
+    Unchecked(StatError),
+}
+
+/// `perm.ssh-dir`: whether ~/.ssh is a directory of this user's that only they may enter.
+fn check_ssh_dir(ctx: &Context, ssh: &Path) -> Option<Finding> {
+    ssh_dir_finding(ctx, ssh, observe_ssh_dir(ssh, ctx.uid))
+}
+
+fn observe_ssh_dir(ssh: &Path, me: u32) -> SshDirFact {
+    match stat(ssh) {
+        Ok(f) if !f.is_dir => SshDirFact::NotADirectory,
+        Ok(f) if foreign(&f, me) => SshDirFact::ForeignOwner { uid: f.uid },
+        Ok(f) if f.mode & 0o777 != 0o700 => SshDirFact::TooOpen {
+            writable: f.mode & 0o022 != 0,
+            f,
+        },
+        Ok(f) => SshDirFact::Private(f),
+        Err(StatError::Missing) => SshDirFact::Missing,
+        Err(e) => SshDirFact::Unchecked(e),
+    }
+}
+
+/// `perm.ssh-dir` in words.
+fn ssh_dir_finding(ctx: &Context, ssh: &Path, fact: SshDirFact) -> Option<Finding> {
+    let id = CheckId::PermSshDir;
+    let finding = match fact {
+        SshDirFact::Missing => no_ssh_dir(),
+        SshDirFact::NotADirectory => Finding::fail(id, "~/.ssh", "~/.ssh is not a directory")
+            .remedy(Remedy::text(
+                "Move the file away and create the directory: mkdir -m 700 ~/.ssh",
+            )),
+        SshDirFact::ForeignOwner { uid } => Finding::fail(
+            id,
+            "~/.ssh",
+            format!("~/.ssh belongs to another user (uid {uid})"),
+        )
+        .remedy(mode_remedy(
+            ctx,
+            ssh,
+            "Take ownership back (as administrator):",
+            "sudo chown -R \"$USER\" ~/.ssh".into(),
+        ))
+        .with("uid", uid),
+        SshDirFact::TooOpen { f, writable } => {
+            let (severity, summary) = if writable {
+                let words = format!(
+                    "~/.ssh is writable by {} (mode {:04o})",
+                    who(f.mode),
+                    f.mode
+                );
+                (Severity::Fail, words)
+            } else {
+                let words = format!("~/.ssh has mode {:04o}; 0700 is recommended", f.mode);
+                (Severity::Warn, words)
+            };
+            Finding::new(id, severity, "~/.ssh", summary + &link_note(ctx, &f))
+                .remedy(mode_remedy(
+                    ctx,
+                    ssh,
+                    "Make it private:",
+                    "chmod 700 ~/.ssh".into(),
+                ))
+                .with("mode", mode_text(f.mode))
+        }
+        SshDirFact::Private(f) => Finding::pass(
+            id,
+            "~/.ssh",
+            format!(
+                "~/.ssh is private (mode {:04o}){}",
+                f.mode,
+                link_note(ctx, &f)
+            ),
+        )
+        .with("mode", mode_text(f.mode)),
+        SshDirFact::Unchecked(e) => return stat_problem(ctx, id, ssh, &e),
+    };
+    Some(finding)
+}
+
+/// Why OpenSSH distrusts a file it reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Distrust {
+    /// Another user (not root) owns it.
+    ForeignOwner,
+    /// Others may write to it.
+    Writable,
+}
+
+/// What a check over several files (`perm.config`, `perm.known-hosts`) saw of one of them.
+#[derive(Debug)]
+enum FileFact {
+    Distrusted(FileFacts, Distrust),
+    Trusted,
+    Unchecked(PathBuf, StatError),
+}
+
+/// Observes each file under a check's rule.
+fn observe_files(
+    paths: &[PathBuf],
+    rule: impl Fn(&FileFacts) -> Option<Distrust>,
+) -> Vec<FileFact> {
+    paths
+        .iter()
+        .map(|path| match stat(path) {
+            Ok(f) => match rule(&f) {
+                Some(why) => FileFact::Distrusted(f, why),
+                None => FileFact::Trusted,
+            },
+            Err(e) => FileFact::Unchecked(path.clone(), e),
+        })
+        .collect()
+}
+
+/// A check over several files in words: one finding per distrusted or uncheckable file,
+/// or else one pass that counts the files found (missing files count for neither).
+fn files_findings(
+    ctx: &Context,
+    id: CheckId,
+    facts: &[FileFact],
+    distrusted: impl Fn(&FileFacts, Distrust) -> Finding,
+    all_trusted: impl FnOnce(usize) -> Finding,
+) -> Vec<Finding> {
+    let mut out: Vec<Finding> = facts
+        .iter()
+        .filter_map(|fact| match fact {
+            FileFact::Distrusted(f, why) => Some(distrusted(f, *why)),
+            FileFact::Trusted => None,
+            FileFact::Unchecked(path, e) => stat_problem(ctx, id, path, e),
+        })
+        .collect();
+    let trusted = facts
+        .iter()
+        .filter(|fact| matches!(fact, FileFact::Trusted))
+        .count();
+    if trusted > 0 && out.is_empty() {
+        out.push(all_trusted(trusted));
+    }
+    out
+}
+
+/// `perm.config`: the user's config files (not the system's), each under ssh's rule.
+fn check_config(ctx: &Context, state: &RunState, ssh: &Path) -> Vec<Finding> {
+    let files = config_files(ssh, state, false);
+    let facts = observe_files(&files, |f| config_distrust(f, ctx.uid));
+    config_findings(ctx, &facts)
+}
+
+/// `perm.config`'s rule: ssh stops on a config another user owns or others may write to.
+fn config_distrust(f: &FileFacts, me: u32) -> Option<Distrust> {
+    if foreign(f, me) {
+        Some(Distrust::ForeignOwner)
+    } else if f.mode & 0o022 != 0 {
+        Some(Distrust::Writable)
+    } else {
+        None
+    }
+}
+
+/// `perm.config` in words.
+fn config_findings(ctx: &Context, facts: &[FileFact]) -> Vec<Finding> {
+    let id = CheckId::PermConfig;
+    let distrusted = |f: &FileFacts, why: Distrust| {
+        let shown = ctx.show(&f.path);
+        let p = ctx.shell_path(&f.path);
+        let (problem, remedy) = match why {
+            Distrust::ForeignOwner => (
+                format!("owned by another user (uid {})", f.uid),
+                mode_remedy(
+                    ctx,
+                    &f.path,
+                    "Take ownership back (as administrator) and restrict it:",
+                    format!("sudo chown \"$USER\" {p} && chmod 600 {p}"),
+                ),
+            ),
+            Distrust::Writable => (
+                format!("writable by {} (mode {:04o})", who(f.mode), f.mode),
+                mode_remedy(ctx, &f.path, "Restrict it:", format!("chmod 600 {p}")),
+            ),
+        };
+        Finding::fail(
+            id,
+            &shown,
+            format!("{shown} is {problem}: OpenSSH stops with `Bad owner or permissions`"),
+        )
+        .remedy(remedy)
+        .with("mode", mode_text(f.mode))
+        .with("uid", f.uid)
+    };
+    files_findings(ctx, id, facts, distrusted, |n| {
+        Finding::pass(
+            id,
+            "~/.ssh/config",
+            format!("{n} config file(s) owned by you and not writable by others"),
+        )
+    })
+}
+
+/// `perm.known-hosts`: every known_hosts file ssh reads for the login nodes.
+fn check_known_hosts(ctx: &Context, state: &RunState, ssh: &Path) -> Vec<Finding> {
+    let files = known_hosts_files(ctx, ssh, state);
+    let facts = observe_files(&files, |f| known_hosts_distrust(f, ctx.uid));
+    known_hosts_findings(ctx, &facts)
+}
+
+/// `perm.known-hosts`' rule: a known_hosts file everyone may write to, or another user
+/// owns, can be made to vouch for any host key.
+fn known_hosts_distrust(f: &FileFacts, me: u32) -> Option<Distrust> {
+    if f.mode & 0o002 != 0 {
+        Some(Distrust::Writable)
+    } else if foreign(f, me) {
+        Some(Distrust::ForeignOwner)
+    } else {
+        None
+    }
+}
+
+/// `perm.known-hosts` in words.
+fn known_hosts_findings(ctx: &Context, facts: &[FileFact]) -> Vec<Finding> {
+    let id = CheckId::PermKnownHosts;
+    let distrusted = |f: &FileFacts, why: Distrust| {
+        let problem = match why {
+            Distrust::Writable => format!("writable by everyone (mode {:04o})", f.mode),
+            Distrust::ForeignOwner => format!("owned by another user (uid {})", f.uid),
+        };
+        Finding::warn(
+            id,
+            ctx.show(&f.path),
+            format!("{} is {problem}", ctx.show(&f.path)),
+        )
+        .remedy(mode_remedy(
+            ctx,
+            &f.path,
+            "Restrict it:",
+            format!("chmod 644 {}", ctx.shell_path(&f.path)),
+        ))
+    };
+    files_findings(ctx, id, facts, distrusted, |n| {
+        Finding::pass(
+            id,
+            "~/.ssh/known_hosts",
+            format!("{n} known_hosts file(s) not writable by others"),
+        )
+    })
+}
+
+/// What `perm.authorized-keys` saw of ~/.ssh/authorized_keys.
+#[derive(Debug)]
+enum AuthorizedKeysFact {
+    /// Group or others may add keys to it.
+    Writable {
+        mode: u32,
+    },
+    NotWritable {
+        mode: u32,
+    },
+    Unchecked(StatError),
+}
+
+/// `perm.authorized-keys`: whether others may add keys to ~/.ssh/authorized_keys.
+fn check_authorized_keys(ctx: &Context, ssh: &Path) -> Option<Finding> {
+    let path = ssh.join("authorized_keys");
+    authorized_keys_finding(ctx, &path, observe_authorized_keys(&path))
+}
+
+fn observe_authorized_keys(path: &Path) -> AuthorizedKeysFact {
+    match stat(path) {
+        Ok(f) if f.mode & 0o022 != 0 => AuthorizedKeysFact::Writable { mode: f.mode },
+        Ok(f) => AuthorizedKeysFact::NotWritable { mode: f.mode },
+        Err(e) => AuthorizedKeysFact::Unchecked(e),
+    }
+}
+
+/// `perm.authorized-keys` in words.
+fn authorized_keys_finding(
+    ctx: &Context,
+    path: &Path,
+    fact: AuthorizedKeysFact,
+) -> Option<Finding> {
+    let id = CheckId::PermAuthorizedKeys;
+    let finding = match fact {
+        AuthorizedKeysFact::Writable { mode } => Finding::warn(
+            id,
+            "~/.ssh/authorized_keys",
+            format!(
+                "~/.ssh/authorized_keys is writable by {} (mode {mode:04o})",
+                who(mode)
+            ),
+        )
+        .remedy(mode_remedy(
+            ctx,
+            path,
+            "Restrict it:",
+            "chmod 600 ~/.ssh/authorized_keys".into(),
+        )),
+        AuthorizedKeysFact::NotWritable { mode } => Finding::pass(
+            id,
+            "~/.ssh/authorized_keys",
+            format!("not writable by others (mode {mode:04o})"),
+        ),
+        AuthorizedKeysFact::Unchecked(e) => return stat_problem(ctx, id, path, &e),
+    };
+    Some(finding)
+}
+
+/// The files OpenSSH for Windows checks, judged by their ACLs (see `platform::windows`).
+fn windows_run(ctx: &Context, state: &mut RunState) {
+    let user_sid = crate::platform::current_user_sid().unwrap_or_default();
+    let ssh = ctx.ssh_dir();
+    let acl = |id: CheckId, path: &Path, bad: Severity| acl_check(ctx, &user_sid, id, path, bad);
+    let mut out = Vec::new();
+    out.extend(acl(CheckId::PermHome, &ctx.home, Severity::Warn));
+    // OpenSSH for Windows checks the files, not ~/.ssh itself: a writable ~/.ssh is a risk
+    // (others could add files), not a refusal.
+    out.push(acl(CheckId::PermSshDir, &ssh, Severity::Warn).unwrap_or_else(no_ssh_dir));
+    for path in config_files(&ssh, state, true) {
+        out.extend(acl(CheckId::PermConfig, &path, Severity::Fail));
+    }
+    for path in known_hosts_files(ctx, &ssh, state) {
+        out.extend(acl(CheckId::PermKnownHosts, &path, Severity::Warn));
+    }
+    let authorized_keys = ssh.join("authorized_keys");
+    out.extend(acl(
         CheckId::PermAuthorizedKeys,
-        &ssh.join("authorized_keys"),
+        &authorized_keys,
         Severity::Warn,
-        &mut out,
-    );
-    state.push(out);
-    state
-        .artifacts
-        .insert("ssh/permissions.txt".into(), listing(ctx).into_bytes());
+    ));
+    push_with_listing(ctx, state, out);
+}
+
+/// One file's `perm.*` verdict from its ACL; `None` when the file does not exist.
+fn acl_check(
+    ctx: &Context,
+    user_sid: &str,
+    id: CheckId,
+    path: &Path,
+    bad: Severity,
+) -> Option<Finding> {
+    use crate::platform::windows::FileRole;
+    match crate::platform::file_acl(path) {
+        Ok(acl) => Some(acl_finding(
+            ctx,
+            id,
+            path,
+            FileRole::Shared,
+            &acl,
+            user_sid,
+            bad,
+        )),
+        Err(_) if !path.exists() => None,
+        Err(e) => Some(Finding::warn(
+            id,
+            ctx.show(path),
+            format!("{} cannot be checked: {e}", ctx.show(path)),
+        )),
+    }
 }
 
 /// A `perm.*` verdict from a Windows ACL: OpenSSH for Windows' rule, the offending
