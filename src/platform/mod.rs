@@ -428,6 +428,24 @@ pub fn system_env() -> Vec<(String, String)> {
     }
 }
 
+/// Creates a directory only its owner can enter, or accepts an existing real directory
+/// (on Unix: of this user's, made private); refuses a link, which it never follows or
+/// changes. The platform's `keep_private_dir` and `create_private_dir` do the rest.
+pub fn private_dir(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(std::io::Error::other(format!(
+            "{} is a link; the doctor does not write through links",
+            path.display()
+        ))),
+        Ok(m) if !m.is_dir() => Err(std::io::Error::other(format!(
+            "{} is not a directory",
+            path.display()
+        ))),
+        Ok(m) => keep_private_dir(path, &m),
+        Err(_) => create_private_dir(path),
+    }
+}
+
 /// The owner and access entries of a file (Windows); elsewhere there are none to read.
 pub fn file_acl(path: &Path) -> Result<windows::Acl, String> {
     #[cfg(windows)]

@@ -47,18 +47,16 @@ pub fn is_unreachable(e: &std::io::Error) -> bool {
 /// Makes `opts` create a file for its owner (ACLs of the parent directory apply).
 pub fn private_create(_opts: &mut std::fs::OpenOptions) {}
 
-/// Creates a directory, or accepts an existing real one; refuses a link.
-pub fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => Err(std::io::Error::other(format!(
-            "{} is a link; the doctor does not write through links",
-            path.display()
-        ))),
-        Ok(m) if !m.is_dir() => Err(std::io::Error::other(format!(
-            "{} is not a directory",
-            path.display()
-        ))),
-        Ok(_) => Ok(()),
-        Err(_) => std::fs::create_dir_all(path),
-    }
+/// Accepts an existing directory for [`super::private_dir`]: the ACLs of its parent
+/// decide who may enter it.
+pub(super) fn keep_private_dir(
+    _path: &std::path::Path,
+    _m: &std::fs::Metadata,
+) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Creates a directory (and its parents); the ACLs of the parent apply.
+pub(super) fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(path)
 }

@@ -85,34 +85,30 @@ pub fn private_create(opts: &mut std::fs::OpenOptions) {
     opts.mode(0o600).custom_flags(libc::O_NOFOLLOW);
 }
 
-/// Creates a directory only its owner can enter, or accepts an existing real directory
-/// owned by this user; refuses a link (which it never follows or changes).
-pub fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => Err(std::io::Error::other(format!(
-            "{} is a link; the doctor does not write through links",
-            path.display()
-        ))),
-        Ok(m) if !m.is_dir() => Err(std::io::Error::other(format!(
-            "{} is not a directory",
-            path.display()
-        ))),
-        Ok(m) if m.uid() != current_uid() => Err(std::io::Error::other(format!(
+/// Accepts an existing directory for [`super::private_dir`]: this user's, made private
+/// if others may enter it; refuses another user's.
+pub(super) fn keep_private_dir(
+    path: &std::path::Path,
+    m: &std::fs::Metadata,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if m.uid() != current_uid() {
+        return Err(std::io::Error::other(format!(
             "{} belongs to another user",
             path.display()
-        ))),
-        Ok(m) => {
-            if m.mode() & 0o077 != 0 {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-            }
-            Ok(())
-        }
-        Err(_) => {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::DirBuilder::new().mode(0o700).create(path)
-        }
+        )));
     }
+    if m.mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Creates a directory only its owner can enter (its parents as usual).
+pub(super) fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::DirBuilder::new().mode(0o700).create(path)
 }

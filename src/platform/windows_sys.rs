@@ -254,14 +254,33 @@ fn dword_value(key: &Key, name: &str) -> Option<u32> {
     (rc == ERROR_SUCCESS).then_some(v)
 }
 
-fn subkeys(key: &Key) -> Vec<String> {
+/// RegEnumKeyExW and RegEnumValueW: the same first five parameters (key, index, name
+/// buffer, its length, reserved), then three outputs the doctor does not ask for.
+type RegEnum<A, B, C> = unsafe extern "system" fn(
+    HKEY,
+    u32,
+    *mut u16,
+    *mut u32,
+    *const u32,
+    *mut A,
+    *mut B,
+    *mut C,
+) -> u32;
+
+/// The names `enumerate` yields for `key`, index by index, until it fails
+/// (ERROR_NO_MORE_ITEMS at the end, or a name longer than `N` u16s); at most `limit`.
+fn enum_names<const N: usize, A, B, C>(
+    key: &Key,
+    limit: u32,
+    enumerate: RegEnum<A, B, C>,
+) -> Vec<String> {
     let mut out = Vec::new();
-    for i in 0..10_000u32 {
-        let mut name = [0u16; 512];
-        let mut len = name.len() as u32;
-        // SAFETY: name is writable for len u16s.
+    for i in 0..limit {
+        let mut name = [0u16; N];
+        let mut len = N as u32;
+        // SAFETY: name is writable for len u16s; the optional outputs are null.
         let rc = unsafe {
-            RegEnumKeyExW(
+            enumerate(
                 key.0,
                 i,
                 name.as_mut_ptr(),
@@ -280,30 +299,12 @@ fn subkeys(key: &Key) -> Vec<String> {
     out
 }
 
+fn subkeys(key: &Key) -> Vec<String> {
+    enum_names::<512, _, _, _>(key, 10_000, RegEnumKeyExW)
+}
+
 fn value_names(key: &Key) -> Vec<String> {
-    let mut out = Vec::new();
-    for i in 0..100_000u32 {
-        let mut name = [0u16; 1024];
-        let mut len = name.len() as u32;
-        // SAFETY: name is writable for len u16s; the data itself is not asked for.
-        let rc = unsafe {
-            RegEnumValueW(
-                key.0,
-                i,
-                name.as_mut_ptr(),
-                &mut len,
-                null(),
-                null_mut(),
-                null_mut(),
-                null_mut(),
-            )
-        };
-        if rc != ERROR_SUCCESS {
-            break;
-        }
-        out.push(from_wide(&name[..len as usize]));
-    }
-    out
+    enum_names::<1024, _, _, _>(key, 100_000, RegEnumValueW)
 }
 
 /// The profile directory OpenSSH for Windows uses as `~` (ProfileList in HKLM).

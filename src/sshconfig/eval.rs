@@ -361,24 +361,13 @@ mod tests {
 
     #[test]
     fn include_inside_a_non_matching_block_never_matches() {
-        let cfg = load_str("Host other\nInclude inc\nHost slurm\nInclude inc\n");
-        let e = evaluate(
-            &cfg,
-            &EvalInput {
-                alias: "slurm",
-                local_user: "me",
-            },
+        let e = eval(
+            "Host other\nInclude inc\nHost slurm\nInclude inc\n",
+            "slurm",
         );
         // `inc` (see tests_support) sets Port 2200 at its top.
         assert_eq!(e.port(), 2200);
-        let cfg = load_str("Host other\nInclude inc\n");
-        let e = evaluate(
-            &cfg,
-            &EvalInput {
-                alias: "slurm",
-                local_user: "me",
-            },
-        );
+        let e = eval("Host other\nInclude inc\n", "slurm");
         assert_eq!(e.port(), 22);
     }
 }

@@ -319,13 +319,7 @@ mod tests {
             ("/h/.ssh/conf.d/b", "Host b\n User ub\n"),
             ("/h/.ssh/loop", "Include ~/.ssh/loop\n"),
         ]);
-        let cfg = Config::load(
-            &src,
-            Some(Path::new("/h/.ssh/config")),
-            None,
-            Path::new("/h"),
-            None,
-        );
+        let cfg = tests_support::load_home(&src);
         assert_eq!(cfg.files.len(), 4);
         assert_eq!(cfg.files[0].includes[&1].len(), 2);
         assert!(cfg
@@ -343,17 +337,12 @@ mod tests {
         for i in 0..40 {
             files.push((format!("/h/.ssh/f{i}"), format!("Include f{}\n", i + 1)));
         }
-        let src = Mem(files
+        let files: Vec<(&str, &str)> = files
             .iter()
-            .map(|(p, c)| (PathBuf::from(p), c.as_bytes().to_vec()))
-            .collect());
-        let cfg = Config::load(
-            &src,
-            Some(Path::new("/h/.ssh/config")),
-            None,
-            Path::new("/h"),
-            None,
-        );
+            .map(|(p, c)| (p.as_str(), c.as_str()))
+            .collect();
+        let src = mem(&files);
+        let cfg = tests_support::load_home(&src);
         assert!(cfg
             .include_issues
             .iter()
@@ -385,8 +374,13 @@ pub(crate) mod tests_support {
                 }
             }
         }
+        load_home(&Two(text.to_string()))
+    }
+
+    /// Loads `/h/.ssh/config` from `src`, with `/h` as the home and no system config.
+    pub fn load_home(src: &dyn FileSource) -> Config {
         Config::load(
-            &Two(text.to_string()),
+            src,
             Some(Path::new("/h/.ssh/config")),
             None,
             Path::new("/h"),
