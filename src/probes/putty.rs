@@ -8,6 +8,7 @@ use crate::context::Context;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::keyfile::KeyFormat;
 use crate::platform::windows::{Putty, PuttySession};
+use crate::profile::Node;
 use crate::runner::RunState;
 
 /// Runs on Windows, where PuTTY keeps its sessions in the registry.
@@ -46,40 +47,165 @@ pub fn session_findings(ctx: &Context, putty: &Putty) -> Vec<Finding> {
             let user = host_user
                 .map(str::to_string)
                 .or_else(|| s.user_name.clone());
-            out.push(
-                judge(
-                    ctx,
-                    node.alias(),
-                    node.hostname(),
-                    node.port(),
-                    s,
-                    by_host,
-                    user.as_deref(),
-                )
-                .with(
-                    "host_key_cached",
-                    putty.host_keys.iter().any(|(_, p, h)| {
-                        *p == s.port.unwrap_or(22) && h.eq_ignore_ascii_case(host)
-                    }),
-                ),
-            );
+            let facts = observe_session(ctx, node, s, by_host, user.as_deref());
+            let host_key_cached = putty
+                .host_keys
+                .iter()
+                .any(|(_, p, h)| *p == s.port.unwrap_or(22) && h.eq_ignore_ascii_case(host));
+            out.push(session_finding(ctx, &facts).with("host_key_cached", host_key_cached));
         }
     }
     out
 }
 
-fn judge(
-    ctx: &Context,
-    alias: &str,
-    hostname: &str,
+/// What `config.putty-session` saw of one saved session for a login node.
+#[derive(Debug)]
+struct SessionFacts<'a> {
+    alias: &'a str,
+    hostname: &'a str,
     port: u16,
-    s: &PuttySession,
+    session: &'a PuttySession,
+    /// The session names the node's host (not only a session name like the alias).
     by_host: bool,
-    user: Option<&str>,
-) -> Finding {
-    let subject = format!("PuTTY session \"{}\"", s.name);
+    user: Option<&'a str>,
+    user_verdict: UserVerdict,
+    /// The key file as reports show paths (`~/.ssh/mlcloud.ppk`).
+    shown_key: Option<String>,
+    key_format: Option<KeyFormat>,
+    key: KeyVerdict,
+}
+
+/// The session's auto-login username, by the site's rules.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum UserVerdict {
+    Missing,
+    /// Copied from a guide or a form, or an e-mail address.
+    Placeholder,
+    /// Not of the shape the site's usernames have.
+    Unusual,
+    Fine,
+}
+
+/// The session's private key file.
+#[derive(Debug, Clone, PartialEq)]
+enum KeyVerdict {
+    /// None named: fine only when Pageant holds the key.
+    NotNamed,
+    Unreadable,
+    /// A .ppk, judged by the site's key policy.
+    Ppk {
+        algorithm: Option<AlgorithmProblem>,
+        without_passphrase: bool,
+    },
+    PublicKey,
+    /// An OpenSSH or PEM private key, which PuTTY cannot load.
+    NotPpk,
+    NotAKey,
+}
+
+/// What the site's key policy says of a .ppk's type and size.
+#[derive(Debug, Clone, PartialEq)]
+enum AlgorithmProblem {
+    RsaTooShort { bits: u32, min: u32 },
+    Dsa,
+    NotRecommended { algorithm: String },
+}
+
+/// Observes a session: its username and key file, judged by the site's rules.
+fn observe_session<'a>(
+    ctx: &Context,
+    node: &'a Node,
+    s: &'a PuttySession,
+    by_host: bool,
+    user: Option<&'a str>,
+) -> SessionFacts<'a> {
+    let (key_format, key) = match s.public_key_file.as_deref() {
+        None => (None, KeyVerdict::NotNamed),
+        Some(raw) => match std::fs::read(Path::new(raw)) {
+            Err(_) => (None, KeyVerdict::Unreadable),
+            Ok(bytes) => {
+                let facts = crate::keyfile::sniff(&bytes);
+                (Some(facts.format), key_verdict(ctx, &facts))
+            }
+        },
+    };
+    SessionFacts {
+        alias: node.alias(),
+        hostname: node.hostname(),
+        port: node.port(),
+        session: s,
+        by_host,
+        user,
+        user_verdict: user_verdict(ctx, user),
+        // Shown like every other path: `~/.ssh/mlcloud.ppk`.
+        shown_key: s.public_key_file.as_deref().map(|k| ctx.show(Path::new(k))),
+        key_format,
+        key,
+    }
+}
+
+/// Judges the username by the site's rules.
+fn user_verdict(ctx: &Context, user: Option<&str>) -> UserVerdict {
+    let Some(u) = user else {
+        return UserVerdict::Missing;
+    };
+    let placeholder = ctx
+        .profile
+        .placeholder_users
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(u))
+        || u.contains('@')
+        || (u.starts_with('<') && u.ends_with('>'));
+    if placeholder {
+        UserVerdict::Placeholder
+    } else if ctx.profile.username_regex().is_some_and(|p| !p.is_match(u)) {
+        UserVerdict::Unusual
+    } else {
+        UserVerdict::Fine
+    }
+}
+
+/// Judges a key file by its format and, for a .ppk, by the site's key policy (the same
+/// as for OpenSSH keys: type, size, passphrase).
+fn key_verdict(ctx: &Context, facts: &crate::keyfile::KeyFacts) -> KeyVerdict {
+    match facts.format {
+        KeyFormat::PuttyV2 | KeyFormat::PuttyV3 => KeyVerdict::Ppk {
+            algorithm: algorithm_problem(ctx, facts),
+            without_passphrase: facts.encrypted == Some(false)
+                && ctx.profile.policy.require_passphrase,
+        },
+        KeyFormat::PublicKey => KeyVerdict::PublicKey,
+        f if f.is_private() => KeyVerdict::NotPpk,
+        _ => KeyVerdict::NotAKey,
+    }
+}
+
+/// What the site's key policy says of a .ppk's type and size, if anything.
+fn algorithm_problem(ctx: &Context, facts: &crate::keyfile::KeyFacts) -> Option<AlgorithmProblem> {
+    let policy = &ctx.profile.policy;
+    let allowed = |n: &str| policy.key_types().iter().any(|t| t == n);
+    match (facts.algorithm.as_deref(), facts.bits) {
+        (Some("ssh-rsa"), Some(bits)) if bits < policy.min_rsa_bits() => {
+            Some(AlgorithmProblem::RsaTooShort {
+                bits,
+                min: policy.min_rsa_bits(),
+            })
+        }
+        (Some("ssh-rsa"), _) if allowed("rsa") || allowed("ssh-rsa") => None,
+        (Some("ssh-dss"), _) => Some(AlgorithmProblem::Dsa),
+        (Some(a), _) if !allowed(a) => Some(AlgorithmProblem::NotRecommended {
+            algorithm: a.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+/// What is wrong with the session, in the order the summary lists it, each with its
+/// severity.
+fn problems(ctx: &Context, facts: &SessionFacts) -> Vec<(Severity, String)> {
+    let (s, hostname, port) = (facts.session, facts.hostname, facts.port);
     let mut problems: Vec<(Severity, String)> = Vec::new();
-    if !by_host {
+    if !facts.by_host {
         problems.push((
             Severity::Warn,
             format!(
@@ -95,106 +221,98 @@ fn judge(
         )),
         _ => {}
     }
-    let pattern = ctx.profile.username_regex();
-    match user {
-        None => problems.push((
+    problems.extend(user_problem(ctx, facts));
+    problems.extend(key_problems(ctx, facts));
+    problems
+}
+
+/// The username's problem in words, if it has one.
+fn user_problem(ctx: &Context, facts: &SessionFacts) -> Option<(Severity, String)> {
+    let u = facts.user.unwrap_or_default();
+    match facts.user_verdict {
+        UserVerdict::Missing => Some((
             Severity::Warn,
             "it has no auto-login username: PuTTY asks `login as:` every time".to_string(),
         )),
-        Some(u)
-            if ctx
-                .profile
-                .placeholder_users
-                .iter()
-                .any(|p| p.eq_ignore_ascii_case(u))
-                || u.contains('@')
-                || (u.starts_with('<') && u.ends_with('>')) =>
-        {
-            problems.push((
-                Severity::Fail,
-                format!("its username `{u}` is a placeholder or an e-mail address, not your cluster username"),
-            ))
-        }
-        Some(u) if pattern.as_ref().is_some_and(|p| !p.is_match(u)) => problems.push((
+        UserVerdict::Placeholder => Some((
+            Severity::Fail,
+            format!("its username `{u}` is a placeholder or an e-mail address, not your cluster username"),
+        )),
+        UserVerdict::Unusual => Some((
             Severity::Warn,
             format!("its username `{u}` does not look like a {} username", ctx.profile.name),
         )),
-        Some(_) => {}
+        UserVerdict::Fine => None,
     }
-    let mut key_format = None;
-    // Shown like every other path: `~/.ssh/mlcloud.ppk`.
-    let shown_key = s.public_key_file.as_deref().map(|k| ctx.show(Path::new(k)));
-    let k = shown_key.as_deref().unwrap_or("");
-    match s.public_key_file.as_deref() {
-        None => problems.push((
+}
+
+/// The key file's problems in words.
+fn key_problems(ctx: &Context, facts: &SessionFacts) -> Vec<(Severity, String)> {
+    let k = facts.shown_key.as_deref().unwrap_or("");
+    let fail = |words: String| vec![(Severity::Fail, words)];
+    match &facts.key {
+        KeyVerdict::NotNamed => vec![(
             Severity::Warn,
             "it names no private key file (fine only when Pageant holds your key)".to_string(),
+        )],
+        KeyVerdict::Unreadable => fail(format!(
+            "its private key file {k} cannot be read (moved or deleted?)"
         )),
-        Some(raw) => match std::fs::read(Path::new(raw)) {
-            Err(_) => problems.push((
-                Severity::Fail,
-                format!("its private key file {k} cannot be read (moved or deleted?)"),
-            )),
-            Ok(bytes) => {
-                let facts = crate::keyfile::sniff(&bytes);
-                key_format = Some(facts.format);
-                match facts.format {
-                    KeyFormat::PuttyV2 | KeyFormat::PuttyV3 => {
-                        // The same policy as for OpenSSH keys: type and size.
-                        let policy = &ctx.profile.policy;
-                        let allowed = |n: &str| policy.key_types().iter().any(|t| t == n);
-                        match (facts.algorithm.as_deref(), facts.bits) {
-                            (Some("ssh-rsa"), Some(b)) if b < policy.min_rsa_bits() => problems.push((
-                                Severity::Fail,
-                                format!("its key {k} is RSA {b} bits; the site requires at least {}", policy.min_rsa_bits()),
-                            )),
-                            (Some("ssh-rsa"), _) if allowed("rsa") || allowed("ssh-rsa") => {}
-                            (Some("ssh-dss"), _) => problems.push((
-                                Severity::Fail,
-                                format!("its key {k} is DSA, which current servers refuse"),
-                            )),
-                            (Some(a), _) if !allowed(a) => problems.push((
-                                Severity::Warn,
-                                format!("its key {k} is {a}; the site recommends {}", policy.key_types().join(", ")),
-                            )),
-                            _ => {}
-                        }
-                        if facts.encrypted == Some(false) && ctx.profile.policy.require_passphrase {
-                            problems.push((
-                                Severity::Fail,
-                                format!("its key {k} has no passphrase; the site requires one (PuTTYgen: Load, set a passphrase, Save private key)"),
-                            ));
-                        }
-                    }
-                    KeyFormat::PublicKey => problems.push((
-                        Severity::Fail,
-                        format!("{k} is a public key; PuTTY needs the private .ppk"),
-                    )),
-                    f if f.is_private() => problems.push((
-                        Severity::Fail,
-                        format!("{k} is an OpenSSH/PEM key; PuTTY needs a .ppk (PuTTYgen: Conversions > Import key, then Save private key)"),
-                    )),
-                    _ => problems.push((Severity::Fail, format!("{k} is not a private key"))),
-                }
+        KeyVerdict::Ppk {
+            algorithm,
+            without_passphrase,
+        } => {
+            let mut out = Vec::new();
+            out.extend(algorithm.as_ref().map(|a| match a {
+                AlgorithmProblem::RsaTooShort { bits, min } => (
+                    Severity::Fail,
+                    format!("its key {k} is RSA {bits} bits; the site requires at least {min}"),
+                ),
+                AlgorithmProblem::Dsa => (
+                    Severity::Fail,
+                    format!("its key {k} is DSA, which current servers refuse"),
+                ),
+                AlgorithmProblem::NotRecommended { algorithm } => (
+                    Severity::Warn,
+                    format!(
+                        "its key {k} is {algorithm}; the site recommends {}",
+                        ctx.profile.policy.key_types().join(", ")
+                    ),
+                ),
+            }));
+            if *without_passphrase {
+                out.push((
+                    Severity::Fail,
+                    format!("its key {k} has no passphrase; the site requires one (PuTTYgen: Load, set a passphrase, Save private key)"),
+                ));
             }
-        },
+            out
+        }
+        KeyVerdict::PublicKey => fail(format!(
+            "{k} is a public key; PuTTY needs the private .ppk"
+        )),
+        KeyVerdict::NotPpk => fail(format!(
+            "{k} is an OpenSSH/PEM key; PuTTY needs a .ppk (PuTTYgen: Conversions > Import key, then Save private key)"
+        )),
+        KeyVerdict::NotAKey => fail(format!("{k} is not a private key")),
     }
-    let worst = problems
-        .iter()
-        .map(|(sev, _)| *sev)
-        .max_by_key(|s| match s {
-            Severity::Fail => 2,
-            Severity::Warn => 1,
-            _ => 0,
-        });
+}
+
+/// `config.putty-session` in words: a pass that says how the session connects, or the
+/// worst problem's severity with every problem and how to fix them in PuTTY.
+fn session_finding(ctx: &Context, facts: &SessionFacts) -> Finding {
+    let (s, alias, hostname, port) = (facts.session, facts.alias, facts.hostname, facts.port);
+    let subject = format!("PuTTY session \"{}\"", s.name);
+    let problems = problems(ctx, facts);
+    let worst = problems.iter().map(|(sev, _)| *sev).max();
     let f = match worst {
         None => Finding::pass(
             CheckId::ConfigPuttySession,
             &subject,
             format!(
                 "connects to {hostname} port {port} as {} with {}",
-                user.unwrap_or("?"),
-                shown_key.as_deref().unwrap_or("?")
+                facts.user.unwrap_or("?"),
+                facts.shown_key.as_deref().unwrap_or("?")
             ),
         ),
         Some(sev) => Finding::new(
@@ -218,9 +336,9 @@ fn judge(
     };
     f.with("host_name", &s.host_name)
         .with("port", s.port)
-        .with("user", user)
-        .with("key_file", &shown_key)
-        .with("key_format", key_format)
+        .with("user", facts.user)
+        .with("key_file", &facts.shown_key)
+        .with("key_format", facts.key_format)
         .node(alias)
 }
 
