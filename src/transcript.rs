@@ -150,18 +150,47 @@ fn methods(list: &str) -> Vec<String> {
 
 /// Parses an `ssh -vvv` transcript.
 pub fn parse(text: &str) -> Transcript {
-    let re = res();
-    let mut t = Transcript::default();
-    let mut last_continue: Vec<String> = Vec::new();
-    let mut outcome: Option<Outcome> = None;
-    let mut changed = false;
-    let set = |o: &mut Option<Outcome>, new: Outcome| {
-        if o.is_none() {
-            *o = Some(new);
-        }
-    };
+    let mut reader = Reader::default();
     for raw in text.lines() {
-        let line = raw.trim_end_matches('\r');
+        reader.line(raw.trim_end_matches('\r'));
+    }
+    reader.finish()
+}
+
+/// What the parser knows between lines.
+#[derive(Default)]
+struct Reader {
+    t: Transcript,
+    /// The last `Authentications that can continue` list.
+    last_continue: Vec<String>,
+    outcome: Option<Outcome>,
+    /// `REMOTE HOST IDENTIFICATION HAS CHANGED` was seen: an `Offending … key` line then
+    /// says where the old key is.
+    changed: bool,
+}
+
+impl Reader {
+    /// Reads one line: the first kind of line it is decides (the order matters, as a
+    /// quoted path may look like anything).
+    fn line(&mut self, line: &str) {
+        let _ = self.fact(line)
+            || self.auth_outcome(line)
+            || self.host_key_outcome(line)
+            || self.connection_outcome(line)
+            || self.key_complaint(line)
+            || self.config_outcome(line);
+    }
+
+    /// Keeps the first outcome of the kinds where the first one is the cause.
+    fn first(&mut self, outcome: Outcome) {
+        if self.outcome.is_none() {
+            self.outcome = Some(outcome);
+        }
+    }
+
+    /// The server, the key exchange, the keys offered and accepted.
+    fn fact(&mut self, line: &str) -> bool {
+        let (re, t) = (res(), &mut self.t);
         if let Some(c) = re.remote.captures(line) {
             t.remote_version = Some(c[2].to_string());
         } else if let Some(c) = re.kex.captures(line) {
@@ -173,110 +202,151 @@ pub fn parse(text: &str) -> Transcript {
         } else if let Some(c) = re.accepts.captures(line) {
             t.keys_accepted.push(c[1].to_string());
         } else if let Some(c) = re.can_continue.captures(line) {
-            last_continue = methods(&c[1]);
-        } else if let Some(c) = re.partial.captures(line) {
-            let _ = &c[1];
-            outcome = None;
-            set(&mut outcome, Outcome::PartialSuccess { remaining: vec![] });
+            self.last_continue = methods(&c[1]);
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// How authentication ended: the latest word counts, except that nothing undoes a login.
+    fn auth_outcome(&mut self, line: &str) -> bool {
+        let re = res();
+        if re.partial.is_match(line) {
+            self.outcome = Some(Outcome::PartialSuccess { remaining: vec![] });
         } else if re.authenticated.is_match(line) {
-            outcome = Some(Outcome::Authenticated);
+            self.outcome = Some(Outcome::Authenticated);
         } else if let Some(c) = re.denied.captures(line) {
-            if !matches!(outcome, Some(Outcome::Authenticated)) {
-                outcome = Some(Outcome::PermissionDenied {
+            if !matches!(self.outcome, Some(Outcome::Authenticated)) {
+                self.outcome = Some(Outcome::PermissionDenied {
                     methods: methods(&c[3]),
                 });
             }
         } else if re.too_many.is_match(line) {
-            outcome = Some(Outcome::TooManyAuthFailures);
-        } else if line.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
-            changed = true;
-            set(
-                &mut outcome,
-                Outcome::HostKeyChanged {
-                    file: None,
-                    line: None,
-                },
-            );
-        } else if let Some(c) = re.offending.captures(line) {
-            if changed {
-                outcome = Some(Outcome::HostKeyChanged {
+            self.outcome = Some(Outcome::TooManyAuthFailures);
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// A changed host key (and where the old one is), or one ssh could not verify.
+    fn host_key_outcome(&mut self, line: &str) -> bool {
+        if line.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+            self.changed = true;
+            self.first(Outcome::HostKeyChanged {
+                file: None,
+                line: None,
+            });
+        } else if let Some(c) = res().offending.captures(line) {
+            if self.changed {
+                self.outcome = Some(Outcome::HostKeyChanged {
                     file: Some(c[2].to_string()),
                     line: c[3].parse().ok(),
                 });
             }
         } else if line == "Host key verification failed." {
-            set(&mut outcome, Outcome::HostKeyVerificationFailed);
-        } else if let Some(c) = re.no_matching.captures(line) {
-            set(
-                &mut outcome,
-                Outcome::NoMatchingAlgorithm {
-                    what: c[3].to_string(),
-                    their_offer: c[4].to_string(),
-                },
-            );
+            self.first(Outcome::HostKeyVerificationFailed);
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// The connection failed before authentication: no common algorithm, no address, no
+    /// answer, or closed by the server.
+    fn connection_outcome(&mut self, line: &str) -> bool {
+        let re = res();
+        if let Some(c) = re.no_matching.captures(line) {
+            self.first(Outcome::NoMatchingAlgorithm {
+                what: c[3].to_string(),
+                their_offer: c[4].to_string(),
+            });
         } else if let Some(c) = re.resolve.captures(line) {
-            set(
-                &mut outcome,
-                Outcome::ResolveFailed {
-                    message: c[2].to_string(),
-                },
-            );
+            self.first(Outcome::ResolveFailed {
+                message: c[2].to_string(),
+            });
         } else if let Some(c) = re.connect.captures(line) {
-            set(
-                &mut outcome,
-                Outcome::ConnectFailed {
-                    message: c[3].to_string(),
-                },
-            );
+            self.first(Outcome::ConnectFailed {
+                message: c[3].to_string(),
+            });
         } else if line == "Connection timed out during banner exchange" {
-            set(&mut outcome, Outcome::BannerTimeout);
+            self.first(Outcome::BannerTimeout);
         } else if line.starts_with("kex_exchange_identification:")
             || line.contains("Connection closed by remote host")
-                && outcome.is_none()
-                && t.keys_offered.is_empty()
+                && self.outcome.is_none()
+                && self.t.keys_offered.is_empty()
         {
-            set(&mut outcome, Outcome::ConnectionClosed);
-        } else if let Some(c) = re.load_key.captures(line) {
-            t.load_errors.push((c[1].to_string(), c[2].to_string()));
-        } else if let Some(c) = re.unprotected.captures(line) {
-            t.unprotected_keys.push(c[1].to_string());
-        } else if let Some(c) = re.bad_owner.captures(line) {
-            set(
-                &mut outcome,
-                Outcome::BadPermissions {
-                    path: c[1].to_string(),
-                },
-            );
-        } else if let Some(c) = re.bad_option.captures(line) {
-            set(
-                &mut outcome,
-                Outcome::BadConfig {
-                    file: c[1].to_string(),
-                    line: c[2].parse().unwrap_or(0),
-                    option: c[3].to_string(),
-                },
-            );
+            self.first(Outcome::ConnectionClosed);
+        } else {
+            return false;
         }
+        true
     }
-    if let Some(Outcome::PartialSuccess { remaining }) = &mut outcome {
-        *remaining = last_continue.clone();
+
+    /// A key ssh could not load, or would not use because of its mode.
+    fn key_complaint(&mut self, line: &str) -> bool {
+        let re = res();
+        if let Some(c) = re.load_key.captures(line) {
+            self.t
+                .load_errors
+                .push((c[1].to_string(), c[2].to_string()));
+        } else if let Some(c) = re.unprotected.captures(line) {
+            self.t.unprotected_keys.push(c[1].to_string());
+        } else {
+            return false;
+        }
+        true
     }
-    // BatchMode stops after PK_OK when the key is encrypted: the key is deployed.
-    if !t.keys_accepted.is_empty()
-        && matches!(outcome, Some(Outcome::PermissionDenied { .. }) | None)
-    {
-        outcome = Some(match t.load_errors.first() {
-            Some((path, reason)) => Outcome::KeyUnusable {
-                path: path.clone(),
-                reason: reason.clone(),
-            },
-            None => Outcome::KeyAccepted {
-                remaining: last_continue,
-            },
-        });
+
+    /// ssh stopped on the config: its owner or mode, or an option it does not know.
+    fn config_outcome(&mut self, line: &str) -> bool {
+        let re = res();
+        if let Some(c) = re.bad_owner.captures(line) {
+            self.first(Outcome::BadPermissions {
+                path: c[1].to_string(),
+            });
+        } else if let Some(c) = re.bad_option.captures(line) {
+            self.first(Outcome::BadConfig {
+                file: c[1].to_string(),
+                line: c[2].parse().unwrap_or(0),
+                option: c[3].to_string(),
+            });
+        } else {
+            return false;
+        }
+        true
     }
-    t.outcome = Some(outcome.unwrap_or(Outcome::Unknown));
-    t
+
+    /// The transcript with its outcome: a partial success names what the server asks for
+    /// next, and an accepted key turns a denial (or silence) into the key's verdict.
+    fn finish(self) -> Transcript {
+        let Reader {
+            mut t,
+            last_continue,
+            mut outcome,
+            ..
+        } = self;
+        if let Some(Outcome::PartialSuccess { remaining }) = &mut outcome {
+            *remaining = last_continue.clone();
+        }
+        // BatchMode stops after PK_OK when the key is encrypted: the key is deployed.
+        if !t.keys_accepted.is_empty()
+            && matches!(outcome, Some(Outcome::PermissionDenied { .. }) | None)
+        {
+            outcome = Some(match t.load_errors.first() {
+                Some((path, reason)) => Outcome::KeyUnusable {
+                    path: path.clone(),
+                    reason: reason.clone(),
+                },
+                None => Outcome::KeyAccepted {
+                    remaining: last_continue,
+                },
+            });
+        }
+        t.outcome = Some(outcome.unwrap_or(Outcome::Unknown));
+        t
+    }
 }
 
 /// How OpenSSH's own messages begin: lines of these shapes are shipped in the bundle
