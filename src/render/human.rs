@@ -4,8 +4,9 @@ use std::io::{self, Write};
 
 use super::Style;
 use crate::check::Area;
+use crate::diagnosis::Diagnosis;
 use crate::finding::{Finding, Severity};
-use crate::report::Report;
+use crate::report::{NodeReport, Report};
 use crate::settings::Verbosity;
 
 const RESET: &str = "\x1b[0m";
@@ -264,15 +265,14 @@ fn section(
 
 /// Writes the human report.
 pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Result<()> {
-    let title = format!(
-        "mlc-doctor {} · {} profile · {}",
-        report.tool.version, report.profile.name, report.started_at
-    );
     let quiet = style.verbosity == Verbosity::Quiet;
     if !quiet {
+        let title = format!(
+            "mlc-doctor {} · {} profile · {}",
+            report.tool.version, report.profile.name, report.started_at
+        );
         writeln!(out, "{}", paint(style, "1", &title))?;
     }
-
     if !report.diagnosis.is_empty() {
         if !quiet {
             writeln!(out)?;
@@ -281,130 +281,159 @@ pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Resul
             if i > 0 {
                 writeln!(out)?;
             }
-            let lead = if i == 0 {
-                "Most likely"
+            diagnosis(out, style, i == 0, d)?;
+        }
+    }
+    if !quiet {
+        sections(report, style, out)?;
+    }
+    summary(report, style, out)
+}
+
+/// One ranked cause: its head line, the numbered steps with their commands, and with
+/// `-v` the findings it rests on.
+fn diagnosis(
+    out: &mut impl Write,
+    style: &Style,
+    most_likely: bool,
+    d: &Diagnosis,
+) -> io::Result<()> {
+    let lead = if most_likely {
+        "Most likely"
+    } else {
+        "Also possible"
+    };
+    let head = format!("{lead}: {}", d.summary);
+    for (j, line) in wrap(&head, style.width, "").into_iter().enumerate() {
+        let line = if j == 0 {
+            paint(style, "1", &line)
+        } else {
+            line
+        };
+        writeln!(out, "{line}")?;
+    }
+    for (n, step) in d.steps.iter().enumerate() {
+        let number = format!("  {}. ", n + 1);
+        let lines = wrap(&step.text, style.width, &" ".repeat(number.len()));
+        for (j, line) in lines.into_iter().enumerate() {
+            if j == 0 {
+                writeln!(out, "{number}{}", line.trim_start())?;
             } else {
-                "Also possible"
-            };
-            let head = format!("{lead}: {}", d.summary);
-            for (j, line) in wrap(&head, style.width, "").into_iter().enumerate() {
-                let line = if j == 0 {
-                    paint(style, "1", &line)
-                } else {
-                    line
-                };
                 writeln!(out, "{line}")?;
             }
-            for (n, step) in d.steps.iter().enumerate() {
-                let number = format!("  {}. ", n + 1);
-                let lines = wrap(&step.text, style.width, &" ".repeat(number.len()));
-                for (j, line) in lines.into_iter().enumerate() {
-                    if j == 0 {
-                        writeln!(out, "{number}{}", line.trim_start())?;
-                    } else {
-                        writeln!(out, "{line}")?;
-                    }
-                }
-                if let Some(cmd) = &step.command {
-                    for line in command_lines(cmd, style, "       ") {
-                        writeln!(out, "{line}")?;
-                    }
-                }
-            }
-            if style.verbosity == Verbosity::Verbose {
-                writeln!(
-                    out,
-                    "  {}",
-                    paint(
-                        style,
-                        "2",
-                        &format!(
-                            "because: {} ({} confidence)",
-                            d.because
-                                .iter()
-                                .map(|c| c.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                            d.confidence
-                        )
-                    )
-                )?;
+        }
+        if let Some(cmd) = &step.command {
+            for line in command_lines(cmd, style, "       ") {
+                writeln!(out, "{line}")?;
             }
         }
     }
-
-    if style.verbosity != Verbosity::Quiet {
-        let shown_commands: Vec<&str> = report
-            .diagnosis
+    if style.verbosity == Verbosity::Verbose {
+        let because = d
+            .because
             .iter()
-            .flat_map(|d| d.steps.iter().filter_map(|s| s.command.as_deref()))
-            .collect();
-        let mut local: Vec<&Finding> = report
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        writeln!(
+            out,
+            "  {}",
+            paint(
+                style,
+                "2",
+                &format!("because: {because} ({} confidence)", d.confidence)
+            )
+        )?;
+    }
+    Ok(())
+}
+
+/// The findings: the local ones by area, then each node's.
+fn sections(report: &Report, style: &Style, out: &mut impl Write) -> io::Result<()> {
+    let shown_commands: Vec<&str> = report
+        .diagnosis
+        .iter()
+        .flat_map(|d| d.steps.iter().filter_map(|s| s.command.as_deref()))
+        .collect();
+    if style.verbosity == Verbosity::Normal {
+        writeln!(out)?;
+    }
+    let mut block_before = false;
+    for (title, list) in &local_areas(report) {
+        section(
+            out,
+            &mut block_before,
+            style,
+            title,
+            list,
+            &shown_commands,
+            true,
+        )?;
+    }
+    for node in &report.nodes {
+        let mut node_findings: Vec<&Finding> = report
             .findings
             .iter()
-            .filter(|f| f.node.is_none())
+            .filter(|f| f.node.as_deref() == Some(&node.alias))
             .collect();
-        local.sort_by_key(|f| f.area());
-        let mut areas: Vec<(&'static str, Vec<&Finding>)> = Vec::new();
-        for f in local {
-            let title = area_title(f.area());
-            match areas.last_mut() {
-                Some((t, list)) if *t == title => list.push(f),
-                _ => areas.push((title, vec![f])),
-            }
+        node_findings.sort_by_key(|f| f.id);
+        if node_findings.is_empty() {
+            continue;
         }
-        if style.verbosity == Verbosity::Normal {
-            writeln!(out)?;
-        }
-        let mut block_before = false;
-        for (title, list) in &areas {
-            section(
-                out,
-                &mut block_before,
-                style,
-                title,
-                list,
-                &shown_commands,
-                true,
-            )?;
-        }
-        for node in &report.nodes {
-            let mut node_findings: Vec<&Finding> = report
-                .findings
-                .iter()
-                .filter(|f| f.node.as_deref() == Some(&node.alias))
-                .collect();
-            node_findings.sort_by_key(|f| f.id);
-            if node_findings.is_empty() {
-                continue;
-            }
-            let user = node
-                .user
-                .as_deref()
-                .map(|u| format!("{u}@"))
-                .unwrap_or_default();
-            let head = format!(
-                "Node {} ({user}{}:{}{})",
-                node.alias,
-                node.hostname,
-                node.port,
-                node.region
-                    .as_deref()
-                    .map(|r| format!(", {r}"))
-                    .unwrap_or_default()
-            );
-            section(
-                out,
-                &mut block_before,
-                style,
-                &head,
-                &node_findings,
-                &shown_commands,
-                false,
-            )?;
+        section(
+            out,
+            &mut block_before,
+            style,
+            &node_head(node),
+            &node_findings,
+            &shown_commands,
+            false,
+        )?;
+    }
+    Ok(())
+}
+
+/// The findings tied to no node, grouped under their areas' titles in area order.
+fn local_areas(report: &Report) -> Vec<(&'static str, Vec<&Finding>)> {
+    let mut local: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.node.is_none())
+        .collect();
+    local.sort_by_key(|f| f.area());
+    let mut areas: Vec<(&'static str, Vec<&Finding>)> = Vec::new();
+    for f in local {
+        let title = area_title(f.area());
+        match areas.last_mut() {
+            Some((t, list)) if *t == title => list.push(f),
+            _ => areas.push((title, vec![f])),
         }
     }
+    areas
+}
 
+/// A node's heading: `Node slurm (user@host:22, region)`.
+fn node_head(node: &NodeReport) -> String {
+    let user = node
+        .user
+        .as_deref()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    format!(
+        "Node {} ({user}{}:{}{})",
+        node.alias,
+        node.hostname,
+        node.port,
+        node.region
+            .as_deref()
+            .map(|r| format!(", {r}"))
+            .unwrap_or_default()
+    )
+}
+
+/// The counts and exit status (not with `-q`), and where the bundle is.
+fn summary(report: &Report, style: &Style, out: &mut impl Write) -> io::Result<()> {
+    let quiet = style.verbosity == Verbosity::Quiet;
     if !quiet || report.bundle.is_some() {
         writeln!(out)?;
     }
