@@ -12,8 +12,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::context::Context;
+use crate::probes::config::ConfigState;
 use crate::runner::RunState;
-use crate::sshconfig::IssueKind;
+use crate::sshconfig::{ConfigFile, IssueKind};
 
 /// The largest config `fix` edits.
 const MAX_EDIT: u64 = 1 << 20;
@@ -159,159 +160,233 @@ fn plan_modes(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
 fn plan_config(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
     let path = ctx.ssh_dir().join("config");
     let shown = ctx.show(&path);
-    if let Some((link, _)) = crate::probes::perms::link_on_the_way(ctx, &path) {
-        plan.notes.push(format!(
-            "{} is a link: the doctor does not edit files through links",
-            ctx.show(&link)
-        ));
+    if let Some(note) = refused_target(ctx, &path, &shown) {
+        plan.notes.push(note);
         return;
-    }
-    if let Some((_, uid)) = mode_owner(&path) {
-        if uid != ctx.uid {
-            plan.notes.push(format!(
-                "{shown} belongs to another user: only its owner can have it edited"
-            ));
-            return;
-        }
     }
     let Some(cs) = &state.config else { return };
     let main = cs.config.files.first().filter(|f| !f.system && cs.exists);
-    if cs.exists && main.is_none() {
-        return;
-    }
-    if main.is_some_and(|f| {
-        !f.parsed.usable
-            || f.parsed.issues.iter().any(|i| {
-                matches!(
-                    i.kind,
-                    IssueKind::Binary | IssueKind::Utf16 | IssueKind::TooLarge { .. }
-                )
-            })
-    }) {
-        plan.notes.push(format!(
-            "{shown} is not a text config: move it aside first (see the report)"
+    let before = match text_to_edit(cs, main, &path, &shown) {
+        Ok(before) => before,
+        Err(note) => {
+            plan.notes.extend(note);
+            return;
+        }
+    };
+    let mut edit = ConfigEdit::new(before.as_deref().unwrap_or_default());
+    let user = known_user(ctx, state);
+    edit.replace_placeholder_users(ctx, cs, user.as_deref(), &mut plan.notes);
+    edit.add_identities_only(ctx, cs);
+    edit.ignore_use_keychain(main);
+    edit.apply_inserts();
+    edit.add_missing_hosts(ctx, state, cs, user.as_deref(), &mut plan.notes);
+    plan.edits.extend(edit.finish(path, shown, before));
+}
+
+/// Why `fix` may not edit the config at `path` at all (a link on the way, another
+/// user's file), as a note.
+fn refused_target(ctx: &Context, path: &Path, shown: &str) -> Option<String> {
+    if let Some((link, _)) = crate::probes::perms::link_on_the_way(ctx, path) {
+        return Some(format!(
+            "{} is a link: the doctor does not edit files through links",
+            ctx.show(&link)
         ));
-        return;
+    }
+    match mode_owner(path) {
+        Some((_, uid)) if uid != ctx.uid => Some(format!(
+            "{shown} belongs to another user: only its owner can have it edited"
+        )),
+        _ => None,
+    }
+}
+
+/// The main config's text as it is on disk (`None` when there is none yet), or why it is
+/// left alone: a note, or none when the first file read is not the user's.
+fn text_to_edit(
+    cs: &ConfigState,
+    main: Option<&ConfigFile>,
+    path: &Path,
+    shown: &str,
+) -> Result<Option<String>, Option<String>> {
+    if cs.exists && main.is_none() {
+        return Err(None);
+    }
+    let Some(main) = main else {
+        return Ok(None);
+    };
+    let not_text = !main.parsed.usable
+        || main.parsed.issues.iter().any(|i| {
+            matches!(
+                i.kind,
+                IssueKind::Binary | IssueKind::Utf16 | IssueKind::TooLarge { .. }
+            )
+        });
+    if not_text {
+        return Err(Some(format!(
+            "{shown} is not a text config: move it aside first (see the report)"
+        )));
     }
     // The whole file, read again (what the checks kept may be capped), and only UTF-8:
     // an edit must never lose or change a byte it did not mean to.
-    let before = match main {
-        None => None,
-        Some(_) => {
-            let bytes = match std::fs::metadata(&path) {
-                Ok(m) if m.is_file() && m.len() <= MAX_EDIT => std::fs::read(&path).ok(),
-                _ => None,
-            };
-            match bytes.map(String::from_utf8) {
-                Some(Ok(text)) => Some(text),
-                _ => {
-                    plan.notes.push(format!("{shown} is not a UTF-8 text file of at most 1 MiB: it is left for you to edit"));
-                    return;
-                }
-            }
-        }
+    let bytes = match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.len() <= MAX_EDIT => std::fs::read(path).ok(),
+        _ => None,
     };
-    let text = before.clone().unwrap_or_default();
-    let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    // (line index to insert before, text) — applied from the bottom up.
-    let mut inserts: Vec<(usize, String)> = Vec::new();
-    let mut why = Vec::new();
-    let user = known_user(ctx, state);
+    match bytes.map(String::from_utf8) {
+        Some(Ok(text)) => Ok(Some(text)),
+        _ => Err(Some(format!(
+            "{shown} is not a UTF-8 text file of at most 1 MiB: it is left for you to edit"
+        ))),
+    }
+}
 
-    // A placeholder User, where the real name is known.
-    for alias in &ctx.nodes {
-        let Some(a) = cs.effective.get(alias).and_then(|e| e.first("user")) else {
-            continue;
-        };
-        if a.file != 0 || !is_placeholder(ctx, a.value()) {
-            continue;
-        }
-        match &user {
-            Some(u) => {
-                if let Some(line) = lines.get_mut(a.line - 1) {
-                    // Only the value: the keyword may be spelled like it (`user user`).
-                    let key_end = line
-                        .trim_start()
-                        .find(|c: char| c.is_whitespace() || c == '=')
-                        .map(|k| k + (line.len() - line.trim_start().len()))
-                        .unwrap_or(line.len());
-                    let (head, tail) = line.split_at(key_end);
-                    let replaced = format!("{head}{}", tail.replacen(a.value(), u, 1));
-                    if replaced != *line {
-                        *line = replaced;
-                        why.push(format!("User `{}` → `{u}` (line {})", a.value(), a.line));
-                    }
-                }
-            }
-            None => plan.notes.push(format!(
-                "User `{}` for {alias} is a placeholder: run `mlc-doctor fix --user NAME` with your cluster username",
-                a.value()
-            )),
+/// The config's lines while `fix` edits them, and why each change is made.
+struct ConfigEdit {
+    /// The line ending the file already uses.
+    nl: &'static str,
+    lines: Vec<String>,
+    /// (line index to insert before, text): applied from the bottom up.
+    inserts: Vec<(usize, String)>,
+    why: Vec<String>,
+}
+
+impl ConfigEdit {
+    fn new(text: &str) -> Self {
+        ConfigEdit {
+            nl: if text.contains("\r\n") { "\r\n" } else { "\n" },
+            lines: text.lines().map(str::to_string).collect(),
+            inserts: Vec::new(),
+            why: Vec::new(),
         }
     }
 
-    // IdentitiesOnly where an IdentityFile is set in the alias's own block.
-    for alias in &ctx.nodes {
-        let Some(eff) = cs.effective.get(alias) else {
-            continue;
-        };
-        if eff.get("identitiesonly").is_some() {
-            continue;
-        }
-        // Only in a block of the alias's own, never in `Host *`.
-        let block = eff
-            .first("identityfile")
-            .and_then(|a| a.block)
-            .filter(|b| eff.specific_blocks.contains(b));
-        if let Some((0, host_line)) = block {
-            if !inserts.iter().any(|(i, _)| *i == host_line) {
-                let indent = lines
-                    .get(host_line)
-                    .map(|l| {
-                        l.chars()
-                            .take_while(|c| c.is_whitespace())
-                            .collect::<String>()
-                    })
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| "  ".into());
-                inserts.push((host_line, format!("{indent}IdentitiesOnly yes")));
-                why.push(format!(
-                    "IdentitiesOnly yes for the block on line {host_line}"
+    /// A placeholder User in the main file becomes the real name where it is known;
+    /// otherwise a note asks for `--user`.
+    fn replace_placeholder_users(
+        &mut self,
+        ctx: &Context,
+        cs: &ConfigState,
+        user: Option<&str>,
+        notes: &mut Vec<String>,
+    ) {
+        for alias in &ctx.nodes {
+            let Some(a) = cs.effective.get(alias).and_then(|e| e.first("user")) else {
+                continue;
+            };
+            if a.file != 0 || !is_placeholder(ctx, a.value()) {
+                continue;
+            }
+            let Some(u) = user else {
+                notes.push(format!(
+                    "User `{}` for {alias} is a placeholder: run `mlc-doctor fix --user NAME` with your cluster username",
+                    a.value()
                 ));
+                continue;
+            };
+            let Some(line) = self.lines.get_mut(a.line - 1) else {
+                continue;
+            };
+            // Only the value: the keyword may be spelled like it (`user user`).
+            let key_end = line
+                .trim_start()
+                .find(|c: char| c.is_whitespace() || c == '=')
+                .map(|k| k + (line.len() - line.trim_start().len()))
+                .unwrap_or(line.len());
+            let (head, tail) = line.split_at(key_end);
+            let replaced = format!("{head}{}", tail.replacen(a.value(), u, 1));
+            if replaced != *line {
+                *line = replaced;
+                self.why
+                    .push(format!("User `{}` → `{u}` (line {})", a.value(), a.line));
             }
         }
     }
 
-    // UseKeychain is Apple's: elsewhere OpenSSH stops on it unless told to ignore it.
-    let keychain = main.is_some_and(|f| {
-        f.parsed.issues.iter().any(|i| {
-            matches!(&i.kind, IssueKind::BadOption { word, .. } if word.eq_ignore_ascii_case("usekeychain"))
-        })
-    });
-    if keychain && !cfg!(target_os = "macos") {
-        inserts.push((0, "IgnoreUnknown UseKeychain".into()));
-        why.push("IgnoreUnknown UseKeychain (UseKeychain is for Apple's ssh)".into());
+    /// `IdentitiesOnly yes` where an IdentityFile is set in a block of the alias's own
+    /// (never in `Host *`) and nothing sets IdentitiesOnly.
+    fn add_identities_only(&mut self, ctx: &Context, cs: &ConfigState) {
+        for alias in &ctx.nodes {
+            let Some(eff) = cs.effective.get(alias) else {
+                continue;
+            };
+            if eff.get("identitiesonly").is_some() {
+                continue;
+            }
+            let block = eff
+                .first("identityfile")
+                .and_then(|a| a.block)
+                .filter(|b| eff.specific_blocks.contains(b));
+            let Some((0, host_line)) = block else {
+                continue;
+            };
+            if self.inserts.iter().any(|(i, _)| *i == host_line) {
+                continue;
+            }
+            let indent = self
+                .lines
+                .get(host_line)
+                .map(|l| {
+                    l.chars()
+                        .take_while(|c| c.is_whitespace())
+                        .collect::<String>()
+                })
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "  ".into());
+            self.inserts
+                .push((host_line, format!("{indent}IdentitiesOnly yes")));
+            self.why.push(format!(
+                "IdentitiesOnly yes for the block on line {host_line}"
+            ));
+        }
     }
 
-    inserts.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-    for (at, line) in inserts {
-        lines.insert(at.min(lines.len()), line);
+    /// UseKeychain is Apple's: elsewhere OpenSSH stops on it unless told to ignore it.
+    fn ignore_use_keychain(&mut self, main: Option<&ConfigFile>) {
+        let keychain = main.is_some_and(|f| {
+            f.parsed.issues.iter().any(|i| {
+                matches!(&i.kind, IssueKind::BadOption { word, .. } if word.eq_ignore_ascii_case("usekeychain"))
+            })
+        });
+        if keychain && !cfg!(target_os = "macos") {
+            self.inserts.push((0, "IgnoreUnknown UseKeychain".into()));
+            self.why
+                .push("IgnoreUnknown UseKeychain (UseKeychain is for Apple's ssh)".into());
+        }
     }
 
-    // Host blocks for login nodes the config does not define.
-    let missing: Vec<String> = ctx
-        .nodes
-        .iter()
-        .filter(|a| {
-            cs.effective
-                .get(*a)
-                .is_none_or(|e| e.specific_blocks.is_empty())
-        })
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
+    /// Inserts the planned lines, from the bottom up so that every index still holds.
+    fn apply_inserts(&mut self) {
+        let mut inserts = std::mem::take(&mut self.inserts);
+        inserts.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+        for (at, line) in inserts {
+            self.lines.insert(at.min(self.lines.len()), line);
+        }
+    }
+
+    /// Host blocks at the end for the login nodes the config does not define.
+    fn add_missing_hosts(
+        &mut self,
+        ctx: &Context,
+        state: &RunState,
+        cs: &ConfigState,
+        user: Option<&str>,
+        notes: &mut Vec<String>,
+    ) {
+        let missing: Vec<String> = ctx
+            .nodes
+            .iter()
+            .filter(|a| {
+                cs.effective
+                    .get(*a)
+                    .is_none_or(|e| e.specific_blocks.is_empty())
+            })
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
         let key = crate::probes::keys::preferred_key_path(ctx, state);
+        let lines = &mut self.lines;
         if !lines.is_empty() && lines.last().is_some_and(|l| !l.trim().is_empty()) {
             lines.push(String::new());
         }
@@ -324,7 +399,7 @@ fn plan_config(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
             if node.port() != 22 {
                 lines.push(format!("  Port {}", node.port()));
             }
-            if let Some(u) = &user {
+            if let Some(u) = user {
                 lines.push(format!("  User {u}"));
             }
             lines.push(format!("  IdentityFile {key}"));
@@ -334,25 +409,28 @@ fn plan_config(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
         while lines.last().is_some_and(|l| l.is_empty()) {
             lines.pop();
         }
-        why.push(format!("Host blocks for {}", missing.join(", ")));
+        self.why
+            .push(format!("Host blocks for {}", missing.join(", ")));
         if user.is_none() {
-            plan.notes.push("the new Host blocks have no User: run `mlc-doctor fix --user NAME` with your cluster username to add it".into());
+            notes.push("the new Host blocks have no User: run `mlc-doctor fix --user NAME` with your cluster username to add it".into());
         }
     }
 
-    if why.is_empty() {
-        return;
-    }
-    let mut after = lines.join(nl);
-    after.push_str(nl);
-    if before.as_deref() != Some(after.as_str()) {
-        plan.edits.push(FileEdit {
+    /// The edit, when there is a reason for one and the text changed.
+    fn finish(self, path: PathBuf, shown: String, before: Option<String>) -> Option<FileEdit> {
+        if self.why.is_empty() {
+            return None;
+        }
+        let mut after = self.lines.join(self.nl);
+        after.push_str(self.nl);
+        let changed = before.as_deref() != Some(after.as_str());
+        changed.then_some(FileEdit {
             path,
             shown,
             before,
             after,
-            why,
-        });
+            why: self.why,
+        })
     }
 }
 
