@@ -139,13 +139,47 @@ const SECRET_ENV_WORDS: &[&str] = &[
 
 /// Builds the redactor from authoritative local sources, before anything is written.
 pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
+    let cluster_users: Vec<String> = state.plans.iter().filter_map(|p| p.user.clone()).collect();
+    let mut keep = cluster_names(ctx, state);
+    if !settings.redact_cluster_user {
+        keep.extend(cluster_users.iter().cloned());
+    }
+    let mut r = Redactor::new(keep);
+    seed_local_identity(&mut r, ctx);
+    if settings.redact_cluster_user {
+        for u in &cluster_users {
+            r.seed(Category::ClusterUser, u);
+        }
+    }
+    seed_key_comments(&mut r, state);
+    // Hosts and users in the config that are not the cluster's.
+    if let Some(cs) = &state.config {
+        let config = ConfigSeeds {
+            ctx,
+            cluster_users: &cluster_users,
+        };
+        for f in cs.config.files.iter().filter(|f| !f.system) {
+            for line in &f.parsed.lines {
+                config.line(&mut r, line);
+            }
+        }
+    }
+    for ip in local_ips() {
+        r.seed(Category::Ip, &ip);
+    }
+    seed_secret_env(&mut r, ctx);
+    r
+}
+
+/// The login nodes' aliases and names, and the names and addresses of the nodes planned:
+/// only the cluster's own (a HostName the user set to some other machine is not known to
+/// be safe; the vocabulary says the same).
+fn cluster_names(ctx: &Context, state: &RunState) -> Vec<String> {
     let mut keep: Vec<String> = Vec::new();
     for node in ctx.profile.nodes() {
         keep.push(node.alias().to_string());
         keep.push(node.hostname().to_string());
     }
-    // Only the cluster's own names and addresses: a HostName the user set to some other
-    // machine is not known to be safe (the vocabulary says the same).
     for n in state
         .nodes
         .iter()
@@ -156,11 +190,12 @@ pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
             keep.extend(d.addresses.iter().cloned());
         }
     }
-    let cluster_users: Vec<String> = state.plans.iter().filter_map(|p| p.user.clone()).collect();
-    if !settings.redact_cluster_user {
-        keep.extend(cluster_users.iter().cloned());
-    }
-    let mut r = Redactor::new(keep);
+    keep
+}
+
+/// The home (as given, resolved, and the account's), the login name and this machine's
+/// name.
+fn seed_local_identity(r: &mut Redactor, ctx: &Context) {
     for home in [
         Some(ctx.home.clone()),
         std::fs::canonicalize(&ctx.home).ok(),
@@ -188,163 +223,26 @@ pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
     if let Some(h) = ctx.env.get("HOSTNAME") {
         r.seed(Category::LocalHost, h);
     }
-    if settings.redact_cluster_user {
-        for u in &cluster_users {
-            r.seed(Category::ClusterUser, u);
-        }
-    }
+}
+
+/// The comments of the key files and of the agent's keys (often `user@laptop`).
+fn seed_key_comments(r: &mut Redactor, state: &RunState) {
+    let mut comments: Vec<&str> = Vec::new();
     for k in &state.keys {
-        if let Some(c) = &k.comment {
-            r.discover(c);
-            r.seed(Category::KeyComment, c);
-        }
-        if let Some(c) = k.pub_facts.as_ref().and_then(|p| p.comment.clone()) {
-            r.discover(&c);
-            r.seed(Category::KeyComment, &c);
-        }
+        comments.extend(k.comment.as_deref());
+        comments.extend(k.pub_facts.as_ref().and_then(|p| p.comment.as_deref()));
     }
     if let Some(agent) = &state.agent {
-        for k in &agent.keys {
-            r.discover(&k.comment);
-            r.seed(Category::KeyComment, &k.comment);
-        }
+        comments.extend(agent.keys.iter().map(|k| k.comment.as_str()));
     }
-    // Hosts and users in the config that are not the cluster's.
-    if let Some(cs) = &state.config {
-        for f in cs.config.files.iter().filter(|f| !f.system) {
-            for line in &f.parsed.lines {
-                match &line.kind {
-                    crate::sshconfig::LineKind::Host(pats) => {
-                        for p in pats {
-                            // `*.corp.example.com` names `corp.example.com`.
-                            let p = p.trim_start_matches('!').trim_start_matches("*.");
-                            if !p.contains(['*', '?']) && !ctx.profile.is_cluster_host(p) {
-                                r.seed(Category::Host, p);
-                            }
-                        }
-                    }
-                    crate::sshconfig::LineKind::Include(args) => {
-                        for a in args {
-                            seed_path(&mut r, a);
-                        }
-                    }
-                    crate::sshconfig::LineKind::Option { keyword, args } => match *keyword {
-                        "hostname" | "proxyjump" | "hostkeyalias" => {
-                            for a in args {
-                                for part in a.split(',') {
-                                    let host =
-                                        part.rsplit_once('@').map(|(_, h)| h).unwrap_or(part);
-                                    let host = host
-                                        .trim_start_matches('[')
-                                        .split(']')
-                                        .next()
-                                        .unwrap_or(host);
-                                    // A whole IPv6 address first; only then `host:port`.
-                                    let host = if host.parse::<std::net::IpAddr>().is_ok() {
-                                        host
-                                    } else {
-                                        host.split(':').next().unwrap_or(host)
-                                    };
-                                    if host.parse::<std::net::IpAddr>().is_ok() {
-                                        r.seed(Category::Ip, host);
-                                    } else if !ctx.profile.is_cluster_host(host) && host != "none" {
-                                        r.seed(Category::Host, host);
-                                    }
-                                }
-                                if let Some((user, _)) =
-                                    a.split(',').next().and_then(|p| p.rsplit_once('@'))
-                                {
-                                    if !cluster_users.iter().any(|c| c == user) {
-                                        r.seed(Category::User, user);
-                                    }
-                                }
-                            }
-                        }
-                        "setenv" => {
-                            // Values set for the remote environment may be tokens.
-                            for a in args {
-                                if let Some((_, value)) = a.split_once('=') {
-                                    r.seed(Category::EnvValue, value.trim_matches('"'));
-                                }
-                            }
-                        }
-                        k if COMMAND_KEYWORDS.contains(&k) => {
-                            seed_command(&mut r, &line.text, args)
-                        }
-                        k if PATH_KEYWORDS.contains(&k) => {
-                            for a in args {
-                                seed_path(&mut r, a);
-                            }
-                        }
-                        "canonicaldomains" | "canonicalizepermittedcnames" => {
-                            for a in args {
-                                for part in a.split([',', ':']) {
-                                    let part = part.trim_start_matches("*.");
-                                    if !part.contains(['*', '?']) {
-                                        r.seed(Category::Host, part);
-                                    }
-                                }
-                            }
-                        }
-                        "localforward" | "remoteforward" | "dynamicforward"
-                        | "permitremoteopen" | "bindaddress" | "bindinterface" | "tag" => {
-                            for a in args {
-                                seed_forward(&mut r, a);
-                            }
-                        }
-                        "user" => {
-                            for a in args {
-                                if !cluster_users.iter().any(|c| c == a) {
-                                    r.discover(a);
-                                    r.seed(Category::User, a);
-                                }
-                            }
-                        }
-                        _ => {}
-                    },
-                    crate::sshconfig::LineKind::Match(criteria) => {
-                        for c in criteria {
-                            let Some(arg) = c.argument.as_deref() else {
-                                continue;
-                            };
-                            match c.attribute.as_str() {
-                                "exec" => seed_command(&mut r, arg, &[arg.to_string()]),
-                                "user" | "localuser" => {
-                                    for u in arg.split(',') {
-                                        let u = u.trim_start_matches('!');
-                                        if !u.contains(['*', '?'])
-                                            && !cluster_users.iter().any(|c| c == u)
-                                        {
-                                            r.seed(Category::User, u);
-                                        }
-                                    }
-                                }
-                                "host" | "originalhost" => {
-                                    for h in arg.split(',') {
-                                        let h = h.trim_start_matches('!');
-                                        if !h.contains(['*', '?'])
-                                            && !ctx.profile.is_cluster_host(h)
-                                        {
-                                            r.seed(Category::Host, h);
-                                        }
-                                    }
-                                }
-                                "localnetwork" | "tagged" => {
-                                    for part in arg.split(',') {
-                                        seed_forward(&mut r, part.trim_start_matches('!'));
-                                    }
-                                }
-                                _ => {}
-                            }
-                        }
-                    }
-                }
-            }
-        }
+    for c in comments {
+        r.discover(c);
+        r.seed(Category::KeyComment, c);
     }
-    for ip in local_ips() {
-        r.seed(Category::Ip, &ip);
-    }
+}
+
+/// Values of environment variables named like secrets (tokens, passwords, keys).
+fn seed_secret_env(r: &mut Redactor, ctx: &Context) {
     for (k, v) in &ctx.env {
         let upper = k.to_ascii_uppercase();
         if SECRET_ENV_WORDS.iter().any(|w| upper.contains(w))
@@ -354,7 +252,153 @@ pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
             r.seed(Category::EnvValue, v);
         }
     }
-    r
+}
+
+/// Seeds from the user's config lines: hosts, users, paths, commands and values that are
+/// not the cluster's.
+struct ConfigSeeds<'a> {
+    ctx: &'a Context,
+    cluster_users: &'a [String],
+}
+
+impl ConfigSeeds<'_> {
+    fn is_cluster_user(&self, user: &str) -> bool {
+        self.cluster_users.iter().any(|c| c == user)
+    }
+
+    fn line(&self, r: &mut Redactor, line: &crate::sshconfig::Line) {
+        use crate::sshconfig::LineKind;
+        match &line.kind {
+            LineKind::Host(pats) => {
+                for p in pats {
+                    // `*.corp.example.com` names `corp.example.com`.
+                    let p = p.trim_start_matches('!').trim_start_matches("*.");
+                    if !p.contains(['*', '?']) && !self.ctx.profile.is_cluster_host(p) {
+                        r.seed(Category::Host, p);
+                    }
+                }
+            }
+            LineKind::Include(args) => {
+                for a in args {
+                    seed_path(r, a);
+                }
+            }
+            LineKind::Option { keyword, args } => self.option(r, keyword, &line.text, args),
+            LineKind::Match(criteria) => {
+                for c in criteria {
+                    if let Some(arg) = c.argument.as_deref() {
+                        self.match_criterion(r, &c.attribute, arg);
+                    }
+                }
+            }
+        }
+    }
+
+    fn option(&self, r: &mut Redactor, keyword: &str, text: &str, args: &[String]) {
+        match keyword {
+            "hostname" | "proxyjump" | "hostkeyalias" => {
+                for a in args {
+                    self.destinations(r, a);
+                }
+            }
+            "setenv" => {
+                // Values set for the remote environment may be tokens.
+                for a in args {
+                    if let Some((_, value)) = a.split_once('=') {
+                        r.seed(Category::EnvValue, value.trim_matches('"'));
+                    }
+                }
+            }
+            k if COMMAND_KEYWORDS.contains(&k) => seed_command(r, text, args),
+            k if PATH_KEYWORDS.contains(&k) => {
+                for a in args {
+                    seed_path(r, a);
+                }
+            }
+            "canonicaldomains" | "canonicalizepermittedcnames" => {
+                for a in args {
+                    for part in a.split([',', ':']) {
+                        let part = part.trim_start_matches("*.");
+                        if !part.contains(['*', '?']) {
+                            r.seed(Category::Host, part);
+                        }
+                    }
+                }
+            }
+            "localforward" | "remoteforward" | "dynamicforward" | "permitremoteopen"
+            | "bindaddress" | "bindinterface" | "tag" => {
+                for a in args {
+                    seed_forward(r, a);
+                }
+            }
+            "user" => {
+                for a in args {
+                    if !self.is_cluster_user(a) {
+                        r.discover(a);
+                        r.seed(Category::User, a);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A HostName, ProxyJump or HostKeyAlias value: `[user@]host[:port]`, comma-separated
+    /// hops, IPv6 addresses bare or in brackets.
+    fn destinations(&self, r: &mut Redactor, value: &str) {
+        for part in value.split(',') {
+            let host = part.rsplit_once('@').map(|(_, h)| h).unwrap_or(part);
+            let host = host
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or(host);
+            // A whole IPv6 address first; only then `host:port`.
+            let host = if host.parse::<std::net::IpAddr>().is_ok() {
+                host
+            } else {
+                host.split(':').next().unwrap_or(host)
+            };
+            if host.parse::<std::net::IpAddr>().is_ok() {
+                r.seed(Category::Ip, host);
+            } else if !self.ctx.profile.is_cluster_host(host) && host != "none" {
+                r.seed(Category::Host, host);
+            }
+        }
+        if let Some((user, _)) = value.split(',').next().and_then(|p| p.rsplit_once('@')) {
+            if !self.is_cluster_user(user) {
+                r.seed(Category::User, user);
+            }
+        }
+    }
+
+    fn match_criterion(&self, r: &mut Redactor, attribute: &str, arg: &str) {
+        match attribute {
+            "exec" => seed_command(r, arg, &[arg.to_string()]),
+            "user" | "localuser" => {
+                for u in arg.split(',') {
+                    let u = u.trim_start_matches('!');
+                    if !u.contains(['*', '?']) && !self.is_cluster_user(u) {
+                        r.seed(Category::User, u);
+                    }
+                }
+            }
+            "host" | "originalhost" => {
+                for h in arg.split(',') {
+                    let h = h.trim_start_matches('!');
+                    if !h.contains(['*', '?']) && !self.ctx.profile.is_cluster_host(h) {
+                        r.seed(Category::Host, h);
+                    }
+                }
+            }
+            "localnetwork" | "tagged" => {
+                for part in arg.split(',') {
+                    seed_forward(r, part.trim_start_matches('!'));
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// What the bundle may ship as it is: the cluster's names, addresses and URLs, and the
