@@ -1,5 +1,6 @@
 //! `ssh.transcript`: the real OpenSSH client's `ssh -vvv`, captured and parsed.
 
+use std::path::Path;
 use std::process::Stdio;
 
 use tokio::io::AsyncReadExt;
@@ -64,6 +65,38 @@ pub fn ssh_args(
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| ctx.os.null_device().into()),
     ]);
+    let config_sets_kex = eff.is_some_and(|e| e.get("kexalgorithms").is_some());
+    for opt in options(ctx, plan, shared, known_copy, &setup, config_sets_kex) {
+        args.push("-o".into());
+        args.push(opt);
+    }
+    if let Some(u) = &plan.user {
+        args.extend(["-o".into(), format!("User={u}")]);
+    }
+    args.extend(identity_args(ctx, plan, shared, &setup));
+    args.push("--".into());
+    args.push(plan.alias.clone());
+    args.push("exit 0".into());
+    (args, setup)
+}
+
+/// True when the OpenSSH client is at least `version` (major, minor).
+fn openssh_at_least(shared: &Shared, version: (u32, u32)) -> bool {
+    shared
+        .openssh
+        .as_ref()
+        .is_some_and(|o| (o.major, o.minor) >= version)
+}
+
+/// The `-o` options: nothing may prompt, run a program, forward, or outlive the run.
+fn options(
+    ctx: &Context,
+    plan: &NodePlan,
+    shared: &Shared,
+    known_copy: &str,
+    setup: &Setup,
+    config_sets_kex: bool,
+) -> Vec<String> {
     let secs = ctx.timeout.as_secs().max(1);
     let mut opts = vec![
         "BatchMode=yes".to_string(),
@@ -85,55 +118,42 @@ pub fn ssh_args(
         format!("Port={}", plan.port),
         format!("UserKnownHostsFile={known_copy}"),
     ];
-    if public_keys_only {
+    if setup.public_keys_only {
         opts.push("IdentityAgent=none".into());
     }
     // Nothing of the run may outlive it or change the user's agent: no keys added to the
     // agent, no tunnel device, and (OpenSSH 8.7+) no fork to the background after login.
     opts.push("AddKeysToAgent=no".into());
     opts.push("Tunnel=no".into());
-    if shared
-        .openssh
-        .as_ref()
-        .is_some_and(|o| (o.major, o.minor) >= (8, 7))
-    {
+    if openssh_at_least(shared, (8, 7)) {
         opts.push("ForkAfterAuthentication=no".into());
         opts.push("SessionType=default".into());
     }
     // The post-quantum key exchange costs ~70 ms of CPU per transcript; where the user's
     // config does not choose, prefer curve25519 (the rest of ssh's list stays behind it,
     // `^` needs OpenSSH 8.3). The doctor's own handshake shows what the server offers.
-    let config_sets_kex = eff.is_some_and(|e| e.get("kexalgorithms").is_some());
-    if !config_sets_kex
-        && shared
-            .openssh
-            .as_ref()
-            .is_some_and(|o| (o.major, o.minor) >= (8, 3))
-    {
+    if !config_sets_kex && openssh_at_least(shared, (8, 3)) {
         opts.push("KexAlgorithms=^curve25519-sha256,curve25519-sha256@libssh.org".into());
     }
     // KnownHostsCommand runs a program; OpenSSH knows the option since 8.5.
-    if shared
-        .openssh
-        .as_ref()
-        .is_some_and(|o| (o.major, o.minor) >= (8, 5))
-    {
+    if openssh_at_least(shared, (8, 5)) {
         opts.push("KnownHostsCommand=none".into());
     }
-    for opt in opts {
-        args.push("-o".into());
-        args.push(opt);
-    }
-    if let Some(u) = &plan.user {
-        args.extend(["-o".into(), format!("User={u}")]);
-    }
+    opts
+}
+
+/// The `-i` arguments: copies of the public keys alone when the host key is not verified,
+/// absolute key paths when ssh would not find them itself.
+fn identity_args(ctx: &Context, plan: &NodePlan, shared: &Shared, setup: &Setup) -> Vec<String> {
+    let mut args = Vec::new();
     let keys = shared
         .keys
         .iter()
         .filter(|k| k.used_by.contains(&plan.alias));
-    if public_keys_only {
+    if setup.public_keys_only {
         // Copies of the public keys alone, with no private key beside them: ssh can offer
         // them (the server's answer shows whether one is deployed) but cannot sign.
+        let handover = shared.handover.as_deref();
         for (i, k) in keys.enumerate() {
             let line = k.public().and_then(|p| p.to_openssh().ok());
             let path = line.and_then(|l| {
@@ -146,15 +166,12 @@ pub fn ssh_args(
                 args.extend(["-i".into(), p.display().to_string()]);
             }
         }
-    } else if ctx.home_differs_from_passwd() || !copy {
+    } else if ctx.home_differs_from_passwd() || !setup.copy_of_user_config {
         for k in keys {
             args.extend(["-i".into(), k.path.display().to_string()]);
         }
     }
-    args.push("--".into());
-    args.push(plan.alias.clone());
-    args.push("exit 0".into());
-    (args, setup)
+    args
 }
 
 /// The transcript stage of a node.
@@ -166,32 +183,86 @@ pub async fn transcript(
     verified: tokio::sync::oneshot::Receiver<Option<bool>>,
 ) {
     let alias = plan.alias.as_str();
-    let skip = |why: &str| {
-        Finding::skip(
+    let finding = match capture(ctx, plan, shared, slot, verified).await {
+        Ok(f) => f,
+        Err(why) => Finding::skip(
             CheckId::SshTranscript,
             alias,
             format!("not captured: {why}"),
-        )
+        ),
     };
+    record(slot, Stage::Transcript, [finding], alias);
+}
+
+/// Runs `ssh -vvv` for the node, keeps its transcript for the bundle and its outcome for
+/// the report, and says what it showed; or why it was not run.
+async fn capture(
+    ctx: &Context,
+    plan: &NodePlan,
+    shared: &Shared,
+    slot: &SharedSlot,
+    verified: tokio::sync::oneshot::Receiver<Option<bool>>,
+) -> Result<Finding, String> {
+    let alias = plan.alias.as_str();
     let ssh = match (&ctx.openssh, &shared.openssh) {
-        (OpenSshChoice::Disabled, _) => {
-            return record(slot, Stage::Transcript, [skip("--no-openssh")], alias)
-        }
-        (_, None) => return record(slot, Stage::Transcript, [skip("no OpenSSH client")], alias),
+        (OpenSshChoice::Disabled, _) => return Err("--no-openssh".into()),
+        (_, None) => return Err("no OpenSSH client".into()),
         (_, Some(o)) => o.path.clone(),
     };
     // Copies of the user's known_hosts: `accept-new` may add to them, the originals stay as they are.
     let Ok(tmp) = tempfile::Builder::new().prefix("mlc-doctor-kh-").tempdir() else {
-        return record(
-            slot,
-            Stage::Transcript,
-            [skip("no temporary directory")],
-            alias,
-        );
+        return Err("no temporary directory".into());
     };
+    let copies = known_hosts_copies(ctx, plan, tmp.path());
+    // Whether the doctor's handshake verified the host key. When it saw none (a silent
+    // server, one that speaks no SSH), `ssh -vvv` would only wait out the same timeout
+    // again: the handshake's findings say what happened.
+    let verified = match tokio::time::timeout(ctx.timeout * 2, verified).await {
+        Ok(Ok(Some(v))) => v,
+        _ => return Err("the server completed no SSH key exchange with the doctor (see ssh.banner); ssh would fail the same way".into()),
+    };
+    let (args, setup) = ssh_args(ctx, plan, shared, &copies, verified);
+    let child = ssh_command(ctx, &ssh, &args)
+        .spawn()
+        .map_err(|e| format!("ssh could not be started: {e}"))?;
+    let budget = ctx.timeout * 3;
+    let run = run_ssh(child, budget).await;
+    let mut text = String::from_utf8_lossy(&run.bytes).into_owned();
+    // The doctor's temporary copy is named as such, not by its random path.
+    let doctor_copy = shared.handover.as_ref().and_then(|h| h.dir());
+    if let Some(dir) = doctor_copy {
+        text = text.replace(&dir.display().to_string(), "<doctor-copy>");
+    }
+    let parsed = transcript::parse(&text);
+    let outcome = parsed.outcome.clone().unwrap_or(Outcome::Unknown);
+    let mut header = header(ctx, alias, &ssh, &args, &setup, &run);
+    if let Some(dir) = doctor_copy {
+        header = header.replace(&dir.display().to_string(), "<doctor-copy>");
+    }
+    let kh = tmp.path().display().to_string();
+    header = header.replace(&kh, "<known-hosts-copy>");
+    text = text.replace(&kh, "<known-hosts-copy>");
+    lock(slot).artifacts.insert(
+        format!("nodes/{alias}/ssh-vvv.txt"),
+        format!("{header}{text}").into_bytes(),
+    );
+    lock(slot).report.transcript = Some(outcome.describe());
+    let facts = TranscriptFacts {
+        outcome,
+        parsed,
+        run,
+        budget,
+        setup,
+    };
+    Ok(transcript_finding(ctx, alias, &facts))
+}
+
+/// Copies of the node's known_hosts files in `dir` (an empty file for one that cannot be
+/// copied, or when there are none), as one `UserKnownHostsFile` value.
+fn known_hosts_copies(ctx: &Context, plan: &NodePlan, dir: &Path) -> String {
     let mut copies = Vec::new();
     for (i, f) in plan.known_hosts_files.iter().enumerate() {
-        let dst = tmp.path().join(format!("known_hosts_{i}"));
+        let dst = dir.join(format!("known_hosts_{i}"));
         let ok = std::fs::metadata(f)
             .map(|m| m.is_file() && m.len() < 16 << 20)
             .unwrap_or(false)
@@ -202,29 +273,20 @@ pub async fn transcript(
         copies.push(dst.display().to_string());
     }
     if copies.is_empty() {
-        let dst = tmp.path().join("known_hosts");
+        let dst = dir.join("known_hosts");
         let _ = std::fs::write(&dst, b"");
         copies.push(dst.display().to_string());
     }
     // Quoted: a temp path with spaces (Windows profiles) would split into two files.
     let copies: Vec<String> = copies.iter().map(|c| ctx.os.option_path(c)).collect();
-    // Whether the doctor's handshake verified the host key. When it saw none (a silent
-    // server, one that speaks no SSH), `ssh -vvv` would only wait out the same timeout
-    // again: the handshake's findings say what happened.
-    let verified = match tokio::time::timeout(ctx.timeout * 2, verified).await {
-        Ok(Ok(Some(v))) => v,
-        _ => {
-            return record(
-                slot,
-                Stage::Transcript,
-                [skip("the server completed no SSH key exchange with the doctor (see ssh.banner); ssh would fail the same way")],
-                alias,
-            )
-        }
-    };
-    let (args, setup) = ssh_args(ctx, plan, shared, &copies.join(" "), verified);
-    let mut cmd = tokio::process::Command::new(&ssh);
-    cmd.args(&args)
+    copies.join(" ")
+}
+
+/// `ssh` with `args` and a clean environment (what the platform needs, and the C locale
+/// so that its messages read as the parser expects), its standard error piped.
+fn ssh_command(ctx: &Context, ssh: &Path, args: &[String]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(ssh);
+    cmd.args(args)
         .env_clear()
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -237,19 +299,23 @@ pub async fn transcript(
         }
     }
     cmd.env("LC_ALL", "C");
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            return record(
-                slot,
-                Stage::Transcript,
-                [skip(&format!("ssh could not be started: {e}"))],
-                alias,
-            )
-        }
-    };
+    cmd
+}
+
+/// What one run of `ssh -vvv` left.
+#[derive(Debug)]
+struct SshRun {
+    /// Its standard error, at most [`TRANSCRIPT_CAP`] bytes.
+    bytes: Vec<u8>,
+    /// The exit status; `None` when it was stopped.
+    exit: Option<i32>,
+    /// It did not finish within the budget and was stopped.
+    timed_out: bool,
+}
+
+/// Reads ssh's standard error until it exits, or stops it after `budget`.
+async fn run_ssh(mut child: tokio::process::Child, budget: std::time::Duration) -> SshRun {
     let mut stderr = child.stderr.take();
-    let budget = ctx.timeout * 3;
     let read = async {
         let mut buf = Vec::new();
         if let Some(err) = stderr.as_mut() {
@@ -267,19 +333,46 @@ pub async fn transcript(
         let status = child.wait().await.ok();
         (buf, status)
     };
-    let (bytes, status, timed_out) = match tokio::time::timeout(budget, read).await {
-        Ok((b, s)) => (b, s, false),
-        Err(_) => (Vec::new(), None, true),
-    };
-    let mut text = String::from_utf8_lossy(&bytes).into_owned();
-    // The doctor's temporary copy is named as such, not by its random path.
-    if let Some(dir) = shared.handover.as_ref().and_then(|h| h.dir()) {
-        text = text.replace(&dir.display().to_string(), "<doctor-copy>");
+    match tokio::time::timeout(budget, read).await {
+        Ok((bytes, status)) => SshRun {
+            bytes,
+            exit: status.and_then(|s| s.code()),
+            timed_out: false,
+        },
+        Err(_) => SshRun {
+            bytes: Vec::new(),
+            exit: None,
+            timed_out: true,
+        },
     }
-    let parsed = transcript::parse(&text);
-    let outcome = parsed.outcome.clone().unwrap_or(Outcome::Unknown);
-    let exit = status.and_then(|s| s.code());
-    let mut header = format!("# `ssh -vvv` transcript captured by mlc-doctor for `{alias}`\n# exit status: {}\n# command: {} {}\n", exit.map(|c| c.to_string()).unwrap_or_else(|| "none (stopped)".into()), ssh.display(), args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect::<Vec<_>>().join(" "));
+}
+
+/// The transcript's header: the command and how ssh was set up, so that a reader of the
+/// bundle knows what the transcript shows and what it cannot.
+fn header(
+    ctx: &Context,
+    alias: &str,
+    ssh: &Path,
+    args: &[String],
+    setup: &Setup,
+    run: &SshRun,
+) -> String {
+    let exit = run
+        .exit
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "none (stopped)".into());
+    let command = args
+        .iter()
+        .map(|a| {
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut header = format!("# `ssh -vvv` transcript captured by mlc-doctor for `{alias}`\n# exit status: {exit}\n# command: {} {command}\n", ssh.display());
     header.push_str("# BatchMode=yes: ssh never asked for a passphrase or a code. known_hosts was read from temporary copies (StrictHostKeyChecking=accept-new), so your files were not changed.\n");
     if args.iter().any(|a| a.starts_with("KexAlgorithms=^")) {
         header.push_str("# curve25519 was preferred for the key exchange (your config sets none; it is cheaper than the default post-quantum one); the doctor's own handshake shows the server's choice.\n");
@@ -295,28 +388,33 @@ pub async fn transcript(
     if ctx.home_differs_from_passwd() {
         header.push_str("# The home being checked is not the account's home: key paths were passed with -i as absolute paths.\n");
     }
-    if bytes.len() >= TRANSCRIPT_CAP {
+    if run.bytes.len() >= TRANSCRIPT_CAP {
         header.push_str("# (truncated)\n");
     }
-    if let Some(dir) = shared.handover.as_ref().and_then(|h| h.dir()) {
-        header = header.replace(&dir.display().to_string(), "<doctor-copy>");
-    }
-    let kh = tmp.path().display().to_string();
-    header = header.replace(&kh, "<known-hosts-copy>");
-    text = text.replace(&kh, "<known-hosts-copy>");
-    lock(slot).artifacts.insert(
-        format!("nodes/{alias}/ssh-vvv.txt"),
-        format!("{header}{text}").into_bytes(),
-    );
-    lock(slot).report.transcript = Some(outcome.describe());
+    header
+}
 
-    let finding = if timed_out {
+/// What `ssh.transcript` saw of one run of `ssh -vvv`.
+#[derive(Debug)]
+struct TranscriptFacts {
+    outcome: Outcome,
+    parsed: transcript::Transcript,
+    run: SshRun,
+    budget: std::time::Duration,
+    setup: Setup,
+}
+
+/// `ssh.transcript` in words: how OpenSSH's attempt ended (and on which config), or that
+/// it was stopped.
+fn transcript_finding(ctx: &Context, alias: &str, facts: &TranscriptFacts) -> Finding {
+    let (setup, parsed) = (&facts.setup, &facts.parsed);
+    let finding = if facts.run.timed_out {
         Finding::warn(
             CheckId::SshTranscript,
             alias,
             format!(
                 "`ssh -vvv` did not finish within {:.0} s and was stopped",
-                budget.as_secs_f64()
+                facts.budget.as_secs_f64()
             ),
         )
     } else {
@@ -330,12 +428,12 @@ pub async fn transcript(
         Finding::info(
             CheckId::SshTranscript,
             alias,
-            format!("OpenSSH: {}{how}", outcome.describe()),
+            format!("OpenSSH: {}{how}", facts.outcome.describe()),
         )
     };
-    let f = finding
-        .with("outcome", &outcome)
-        .with("exit_status", exit)
+    finding
+        .with("outcome", &facts.outcome)
+        .with("exit_status", facts.run.exit)
         .with("remote_version", &parsed.remote_version)
         .with("keys_offered", parsed.keys_offered.len())
         .with("keys_accepted", parsed.keys_accepted.len())
@@ -344,14 +442,13 @@ pub async fn transcript(
             parsed
                 .load_errors
                 .iter()
-                .map(|(p, r)| format!("{}: {r}", ctx.show(std::path::Path::new(p))))
+                .map(|(p, r)| format!("{}: {r}", ctx.show(Path::new(p))))
                 .collect::<Vec<_>>(),
         )
-        .with("bytes", bytes.len())
+        .with("bytes", facts.run.bytes.len())
         .with("config_copied", setup.copy_of_user_config)
         .with("config_sanitized_because", &setup.sanitized_because)
-        .with("public_keys_only", setup.public_keys_only);
-    record(slot, Stage::Transcript, [f], alias);
+        .with("public_keys_only", setup.public_keys_only)
 }
 
 /// After both stages: says so when OpenSSH and the doctor's own handshake disagree about
