@@ -251,6 +251,7 @@ struct ConfigEdit {
 }
 
 impl ConfigEdit {
+    /// The lines of `text` (empty for a new file), keeping its line ending.
     fn new(text: &str) -> Self {
         ConfigEdit {
             nl: if text.contains("\r\n") { "\r\n" } else { "\n" },

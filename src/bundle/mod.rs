@@ -262,10 +262,12 @@ struct ConfigSeeds<'a> {
 }
 
 impl ConfigSeeds<'_> {
+    /// A username the plans use for the cluster (kept unless `--redact-cluster-user`).
     fn is_cluster_user(&self, user: &str) -> bool {
         self.cluster_users.iter().any(|c| c == user)
     }
 
+    /// One config line, by its kind.
     fn line(&self, r: &mut Redactor, line: &crate::sshconfig::Line) {
         use crate::sshconfig::LineKind;
         match &line.kind {
@@ -294,6 +296,7 @@ impl ConfigSeeds<'_> {
         }
     }
 
+    /// An option line (`text` is the line as written, for commands).
     fn option(&self, r: &mut Redactor, keyword: &str, text: &str, args: &[String]) {
         match keyword {
             "hostname" | "proxyjump" | "hostkeyalias" => {
@@ -372,6 +375,7 @@ impl ConfigSeeds<'_> {
         }
     }
 
+    /// One criterion of a `Match` line and its argument.
     fn match_criterion(&self, r: &mut Redactor, attribute: &str, arg: &str) {
         match attribute {
             "exec" => seed_command(r, arg, &[arg.to_string()]),

@@ -299,10 +299,12 @@ fn enum_names<const N: usize, A, B, C>(
     out
 }
 
+/// The names of a key's subkeys (PuTTY's sessions).
 fn subkeys(key: &Key) -> Vec<String> {
     enum_names::<512, _, _, _>(key, 10_000, RegEnumKeyExW)
 }
 
+/// The names of a key's values (PuTTY's cached host keys).
 fn value_names(key: &Key) -> Vec<String> {
     enum_names::<1024, _, _, _>(key, 100_000, RegEnumValueW)
 }

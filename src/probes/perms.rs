@@ -225,6 +225,7 @@ fn check_home(ctx: &Context) -> Option<Finding> {
     home_finding(ctx, observe_home(ctx))
 }
 
+/// Stats the home.
 fn observe_home(ctx: &Context) -> HomeFact {
     match stat(&ctx.home) {
         Ok(f) if f.mode & 0o022 != 0 => HomeFact::Writable(f),
@@ -287,6 +288,7 @@ fn check_ssh_dir(ctx: &Context, ssh: &Path) -> Option<Finding> {
     ssh_dir_finding(ctx, ssh, observe_ssh_dir(ssh, ctx.uid))
 }
 
+/// Stats ~/.ssh and sorts it by what OpenSSH makes of it.
 fn observe_ssh_dir(ssh: &Path, me: u32) -> SshDirFact {
     match stat(ssh) {
         Ok(f) if !f.is_dir => SshDirFact::NotADirectory,
@@ -543,6 +545,7 @@ fn check_authorized_keys(ctx: &Context, ssh: &Path) -> Option<Finding> {
     authorized_keys_finding(ctx, &path, observe_authorized_keys(&path))
 }
 
+/// Stats ~/.ssh/authorized_keys.
 fn observe_authorized_keys(path: &Path) -> AuthorizedKeysFact {
     match stat(path) {
         Ok(f) if f.mode & 0o022 != 0 => AuthorizedKeysFact::Writable { mode: f.mode },
