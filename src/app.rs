@@ -1,6 +1,5 @@
 //! Dispatch of the subcommands; the only place that prints.
 
-use crate::check::CheckId;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -233,29 +232,20 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
     runtime.shutdown_background();
     let mut report = build_report(&settings, &ctx, state.findings.clone(), state.nodes.clone());
 
-    let mut status = ExitStatus::from_findings(&report.findings, settings.strict);
-    match crate::bundle::write(&settings, &ctx, &state, &mut report) {
-        Ok(()) => {}
-        Err(e) => {
-            eprintln!("mlc-doctor: {e}");
-            status = ExitStatus::ToolError;
-        }
+    let bundle_error = crate::bundle::write(&settings, &ctx, &state, &mut report).err();
+    if let Some(e) = &bundle_error {
+        eprintln!("mlc-doctor: {e}");
     }
-    if status != ExitStatus::ToolError {
-        status = ExitStatus::from_findings(&report.findings, settings.strict);
-        if report
-            .findings
-            .iter()
-            .any(|f| f.id == CheckId::BundleWritten && f.severity == crate::finding::Severity::Fail)
-        {
-            status = ExitStatus::ToolError;
-        }
-    }
-    report.exit_code = status.code() as i32;
-    report.summary = Summary::of(&report.findings);
     // The bundle's own verdict came last: the headline must not say all is well above it.
-    report.diagnosis = crate::diagnosis::diagnose(&report.findings);
+    crate::verdict::conclude(
+        &mut report,
+        ctx.os.shell(),
+        settings.strict,
+        bundle_error.is_some(),
+    );
     report.escape();
+    let status =
+        crate::verdict::exit_status(&report.findings, settings.strict, bundle_error.is_some());
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -355,11 +345,10 @@ fn fix(args: &crate::cli::FixArgs, env: BTreeMap<String, String>, argv: Vec<Stri
 pub fn build_report(
     settings: &Settings,
     ctx: &Context,
-    findings: Vec<crate::finding::Finding>,
+    mut findings: Vec<crate::finding::Finding>,
     nodes: Vec<crate::report::NodeReport>,
 ) -> Report {
-    let diagnosis = crate::diagnosis::diagnose(&findings);
-    let status = ExitStatus::from_findings(&findings, settings.strict);
+    crate::verdict::adjust(&mut findings);
     let mut report = Report {
         schema: SCHEMA.to_string(),
         tool: Tool::this(),
@@ -374,13 +363,14 @@ pub fn build_report(
             .unwrap_or_else(|_| ctx.started_at.to_string()),
         duration_ms: ctx.started.elapsed().as_millis() as u64,
         offline: settings.offline,
-        summary: Summary::of(&findings),
+        summary: Summary::default(),
         findings,
         nodes,
-        diagnosis,
+        diagnosis: Vec::new(),
         bundle: None,
-        exit_code: status.code() as i32,
+        exit_code: 0,
     };
+    crate::verdict::conclude(&mut report, ctx.os.shell(), settings.strict, false);
     report.escape();
     report
 }

@@ -10,6 +10,7 @@ pub mod context;
 pub mod diagnosis;
 pub mod error;
 pub mod escape;
+pub mod fact;
 pub mod finding;
 pub mod fix;
 pub mod keyfile;
@@ -24,6 +25,7 @@ pub mod runner;
 pub mod settings;
 pub mod sshconfig;
 pub mod transcript;
+pub mod verdict;
 
 pub use app::main_with;
 pub use error::ExitStatus;

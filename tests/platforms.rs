@@ -202,16 +202,13 @@ async fn the_agent_advice_fits_the_platform() {
 #[test]
 fn diagnosis_steps_speak_powershell_for_a_windows_report() {
     use mlc_doctor::finding::Finding;
-    let commands = |os: &str| -> Vec<String> {
-        let findings = vec![
-            Finding::info(mlc_doctor::check::CheckId::EnvOs, "system", os).with("os", os),
-            Finding::fail(
-                mlc_doctor::check::CheckId::KeyPresent,
-                "~/.ssh",
-                "no private key",
-            ),
-        ];
-        mlc_doctor::diagnosis::diagnose(&findings)
+    let commands = |os: Os| -> Vec<String> {
+        let findings = vec![Finding::fail(
+            mlc_doctor::check::CheckId::KeyPresent,
+            "~/.ssh",
+            "no private key",
+        )];
+        mlc_doctor::diagnosis::diagnose(&findings, os.shell())
             .into_iter()
             .find(|d| d.id == "diagnosis.no-key")
             .expect("diagnosis.no-key")
@@ -220,7 +217,7 @@ fn diagnosis_steps_speak_powershell_for_a_windows_report() {
             .filter_map(|s| s.command)
             .collect()
     };
-    let windows = commands("Windows");
+    let windows = commands(Os::Windows);
     assert_eq!(
         windows[0],
         "ssh-keygen -t ed25519 -a 100 -f \"$env:USERPROFILE\\.ssh\\id_ed25519\""
@@ -231,7 +228,7 @@ fn diagnosis_steps_speak_powershell_for_a_windows_report() {
         "{}",
         windows[1]
     );
-    let linux = commands("Debian GNU/Linux");
+    let linux = commands(Os::Linux);
     assert_eq!(
         linux[0],
         "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519"

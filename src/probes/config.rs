@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::check::CheckId;
 use crate::context::Context;
+use crate::fact::{Fact, UserValue};
 use crate::finding::{Finding, Remedy};
 use crate::probes::{NodePlan, Proxy};
 use crate::profile::Node;
@@ -240,7 +241,8 @@ pub fn run(ctx: &Context, state: &mut RunState) {
             Finding::warn(CheckId::ConfigPresent, "~/.ssh/config", "there is no ~/.ssh/config: `ssh slurm` cannot know the short names")
                 .detail(if ctx.user_override.is_some() { "Add one Host block per login node. The block below uses your key, the profile's node names and the username you gave (--user). `mlc-doctor fix` writes it for you." } else { "Add one Host block per login node. The block below uses your key and the profile's node names; run the doctor with `--user NAME` to have your cluster username filled in, or `mlc-doctor fix --user NAME` to write the file for you." })
                 .remedy(Remedy::command(ctx.os.create_config_words(), suggested_block(ctx, state, &ctx.nodes, None)))
-                .with("path", ctx.show(&path)),
+                .with("path", ctx.show(&path))
+                .fact(Fact::NoConfig { user_known: ctx.user_override.is_some() }),
         );
     } else if !user_loaded {
         let why = match std::fs::metadata(&path) {
@@ -551,10 +553,12 @@ fn node_findings(
                 Finding::fail(CheckId::ConfigUser, &subject, format!("User is `{user}`, a placeholder from the guide, not your username"))
                     .detail(format!("Set at {at}. The server refuses every key for an unknown user, exactly as if your key were not deployed."))
                     .remedy(Remedy::text(format!("Replace `{user}` with your cluster username (from your account e-mail) at {at}.")))
+                    .fact(Fact::User(UserValue::Placeholder))
             } else if user.contains('@') {
                 Finding::fail(CheckId::ConfigUser, &subject, format!("User `{user}` is an e-mail address, not a cluster username"))
                     .detail(format!("Set at {at}."))
                     .remedy(Remedy::text(format!("Use your cluster username (e.g. pbb111) instead of your e-mail address at {at}.")))
+                    .fact(Fact::User(UserValue::Email))
             } else if pattern.as_ref().is_some_and(|p| !p.is_match(user)) {
                 Finding::warn(
                     CheckId::ConfigUser,
@@ -571,8 +575,10 @@ fn node_findings(
                 )
                 .detail(format!("Set at {at}."))
                 .remedy(Remedy::text("Check the username in your account e-mail."))
+                .fact(Fact::User(UserValue::Unusual))
             } else {
                 Finding::pass(CheckId::ConfigUser, &subject, format!("User is {user}"))
+                    .fact(Fact::User(UserValue::Set))
             };
             out.push(f.with("user", user).with("at", at).node(alias));
         }
@@ -602,6 +608,7 @@ fn node_findings(
                     "Add `User <your cluster username>` to the `Host {alias}` block."
                 )))
                 .with("sent", sent)
+                .fact(Fact::User(UserValue::Missing))
                 .node(alias),
             );
         }
@@ -726,6 +733,7 @@ fn node_findings(
                     .remedy(Remedy::text(format!("Move the block containing {win_at} to the end of the file, or delete that {canonical} line.")))
                     .with("winner", serde_json::json!({"at": win_at, "value": first.value()}))
                     .with("overridden", serde_json::json!({"at": lose_at, "value": loser.value()}))
+                    .fact(Fact::Shadowed(kw.to_string()))
                     .node(alias),
             );
         }

@@ -10,10 +10,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::check::CheckId;
 use crate::context::Context;
+use crate::fact::{BannerKind, Fact};
 use crate::finding::{Finding, Remedy};
 use crate::knownhosts::{self, Verdict};
 use crate::probes::{record, NodePlan, Shared};
-use crate::report::{Algorithms, HostKeyReport};
+use crate::report::{Algorithms, HostKeyReport, KnownHosts, SecondFactor};
 use crate::runner::{lock, SharedSlot, Stage};
 
 /// New connections the key queries may open after the first (a server with a small
@@ -104,12 +105,12 @@ impl Probe {
         let mut report = HostKeyReport {
             algorithm: algorithm.clone(),
             fingerprint: fp.clone(),
-            known_hosts: "unknown".into(),
+            known_hosts: KnownHosts::Unknown,
             location: None,
         };
         let alias = &self.alias;
         if !self.pins.is_empty() && !self.pins.contains(&fp) {
-            report.known_hosts = "pin-mismatch".into();
+            report.known_hosts = KnownHosts::PinMismatch;
             let f = Finding::fail(CheckId::SshHostKey, alias, format!("host key {fp} is not one the site profile pins ({})", self.pins.join(", ")))
                 .detail("The doctor offered no key to this server. Someone may be intercepting the connection, or the site changed its keys.")
                 .remedy(Remedy::text("Do not log in. Report the fingerprint to support and attach the bundle."));
@@ -136,9 +137,9 @@ impl Probe {
             match verdict {
                 Verdict::Match { line } => {
                     report.known_hosts = if self.pins.is_empty() {
-                        "match".into()
+                        KnownHosts::Match
                     } else {
-                        "pinned".into()
+                        KnownHosts::Pinned
                     };
                     report.location = Some(format!("{file}:{line}"));
                     let f = Finding::pass(
@@ -149,7 +150,7 @@ impl Probe {
                     return (report, None, f);
                 }
                 Verdict::Revoked { line } => {
-                    report.known_hosts = "revoked".into();
+                    report.known_hosts = KnownHosts::Revoked;
                     report.location = Some(format!("{file}:{line}"));
                     let f = Finding::fail(
                         CheckId::SshHostKey,
@@ -167,7 +168,7 @@ impl Probe {
                     let old_fp = PublicKey::from_openssh(&format!("{algorithm} {old}"))
                         .map(|k| k.fingerprint(HashAlg::Sha256).to_string())
                         .unwrap_or_else(|_| "(unreadable)".into());
-                    report.known_hosts = "mismatch".into();
+                    report.known_hosts = KnownHosts::Mismatch;
                     report.location = Some(format!("{file}:{line}"));
                     let f = Finding::fail(CheckId::SshHostKey, alias, format!("host key changed: the server shows {fp}, {file}:{line} expects {old_fp}"))
                         .detail("ssh refuses to connect (`REMOTE HOST IDENTIFICATION HAS CHANGED`). The node may have been reinstalled, or someone is in the middle; the doctor offered no key.")
@@ -216,7 +217,8 @@ impl russh::client::Handler for Probe {
         let (report, refused, finding) = self.judge_host_key(&key);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.host_verified = refused.is_none()
-            && (matches!(report.known_hosts.as_str(), "match" | "pinned") || !self.pins.is_empty());
+            && (matches!(report.known_hosts, KnownHosts::Match | KnownHosts::Pinned)
+                || !self.pins.is_empty());
         seen.host_key = Some(report);
         let ok = refused.is_none();
         seen.refused_host_key = Some(refused.unwrap_or(finding));
@@ -567,12 +569,9 @@ pub async fn run(
         s.report.host_key = snapshot.host_key.clone();
     }
     // None: no host key was seen (the server was silent or spoke no SSH).
-    let _ = verified_tx.send(
-        snapshot
-            .host_key
-            .as_ref()
-            .map(|h| result.is_ok() && matches!(h.known_hosts.as_str(), "match" | "pinned")),
-    );
+    let _ = verified_tx.send(snapshot.host_key.as_ref().map(|h| {
+        result.is_ok() && matches!(h.known_hosts, KnownHosts::Match | KnownHosts::Pinned)
+    }));
     let mut handle = match result {
         Ok(h) => h,
         Err(e) => {
@@ -768,14 +767,9 @@ pub async fn run(
             }
         }
     };
-    let sf = match second.severity {
-        crate::finding::Severity::Skip => "unknown".to_string(),
-        _ => second
-            .evidence
-            .get("status")
-            .and_then(|v| v.as_str())
-            .unwrap_or("unknown")
-            .to_string(),
+    let sf = match &second.fact {
+        Some(Fact::SecondFactor(s)) => *s,
+        _ => SecondFactor::Unknown,
     };
     lock(slot).report.second_factor = Some(sf);
     findings.push(second);
@@ -997,15 +991,14 @@ async fn second_factor(
                     format!("after the key, the server asks for: {}", rest.join(", ")),
                 )
             };
-            f.with(
-                "status",
-                if totp {
-                    "keyboard-interactive"
-                } else {
-                    "other"
-                },
-            )
-            .with("remaining", rest)
+            let status = if totp {
+                SecondFactor::KeyboardInteractive
+            } else {
+                SecondFactor::Other
+            };
+            f.with("status", status)
+                .with("remaining", rest)
+                .fact(Fact::SecondFactor(status))
         }
         Ok(Ok(russh::client::AuthResult::Success)) => {
             let f = Finding::info(
@@ -1018,7 +1011,8 @@ async fn second_factor(
             } else {
                 f
             };
-            f.with("status", "none")
+            f.with("status", SecondFactor::None)
+                .fact(Fact::SecondFactor(SecondFactor::None))
         }
         Ok(Ok(russh::client::AuthResult::Failure { .. })) => Finding::skip(
             CheckId::SshSecondFactor,
@@ -1067,6 +1061,7 @@ fn describe_failure(
             .detail(format!("It sent: {shown}"))
             .remedy(Remedy::text("A proxy, captive portal or firewall is answering in place of the login node: try another network or the VPN."))
             .with("received", &shown)
+            .fact(Fact::Banner(BannerKind::NotSsh))
     };
     let mut banner = Vec::new();
     let mut kex = Vec::new();

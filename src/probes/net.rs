@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use crate::check::CheckId;
 use crate::context::Context;
+use crate::fact::Fact;
 use crate::finding::{Finding, Remedy};
 use crate::probes::{record, NodePlan};
-use crate::report::{DnsResult, TcpResult};
+use crate::report::{DnsResult, TcpOutcome, TcpResult};
 use crate::runner::{lock, SharedSlot, Stage};
 
 fn is_ip_literal(host: &str) -> Option<IpAddr> {
@@ -106,14 +107,14 @@ fn plan_profile_host(ctx: &Context, alias: &str) -> String {
 }
 
 /// Classifies a connect error the way a user needs it explained.
-pub fn classify(e: &std::io::Error) -> &'static str {
+pub fn classify(e: &std::io::Error) -> TcpOutcome {
     use std::io::ErrorKind::*;
     match e.kind() {
-        ConnectionRefused => "refused",
-        TimedOut => "timeout",
-        NetworkUnreachable | HostUnreachable | AddrNotAvailable => "unreachable",
-        _ if crate::platform::is_unreachable(e) => "unreachable",
-        _ => "error",
+        ConnectionRefused => TcpOutcome::Refused,
+        TimedOut => TcpOutcome::Timeout,
+        NetworkUnreachable | HostUnreachable | AddrNotAvailable => TcpOutcome::Unreachable,
+        _ if crate::platform::is_unreachable(e) => TcpOutcome::Unreachable,
+        _ => TcpOutcome::Error,
     }
 }
 
@@ -136,16 +137,16 @@ fn attempt_result(
     timeout: Duration,
 ) -> TcpResult {
     let (outcome, error) = match r {
-        Some(Ok(())) => ("connected", None),
+        Some(Ok(())) => (TcpOutcome::Connected, None),
         Some(Err(e)) => (classify(&e), Some(e.to_string())),
         None => (
-            "timeout",
+            TcpOutcome::Timeout,
             Some(format!("no answer within {:.1} s", timeout.as_secs_f64())),
         ),
     };
     TcpResult {
         address: addr.to_string(),
-        outcome: outcome.to_string(),
+        outcome,
         ms,
         error,
     }
@@ -236,13 +237,13 @@ async fn first_connection(
             r.unwrap_or_else(|| match begun {
                 Some(t) => TcpResult {
                     address: addr.to_string(),
-                    outcome: "abandoned".to_string(),
+                    outcome: TcpOutcome::Abandoned,
                     ms: t.elapsed().as_millis() as u64,
                     error: Some("no answer yet when another address connected".to_string()),
                 },
                 None => TcpResult {
                     address: addr.to_string(),
-                    outcome: "not-tried".to_string(),
+                    outcome: TcpOutcome::NotTried,
                     ms: 0,
                     error: None,
                 },
@@ -269,7 +270,12 @@ pub async fn tcp(
         Some(addr) => {
             let failed: Vec<&TcpResult> = results
                 .iter()
-                .filter(|r| !matches!(r.outcome.as_str(), "connected" | "not-tried" | "abandoned"))
+                .filter(|r| {
+                    !matches!(
+                        r.outcome,
+                        TcpOutcome::Connected | TcpOutcome::NotTried | TcpOutcome::Abandoned
+                    )
+                })
                 .collect();
             let ms = results
                 .iter()
@@ -295,8 +301,8 @@ pub async fn tcp(
             f
         }
         None => {
-            let all_timeout = results.iter().all(|r| r.outcome == "timeout");
-            let all_refused = results.iter().all(|r| r.outcome == "refused");
+            let all_timeout = results.iter().all(|r| r.outcome == TcpOutcome::Timeout);
+            let all_refused = results.iter().all(|r| r.outcome == TcpOutcome::Refused);
             let summary = if all_timeout {
                 format!("port {port} timed out on every address: a firewall or a missing VPN")
             } else if all_refused {
@@ -324,7 +330,10 @@ pub async fn tcp(
     record(
         slot,
         Stage::Tcp,
-        [finding.with("port", port).with("attempts", evidence)],
+        [finding
+            .with("port", port)
+            .with("attempts", evidence)
+            .fact(Fact::Tcp(results.iter().map(|r| r.outcome).collect()))],
         alias,
     );
     reached
@@ -447,7 +456,7 @@ mod tests {
         let (results, reached) = first_connection(&ctx, &[addr(1), addr(1)]).await;
         assert!(reached.is_none());
         assert!(
-            results.iter().all(|r| r.outcome == "timeout"),
+            results.iter().all(|r| r.outcome == TcpOutcome::Timeout),
             "{results:?}"
         );
         assert!(

@@ -325,7 +325,7 @@ pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Resul
                                 .map(|c| c.as_str())
                                 .collect::<Vec<_>>()
                                 .join(", "),
-                            d.confidence
+                            d.confidence.as_str()
                         )
                     )
                 )?;
