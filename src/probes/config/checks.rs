@@ -760,6 +760,7 @@ enum AuthOverride {
 }
 
 /// What an authentication setting blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Blocks {
     /// `PubkeyAuthentication no`: the only method the nodes accept.
     PublicKey,
@@ -848,5 +849,136 @@ impl NodeCheck for AuthOverride {
             )))
             .with("setting", setting)
             .with("at", at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sshconfig::{evaluate, EvalInput};
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    /// What a per-node check observes for `slurm` when `text` is `~/.ssh/config`.
+    fn observed<C: NodeCheck>(text: &str) -> Vec<C> {
+        let ctx = Context::for_home(Path::new("/h"), crate::profile::Profile::embedded());
+        let config = crate::sshconfig::tests_support::load_str(text);
+        let input = EvalInput {
+            alias: "slurm",
+            local_user: "tester",
+        };
+        let eff = evaluate(&config, &input);
+        let cs = ConfigState {
+            path: "/h/.ssh/config".into(),
+            exists: true,
+            config,
+            effective: BTreeMap::from([("slurm".to_string(), eff)]),
+        };
+        let state = RunState::default();
+        let node = ctx.profile.node("slurm").unwrap();
+        let view = NodeView {
+            ctx: &ctx,
+            state: &state,
+            cs: &cs,
+            node,
+            eff: &cs.effective["slurm"],
+            plan: cs.plan(&ctx, node),
+            subject: "Host slurm".into(),
+        };
+        C::observe(&view)
+    }
+
+    #[test]
+    fn users_are_judged_by_kind() {
+        let judged = |text: &str| match observed::<UserSetting>(text).as_slice() {
+            [UserSetting::Given { judged, .. }] => Some(*judged),
+            [UserSetting::Absent { .. }] => None,
+            _ => panic!("one config.user fact per node"),
+        };
+        assert_eq!(judged("Host slurm\n  User pbb111\n"), Some(UserValue::Set));
+        assert_eq!(
+            judged("Host slurm\n  User ml-cloud-user-id\n"),
+            Some(UserValue::Placeholder)
+        );
+        assert_eq!(
+            judged("Host slurm\n  User ana@uni-tuebingen.de\n"),
+            Some(UserValue::Email)
+        );
+        assert_eq!(judged("Host slurm\n  User Ana\n"), Some(UserValue::Unusual));
+        assert_eq!(judged("Host slurm\n  HostName x\n"), None);
+    }
+
+    #[test]
+    fn an_earlier_host_star_shadows_the_alias_block() {
+        let found = observed::<Precedence>("Host *\n  User abc123\n\nHost slurm\n  User pbb111\n");
+        let [Precedence::Shadowed {
+            keyword,
+            winner,
+            loser,
+        }] = found.as_slice()
+        else {
+            panic!("one shadowed setting");
+        };
+        assert_eq!(*keyword, "user");
+        assert_eq!((winner.value(), winner.line), ("abc123", 2));
+        assert_eq!((loser.value(), loser.line), ("pbb111", 5));
+        let found = observed::<Precedence>("Host slurm\n  User pbb111\n\nHost *\n  User abc123\n");
+        assert!(matches!(found.as_slice(), [Precedence::Clear]));
+        assert!(observed::<Precedence>("Host *\n  User abc123\n").is_empty());
+    }
+
+    #[test]
+    fn settings_that_block_the_key_or_the_second_factor_are_named() {
+        let blocks = |text: &str| -> Vec<Option<Blocks>> {
+            observed::<AuthOverride>(text)
+                .into_iter()
+                .map(|found| match found {
+                    AuthOverride::Blocked { blocks, .. } => Some(blocks),
+                    AuthOverride::Clear => None,
+                })
+                .collect()
+        };
+        assert_eq!(blocks("Host slurm\n  User pbb111\n"), [None]);
+        assert_eq!(
+            blocks("Host slurm\n  PubkeyAuthentication no\n  KbdInteractiveAuthentication no\n"),
+            [Some(Blocks::PublicKey), Some(Blocks::KeyboardInteractive)]
+        );
+        assert_eq!(
+            blocks("Host *\n  BatchMode yes\n  PreferredAuthentications password\n"),
+            [
+                Some(Blocks::PublicKeyNotListed),
+                Some(Blocks::Prompt),
+                Some(Blocks::PromptNotListed)
+            ]
+        );
+    }
+
+    #[test]
+    fn host_names_and_identity_files_are_observed_with_their_lines() {
+        let found = observed::<HostName>("Host slurm\n  HostName other.example\n");
+        let [HostName::Other { host, at }] = found.as_slice() else {
+            panic!("another host name");
+        };
+        assert_eq!(
+            (host.as_str(), at.as_str()),
+            ("other.example", "~/.ssh/config:2")
+        );
+        let found = observed::<HostName>("Host slurm\n  User pbb111\n");
+        assert!(matches!(found.as_slice(), [HostName::Missing]));
+        assert!(observed::<HostName>("Host other\n  User pbb111\n").is_empty());
+
+        let found = observed::<IdentityFiles>(
+            "Host slurm\n  IdentityFile ~/.ssh/id_ed25519.pub\n  IdentityFile ~/.ssh/none\n",
+        );
+        assert!(matches!(
+            found.as_slice(),
+            [
+                IdentityFiles::PublicKey { .. },
+                IdentityFiles::NoSuchFile { .. },
+                IdentityFiles::Several { .. }
+            ]
+        ));
+        let found = observed::<IdentityFiles>("Host slurm\n  User pbb111\n");
+        assert!(matches!(found.as_slice(), [IdentityFiles::Defaults]));
     }
 }

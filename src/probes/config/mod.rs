@@ -1,8 +1,8 @@
 //! `config.*`: the user's ssh_config, evaluated as OpenSSH would for each login node.
 //!
-//! Here the config is loaded and each node planned from it; [`checks`] holds one function
-//! per `config.*` check, [`listing`] the config as the bundle and the remedies show it,
-//! and [`agreement`] the comparison with OpenSSH's own reading (`ssh -G`).
+//! Here the config is loaded and each node planned from it; `checks` holds the `config.*`
+//! checks (one fact type each), `listing` the config as the bundle and the remedies show
+//! it, and `agreement` the comparison with OpenSSH's own reading (`ssh -G`).
 
 mod agreement;
 mod checks;
@@ -147,6 +147,7 @@ impl ConfigState {
         plan
     }
 
+    /// `file:line` of a config line, the file as the user knows it.
     fn shown(&self, ctx: &Context, file: usize, line: usize) -> String {
         match self.config.files.get(file) {
             Some(f) => format!("{}:{line}", ctx.show(&f.path)),
