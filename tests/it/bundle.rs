@@ -2,13 +2,11 @@
 //! verifies, a second zip implementation reads it, and unmask reverses the pseudonyms.
 #![cfg(unix)] // modes, symlinks, a real OpenSSH: Unix only
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::common::sshd::{fixture_pub, Sshd};
 use crate::common::*;
-use base64::Engine;
 
 const CANARY_USER: &str = "zedcanaryuser";
 const CANARY_HOST: &str = "canary-workstation.lab.example.net";
@@ -30,15 +28,10 @@ struct Scenario {
 /// A home planted with canaries, and a loopback sshd that accepts its key.
 fn scenario() -> Scenario {
     let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
-    let home = TestHome::new();
-    let login = mlc_doctor::platform::login_name().unwrap();
-    home.write(
-        ".ssh/config",
-        format!(
-            "Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {login}\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n\nHost {CANARY_OTHER_HOST}\n  User {CANARY_OTHER_USER}\n  SetEnv API_TOKEN={CANARY_SETENV}\n\nHost lab\n  HostName {CANARY_IP}\n  User {CANARY_OTHER_USER}\n\nHost lab6\n  HostName {CANARY_IP6}\n",
-            sshd.port
-        ),
-    );
+    let home = TestHome::with_config(loopback_host(
+        sshd.port,
+        &format!("  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n\nHost {CANARY_OTHER_HOST}\n  User {CANARY_OTHER_USER}\n  SetEnv API_TOKEN={CANARY_SETENV}\n\nHost lab\n  HostName {CANARY_IP}\n  User {CANARY_OTHER_USER}\n\nHost lab6\n  HostName {CANARY_IP6}\n"),
+    ));
     home.key("ed25519_100", "id_ed25519");
     home.key("ed25519_plain", "id_unencrypted_extra");
     home.key("pem_rsa_plain", "legacy_rsa");
@@ -59,7 +52,7 @@ fn scenario() -> Scenario {
         ".bash_history",
         format!("ssh {CANARY_OTHER_HOST}\nexport GITHUB_TOKEN={CANARY_TOKEN}\n"),
     );
-    let profile = loopback_profile(home.path(), &[("slurm", "127.0.0.1", sshd.port)], "");
+    let profile = sshd.profile(&home, "");
     Scenario {
         home,
         sshd,
@@ -94,47 +87,6 @@ impl Scenario {
     }
 }
 
-fn read_zip(path: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    (0..z.len())
-        .map(|i| {
-            let mut e = z.by_index(i).unwrap();
-            let mut b = Vec::new();
-            e.read_to_end(&mut b).unwrap();
-            (e.name().unwrap().to_string(), b)
-        })
-        .collect()
-}
-
-/// The canary in the forms a leak could take: any case, base64 at each alignment, hex.
-fn encodings(canary: &str) -> Vec<String> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut out = vec![canary.to_ascii_lowercase()];
-    for pad in ["", "a", "ab"] {
-        let enc = b64.encode(format!("{pad}{canary}"));
-        let skip = (pad.len() * 4).div_ceil(3) + 1;
-        let form = enc[skip..enc.len().saturating_sub(4)].to_ascii_lowercase();
-        if form.len() >= 6 {
-            out.push(form);
-        }
-    }
-    out.push(canary.bytes().map(|b| format!("{b:02x}")).collect());
-    out
-}
-
-fn assert_absent(files: &[(String, Vec<u8>)], canary: &str, what: &str) {
-    for (name, bytes) in files {
-        let text = String::from_utf8_lossy(bytes).to_ascii_lowercase();
-        for form in encodings(canary) {
-            assert!(
-                !name.to_ascii_lowercase().contains(&form),
-                "{what} in file name {name}"
-            );
-            assert!(!text.contains(&form), "{what} ({form}) in {name}");
-        }
-    }
-}
-
 #[test]
 fn no_canary_reaches_the_bundle_and_everything_else_is_there() {
     let s = scenario();
@@ -151,7 +103,7 @@ fn no_canary_reaches_the_bundle_and_everything_else_is_there() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
 
-    let files = read_zip(&zip);
+    let files = read_zip_text(&zip);
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     for expected in [
         "README.txt",
@@ -199,16 +151,12 @@ fn no_canary_reaches_the_bundle_and_everything_else_is_there() {
     ] {
         let text = std::fs::read_to_string(fixtures().join("keys").join(key)).unwrap();
         for line in mlc_doctor::bundle::leakcheck::key_body_lines(&text) {
-            for (name, bytes) in &files {
-                assert!(
-                    !String::from_utf8_lossy(bytes).contains(&line),
-                    "private key data of {key} in {name}"
-                );
+            for (name, text) in &files {
+                assert!(!text.contains(&line), "private key data of {key} in {name}");
             }
         }
     }
-    for (name, bytes) in &files {
-        let text = String::from_utf8_lossy(bytes);
+    for (name, text) in &files {
         for marker in [
             "PRIVATE KEY-----",
             "openssh-key-v1",
@@ -219,9 +167,7 @@ fn no_canary_reaches_the_bundle_and_everything_else_is_there() {
         }
     }
     // What support needs is kept: node address, fingerprints, the public key without comment.
-    let keys =
-        String::from_utf8_lossy(&files.iter().find(|(n, _)| n == "ssh/keys.json").unwrap().1)
-            .to_string();
+    let keys = zip_entry(&files, "ssh/keys.json");
     let public = fixture_pub("ed25519_100")
         .split_whitespace()
         .take(2)
@@ -231,31 +177,16 @@ fn no_canary_reaches_the_bundle_and_everything_else_is_there() {
         keys.contains(&public),
         "the public key to deploy is in the bundle"
     );
-    let kh = String::from_utf8_lossy(
-        &files
-            .iter()
-            .find(|(n, _)| n == "ssh/known_hosts.txt")
-            .unwrap()
-            .1,
-    )
-    .to_string();
+    let kh = zip_entry(&files, "ssh/known_hosts.txt");
     assert!(
         kh.contains(&format!("[127.0.0.1]:{}", s.sshd.port))
             && kh.contains("1 other line(s) not shown"),
         "{kh}"
     );
-    let vvv = String::from_utf8_lossy(
-        &files
-            .iter()
-            .find(|(n, _)| n == "nodes/slurm/ssh-vvv.txt")
-            .unwrap()
-            .1,
-    )
-    .to_string();
+    let vvv = zip_entry(&files, "nodes/slurm/ssh-vvv.txt");
     assert!(vvv.contains("Server accepts key"), "{vvv}");
     let manifest: serde_json::Value =
-        serde_json::from_slice(&files.iter().find(|(n, _)| n == "manifest.json").unwrap().1)
-            .unwrap();
+        serde_json::from_str(&zip_entry(&files, "manifest.json")).unwrap();
     assert_eq!(manifest["leak_check"]["passed"], true);
     assert!(
         manifest["redaction"]["counts"]["host"].as_u64().unwrap() >= 1,
@@ -399,26 +330,22 @@ fn default_name_lands_in_the_current_directory() {
 #[test]
 fn the_cluster_user_is_kept_unless_asked_and_unmask_reverses() {
     let s = scenario();
-    let login = mlc_doctor::platform::login_name().unwrap();
+    let login = login();
     let (_, zip) = s.run(&["--offline"]);
-    let files = read_zip(&zip);
-    let report =
-        String::from_utf8_lossy(&files.iter().find(|(n, _)| n == "report.json").unwrap().1)
-            .to_string();
+    let files = read_zip_text(&zip);
+    let report = zip_entry(&files, "report.json");
     assert!(
         report.contains(&format!("\"user\": \"{login}\"")),
         "the cluster user is kept by default"
     );
     std::fs::remove_file(&zip).unwrap();
     let (_, zip) = s.run(&["--offline", "--redact-cluster-user"]);
-    let files = read_zip(&zip);
+    let files = read_zip_text(&zip);
     if login.len() >= 3 {
         assert_absent(&files, &login, "cluster user with --redact-cluster-user");
     }
     // Support writes back using pseudonyms; unmask puts the real values back.
-    let text =
-        String::from_utf8_lossy(&files.iter().find(|(n, _)| n == "ssh/config.txt").unwrap().1)
-            .to_string();
+    let text = zip_entry(&files, "ssh/config.txt");
     assert!(text.contains("host-1.example.invalid"), "{text}");
     let out = doctor()
         .arg("unmask")

@@ -2,8 +2,6 @@
 //! without a terminal (print only).
 #![cfg(unix)] // modes, symlinks, sh, a real OpenSSH: Unix only
 
-use std::os::unix::fs::PermissionsExt;
-
 use crate::common::*;
 
 const CONFIG: &str = "# my config\nUseKeychain yes\nHost slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User ml-cloud-user-id\n  IdentityFile ~/.ssh/id_ed25519\n\nHost github.com\n  User git\n";
@@ -19,25 +17,10 @@ fn broken_home() -> TestHome {
     home
 }
 
-fn mode(home: &TestHome, rel: &str) -> u32 {
-    std::fs::metadata(home.path().join(rel))
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777
-}
-
 #[test]
 fn without_a_terminal_fix_only_prints_the_plan() {
     let home = broken_home();
-    let out = doctor()
-        .env("HOME", home.path())
-        .args(["fix", "--home"])
-        .arg(home.path())
-        .args(["--user", "abc123"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let out = home.fix(&["--user", "abc123"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
     assert!(text.contains("--- ~/.ssh/config"), "{text}");
@@ -47,7 +30,7 @@ fn without_a_terminal_fix_only_prints_the_plan() {
         std::fs::read_to_string(home.ssh().join("config")).unwrap(),
         CONFIG
     );
-    assert_eq!(mode(&home, ".ssh/id_ed25519"), 0o644);
+    assert_eq!(home.mode(".ssh/id_ed25519"), 0o644);
 }
 
 #[test]
@@ -55,16 +38,7 @@ fn every_fix_kind_applies_with_a_backup_and_a_second_run_changes_nothing() {
     let home = broken_home();
     let key_before = std::fs::read(home.ssh().join("id_ed25519")).unwrap();
     let kh_before = std::fs::read(home.ssh().join("known_hosts")).unwrap();
-    let run = || {
-        doctor()
-            .env("HOME", home.path())
-            .args(["fix", "--yes", "--home"])
-            .arg(home.path())
-            .args(["--user", "abc123"])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let run = || home.fix(&["--yes", "--user", "abc123"]);
     let out = run();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(text.contains("done: wrote ~/.ssh/config"), "{text}");
@@ -87,9 +61,9 @@ fn every_fix_kind_applies_with_a_backup_and_a_second_run_changes_nothing() {
     }
     assert!(config.contains("# my config\n") && config.contains("Host github.com\n  User git\n"));
     // Modes.
-    assert_eq!(mode(&home, ".ssh"), 0o700);
-    assert_eq!(mode(&home, ".ssh/config"), 0o600);
-    assert_eq!(mode(&home, ".ssh/id_ed25519"), 0o600);
+    assert_eq!(home.mode(".ssh"), 0o700);
+    assert_eq!(home.mode(".ssh/config"), 0o600);
+    assert_eq!(home.mode(".ssh/id_ed25519"), 0o600);
     // The backup holds the old config; keys and known_hosts are untouched.
     let backups: Vec<_> = std::fs::read_dir(home.ssh())
         .unwrap()
@@ -133,13 +107,7 @@ fn fix_never_writes_through_a_link() {
     let outside = home.path().join("elsewhere-config");
     std::fs::write(&outside, "Host slurm\n  User ml-cloud-user-id\n").unwrap();
     std::os::unix::fs::symlink(&outside, home.ssh().join("config")).unwrap();
-    let out = doctor()
-        .env("HOME", home.path())
-        .args(["fix", "--yes", "--home"])
-        .arg(home.path())
-        .args(["--user", "abc123"])
-        .output()
-        .unwrap();
+    let out = home.fix(&["--yes", "--user", "abc123"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("is a link"), "{text}");
     assert_eq!(
@@ -153,15 +121,7 @@ fn fix_changes_only_what_it_means_to() {
     // `user user`: only the value is replaced.
     let home = TestHome::new();
     home.write(".ssh/config", "Host slurm\n  user user\n");
-    let run = |home: &TestHome| {
-        doctor()
-            .env("HOME", home.path())
-            .args(["fix", "--yes", "--home"])
-            .arg(home.path())
-            .args(["--user", "abc123"])
-            .output()
-            .unwrap()
-    };
+    let run = |home: &TestHome| home.fix(&["--yes", "--user", "abc123"]);
     run(&home);
     let config = std::fs::read_to_string(home.ssh().join("config")).unwrap();
     assert!(config.contains("  user abc123\n"), "{config}");

@@ -5,46 +5,27 @@
 #![cfg(unix)] // modes, symlinks, sh, a real OpenSSH: Unix only
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use crate::common::agent::{fresh_key, Agent};
+use crate::common::agent::Agent;
 use crate::common::sshd::{fixture_pub, Sshd};
 use crate::common::*;
 use serde_json::Value;
 
-fn login() -> String {
-    mlc_doctor::platform::login_name().unwrap()
-}
-
-/// What sshd logged from `from` on, once it stopped writing (its children log a moment
-/// after the doctor has exited).
-fn log_since(sshd: &Sshd, from: usize) -> String {
-    let started = Instant::now();
-    let mut last = sshd.log().len();
-    // Settled when nothing was added for two looks in a row (sshd's children write late
-    // on a loaded machine).
-    let mut quiet = 0;
-    loop {
-        std::thread::sleep(Duration::from_millis(250));
-        let now = sshd.log().len();
-        quiet = if now == last { quiet + 1 } else { 0 };
-        if quiet >= 2 || started.elapsed() > Duration::from_secs(5) {
-            break;
-        }
-        last = now;
-    }
-    sshd.log()[from.min(last)..].to_string()
-}
-
-/// Where the log stands once sshd has logged the helper's own readiness probe (a
-/// connection that closes before the banner), so that only the run is counted.
-fn log_start(sshd: &Sshd) -> usize {
-    let started = Instant::now();
-    while !sshd.log().contains("Connection closed by") && started.elapsed() < Duration::from_secs(3)
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    sshd.log().len()
+/// Runs `check --json` with `profile` and `args`, and returns the report and what `sshd`
+/// logged for the run (its own readiness probe left out).
+fn observe(
+    sshd: &Sshd,
+    home: &TestHome,
+    profile: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Value, String) {
+    let mark = sshd.log_mark();
+    let mut all = vec!["--timeout", "5", "--profile", profile.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (_, r) = home.json_env(&all, env);
+    (r, sshd.log_since(mark))
 }
 
 fn connections(log: &str) -> usize {
@@ -84,63 +65,18 @@ fn refusals_per_connection(log: &str) -> BTreeMap<String, usize> {
     out
 }
 
-fn run(home: &TestHome, port: u16, policy: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
-    let profile = loopback_profile(home.path(), &[("slurm", "127.0.0.1", port)], policy);
-    let mut all = vec![
-        "--json",
-        "--no-bundle",
-        "--timeout",
-        "5",
-        "--profile",
-        profile.to_str().unwrap(),
-    ];
-    all.extend_from_slice(args);
-    let mut cmd = home.cmd(&all);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    parse_report(&cmd.output().unwrap())
-}
-
-fn key_accepted(r: &Value) -> &Value {
-    findings(r, "ssh.key-accepted")
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| panic!("no ssh.key-accepted in {r}"))
-}
-
-/// Seven fresh keys in an agent; the last one is the deployed one.
-fn seven_agent_keys(keys: &std::path::Path) -> (Agent, String) {
-    let agent = Agent::start();
-    let mut deployed = String::new();
-    for i in 0..7 {
-        let p = fresh_key(keys, &format!("k{i}"));
-        agent.add(&p);
-        deployed = std::fs::read_to_string(p.with_extension("pub"))
-            .unwrap()
-            .trim()
-            .to_string();
-    }
-    (agent, deployed)
-}
-
 #[test]
 fn a_healthy_run_opens_two_connections_and_none_closes_before_the_banner() {
     let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
-    let home = TestHome::new();
-    home.write(".ssh/config", format!("Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile ~/.ssh/id_mlcloud\n  IdentitiesOnly yes\n", sshd.port, login()));
-    home.key("ed25519_100", "id_mlcloud");
-    home.write(".ssh/known_hosts", sshd.known_hosts_line());
-    let from = log_start(&sshd);
-    let r = run(&home, sshd.port, "", &[], &[]);
-    let log = log_since(&sshd, from);
+    let home = sshd.home(Some("ed25519_100"));
+    let (r, log) = observe(&sshd, &home, &sshd.profile(&home, ""), &[], &[]);
     assert_eq!(severity(&r, "ssh.key-accepted"), "pass", "{r}");
     assert_eq!(severity(&r, "ssh.transcript"), "info", "{r}");
     // The doctor's own connection (which the TCP check opened) and the ssh -vvv transcript.
     assert_eq!(connections(&log), 2, "{log}");
     assert!(pre_banner_lines(&log).is_empty(), "{log}");
     assert!(!log.contains("Failed publickey"), "{log}");
-    let f = key_accepted(&r);
+    let f = finding(&r, "ssh.key-accepted");
     assert_eq!(f["evidence"]["connections"], 1, "{f}");
     assert_eq!(f["evidence"]["reconnections"], serde_json::json!([]), "{f}");
 }
@@ -151,21 +87,16 @@ fn the_second_factor_is_read_over_the_same_connection() {
         &[fixture_pub("ed25519_plain")],
         "UsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods publickey,keyboard-interactive\n",
     );
-    let home = TestHome::new();
-    home.write(".ssh/config", format!("Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile ~/.ssh/id_mlcloud\n  IdentitiesOnly yes\n", sshd.port, login()));
-    home.key("ed25519_plain", "id_mlcloud");
-    home.write(".ssh/known_hosts", sshd.known_hosts_line());
+    let home = sshd.home(Some("ed25519_plain"));
     let agent = Agent::start();
     agent.add(&home.ssh().join("id_mlcloud"));
-    let from = log_start(&sshd);
-    let r = run(
+    let (r, log) = observe(
+        &sshd,
         &home,
-        sshd.port,
-        "",
+        &sshd.profile(&home, ""),
         &[],
         &[("SSH_AUTH_SOCK", agent.sock())],
     );
-    let log = log_since(&sshd, from);
     let sf = &findings(&r, "ssh.second-factor")[0];
     assert_eq!(sf["severity"], "info", "{sf}");
     assert_eq!(sf["evidence"]["status"], "keyboard-interactive", "{sf}");
@@ -178,28 +109,17 @@ fn the_second_factor_is_read_over_the_same_connection() {
 #[test]
 fn seven_agent_keys_never_cost_more_refusals_than_max_auth_tries_per_connection() {
     let keys = tempfile::tempdir().unwrap();
-    let (agent, deployed) = seven_agent_keys(keys.path());
+    let (agent, deployed) = Agent::with_fresh_keys(keys.path(), 7);
     let sshd = Sshd::start(&[deployed], "");
-    let home = TestHome::new();
-    home.write(
-        ".ssh/config",
-        format!(
-            "Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {}\n",
-            sshd.port,
-            login()
-        ),
-    );
-    home.write(".ssh/known_hosts", sshd.known_hosts_line());
-    let from = log_start(&sshd);
-    let r = run(
+    let home = sshd.home(None);
+    let (r, log) = observe(
+        &sshd,
         &home,
-        sshd.port,
-        "",
+        &sshd.profile(&home, ""),
         &["--no-openssh"],
         &[("SSH_AUTH_SOCK", agent.sock())],
     );
-    let log = log_since(&sshd, from);
-    let f = key_accepted(&r);
+    let f = finding(&r, "ssh.key-accepted");
     assert_eq!(f["severity"], "pass", "{f}");
     assert_eq!(f["evidence"]["refused"].as_array().unwrap().len(), 6, "{f}");
     let per = refusals_per_connection(&log);
@@ -217,28 +137,17 @@ fn seven_agent_keys_never_cost_more_refusals_than_max_auth_tries_per_connection(
 #[test]
 fn a_smaller_profile_budget_is_kept_even_when_the_server_allows_more() {
     let keys = tempfile::tempdir().unwrap();
-    let (agent, deployed) = seven_agent_keys(keys.path());
+    let (agent, deployed) = Agent::with_fresh_keys(keys.path(), 7);
     let sshd = Sshd::start(&[deployed], "");
-    let home = TestHome::new();
-    home.write(
-        ".ssh/config",
-        format!(
-            "Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {}\n",
-            sshd.port,
-            login()
-        ),
-    );
-    home.write(".ssh/known_hosts", sshd.known_hosts_line());
-    let from = log_start(&sshd);
-    let r = run(
+    let home = sshd.home(None);
+    let (r, log) = observe(
+        &sshd,
         &home,
-        sshd.port,
-        "max_auth_tries = 2\n",
+        &sshd.profile(&home, "max_auth_tries = 2\n"),
         &["--no-openssh"],
         &[("SSH_AUTH_SOCK", agent.sock())],
     );
-    let log = log_since(&sshd, from);
-    let f = key_accepted(&r);
+    let f = finding(&r, "ssh.key-accepted");
     assert_eq!(f["severity"], "pass", "{f}");
     assert_eq!(f["evidence"]["max_auth_tries"], 2, "{f}");
     let per = refusals_per_connection(&log);
@@ -251,21 +160,16 @@ fn a_smaller_profile_budget_is_kept_even_when_the_server_allows_more() {
 #[test]
 fn with_identities_only_no_other_agent_key_is_offered() {
     let keys = tempfile::tempdir().unwrap();
-    let (agent, _) = seven_agent_keys(keys.path());
+    let (agent, _) = Agent::with_fresh_keys(keys.path(), 7);
     let sshd = Sshd::start(&[fixture_pub("ed25519_plain")], "");
-    let home = TestHome::new();
-    home.write(".ssh/config", format!("Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile ~/.ssh/id_mlcloud\n  IdentitiesOnly yes\n", sshd.port, login()));
-    home.key("ed25519_plain", "id_mlcloud");
-    home.write(".ssh/known_hosts", sshd.known_hosts_line());
-    let from = log_start(&sshd);
-    let r = run(
+    let home = sshd.home(Some("ed25519_plain"));
+    let (r, log) = observe(
+        &sshd,
         &home,
-        sshd.port,
-        "",
+        &sshd.profile(&home, ""),
         &["--no-openssh"],
         &[("SSH_AUTH_SOCK", agent.sock())],
     );
-    let log = log_since(&sshd, from);
     assert_eq!(severity(&r, "ssh.key-accepted"), "pass", "{r}");
     assert!(!log.contains("Failed publickey"), "{log}");
     assert_eq!(connections(&log), 1, "{log}");
@@ -277,25 +181,12 @@ fn the_first_hop_of_a_proxy_jump_sees_a_client_that_parts_after_the_banner() {
     let home = TestHome::new();
     home.key("ed25519_100", "id_mlcloud");
     home.write(".ssh/config", format!("Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User pbb111\n  IdentityFile ~/.ssh/id_mlcloud\n  ProxyJump jumper@127.0.0.1:{}\n", jump.port));
-    let from = log_start(&jump);
     let profile = loopback_profile(
         home.path(),
         &[("slurm", "galvani-login.mlcloud.uni-tuebingen.de", 22)],
         "",
     );
-    let out = home
-        .cmd(&[
-            "--json",
-            "--no-bundle",
-            "--timeout",
-            "3",
-            "--profile",
-            profile.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let r = parse_report(&out);
-    let log = log_since(&jump, from);
+    let (r, log) = observe(&jump, &home, &profile, &[], &[]);
     assert_eq!(severity(&r, "net.tcp"), "pass", "{r}");
     assert_eq!(connections(&log), 1, "{log}");
     assert!(pre_banner_lines(&log).is_empty(), "{log}");

@@ -3,12 +3,8 @@
 //! file or file name, and still shows support the evidence it needs.
 #![cfg(unix)] // modes, symlinks, sh, a real OpenSSH: Unix only
 
-use std::io::Read;
-use std::path::Path;
-
 use crate::common::sshd::{fixture_pub, Sshd};
 use crate::common::*;
-use base64::Engine;
 
 /// (keyword or place, canary)
 const CANARIES: &[(&str, &str)] = &[
@@ -33,9 +29,10 @@ const CANARIES: &[(&str, &str)] = &[
     ("Match host", "canarymatchhost"),
 ];
 
-fn config(port: u16, login: &str, with_commands: bool) -> String {
-    let mut c = format!(
-        "Host slurm\n  HostName 127.0.0.1\n  Port {port}\n  User {login}\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n  SetEnv LAB_TOKEN=SetEnvCanary7781\n  SendEnv LANG\n\nMatch user canarymatchuser\n  ForwardAgent no\n\nMatch host canarymatchhost\n  Compression yes\n\nHost v6\n  HostName fd42:cafe:beef::77\n\nHost bastion\n  HostName bastion.canary-corp.example.net\n  User canaryjumpuser\n  LocalForward 5432 db.canary-internal.example.net:5432\n  RemoteForward 9000 canaryremotehost:22\n  IdentityAgent /opt/canary-agent-dir/agent.sock\n  CertificateFile /srv/canarycerts/user-cert.pub\n  ControlPath /var/run/canary-control/%C\n  UserKnownHostsFile /srv/canary-kh/known_hosts\n  BindAddress 100.99.88.77\n"
+fn config(port: u16, with_commands: bool) -> String {
+    let mut c = loopback_host(
+        port,
+        "  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n  SetEnv LAB_TOKEN=SetEnvCanary7781\n  SendEnv LANG\n\nMatch user canarymatchuser\n  ForwardAgent no\n\nMatch host canarymatchhost\n  Compression yes\n\nHost v6\n  HostName fd42:cafe:beef::77\n\nHost bastion\n  HostName bastion.canary-corp.example.net\n  User canaryjumpuser\n  LocalForward 5432 db.canary-internal.example.net:5432\n  RemoteForward 9000 canaryremotehost:22\n  IdentityAgent /opt/canary-agent-dir/agent.sock\n  CertificateFile /srv/canarycerts/user-cert.pub\n  ControlPath /var/run/canary-control/%C\n  UserKnownHostsFile /srv/canary-kh/known_hosts\n  BindAddress 100.99.88.77\n",
     );
     // Without commands the config is trusted: OpenSSH reads it (a copy), and its
     // `checking match for 'user …'` lines reach the transcript.
@@ -45,57 +42,12 @@ fn config(port: u16, login: &str, with_commands: bool) -> String {
     c
 }
 
-fn read_zip(path: &Path) -> Vec<(String, String)> {
-    let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    (0..z.len())
-        .map(|i| {
-            let mut e = z.by_index(i).unwrap();
-            let mut b = Vec::new();
-            e.read_to_end(&mut b).unwrap();
-            (
-                e.name().unwrap().to_string(),
-                String::from_utf8_lossy(&b).into_owned(),
-            )
-        })
-        .collect()
-}
-
-/// The canary in every form a leak could take: any case, base64 at each alignment,
-/// hex, URL-encoded.
-fn forms(canary: &str) -> Vec<String> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut out = vec![canary.to_ascii_lowercase()];
-    for pad in ["", "a", "ab"] {
-        let enc = b64.encode(format!("{pad}{canary}"));
-        let skip = (pad.len() * 4).div_ceil(3) + 1;
-        let form = enc[skip..enc.len().saturating_sub(4)].to_ascii_lowercase();
-        if form.len() >= 6 {
-            out.push(form);
-        }
-    }
-    out.push(canary.bytes().map(|b| format!("{b:02x}")).collect());
-    let url: String = canary
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02x}")
-            }
-        })
-        .collect();
-    out.push(url.to_ascii_lowercase());
-    out
-}
-
 fn bundle_for(with_commands: bool) -> (Vec<(String, String)>, tempfile::TempDir, u16) {
     let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
-    let home = TestHome::new();
-    let login = mlc_doctor::platform::login_name().unwrap();
-    home.write(".ssh/config", config(sshd.port, &login, with_commands));
+    let home = TestHome::with_config(config(sshd.port, with_commands));
     home.key("ed25519_100", "id_ed25519");
     home.write(".ssh/known_hosts", sshd.known_hosts_line());
-    let profile = loopback_profile(home.path(), &[("slurm", "127.0.0.1", sshd.port)], "");
+    let profile = sshd.profile(&home, "");
     let out = tempfile::tempdir().unwrap();
     let zip = out.path().join("b.zip");
     let o = home
@@ -115,7 +67,7 @@ fn bundle_for(with_commands: bool) -> (Vec<(String, String)>, tempfile::TempDir,
         "no bundle: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    (read_zip(&zip), out, sshd.port)
+    (read_zip_text(&zip), out, sshd.port)
 }
 
 #[test]
@@ -123,29 +75,16 @@ fn no_planted_secret_reaches_the_bundle_and_the_evidence_stays() {
     for with_commands in [true, false] {
         let (files, _keep, port) = bundle_for(with_commands);
         for (what, canary) in CANARIES {
-            for form in forms(canary) {
-                for (name, text) in &files {
-                    assert!(
-                        !name.to_ascii_lowercase().contains(&form),
-                        "{what} in the file name {name}"
-                    );
-                    assert!(
-                        !text.to_ascii_lowercase().contains(&form),
-                        "{what} ({form}) in {name} (commands: {with_commands})"
-                    );
-                }
-            }
+            assert_absent(
+                &files,
+                canary,
+                &format!("{what} (commands: {with_commands})"),
+            );
         }
-        let get = |n: &str| {
-            files
-                .iter()
-                .find(|(name, _)| name == n)
-                .map(|(_, t)| t.clone())
-                .unwrap_or_else(|| panic!("{n} missing"))
-        };
+        let get = |n: &str| zip_entry(&files, n);
         // What support needs is still there.
         let eff = get("ssh/effective/slurm.txt");
-        let login = mlc_doctor::platform::login_name().unwrap();
+        let login = login();
         for needle in [
             "hostname 127.0.0.1".to_string(),
             format!("port {port}"),
@@ -194,17 +133,13 @@ fn no_planted_secret_reaches_the_bundle_and_the_evidence_stays() {
 #[test]
 fn the_shipped_config_listing_is_reviewed_in_snapshots() {
     let (files, _keep, port) = bundle_for(true);
-    let login = mlc_doctor::platform::login_name().unwrap();
-    let config = files
-        .iter()
-        .find(|(n, _)| n == "ssh/config.txt")
-        .unwrap()
-        .1
+    let config = zip_entry(&files, "ssh/config.txt")
         .lines()
         .take_while(|l| !l.starts_with("==> /etc"))
         .collect::<Vec<_>>()
-        .join("\n")
-        .replace(&port.to_string(), "[port]")
-        .replace(&format!("User {login}"), "User [login]");
-    insta::assert_snapshot!("shipped_config", config);
+        .join("\n");
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&regex::escape(&port.to_string()), "[port]");
+    settings.add_filter(&format!("User {}", regex::escape(&login())), "User [login]");
+    settings.bind(|| insta::assert_snapshot!("shipped_config", config));
 }

@@ -6,8 +6,6 @@
 use crate::common::*;
 use serde_json::Value;
 
-const GUIDE: &str = "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User abc123\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n";
-
 /// Commands that need nothing but the files: no network, no passphrase, no editor.
 const RUNNABLE: &[&str] = &["chmod ", "mv ", "mkdir ", "iconv "];
 

@@ -59,6 +59,22 @@ impl Agent {
     pub fn sock(&self) -> &str {
         self.sock.to_str().unwrap()
     }
+
+    /// An agent holding `n` fresh keys made in `dir`, and the public key line of the last
+    /// one (the one a test deploys).
+    pub fn with_fresh_keys(dir: &Path, n: usize) -> (Agent, String) {
+        let agent = Agent::start();
+        let mut last = String::new();
+        for i in 0..n {
+            let p = fresh_key(dir, &format!("k{i}"));
+            agent.add(&p);
+            last = std::fs::read_to_string(p.with_extension("pub"))
+                .unwrap()
+                .trim()
+                .to_string();
+        }
+        (agent, last)
+    }
 }
 
 impl Drop for Agent {

@@ -1,19 +1,46 @@
 //! Helpers that read like the scenario: a temp home, the binary run with a clean
-//! environment, the JSON report back.
+//! environment, the JSON report back; the zip of a bundle; snapshot filters.
 
 // Most modules are Unix-only; where scripts/cross type-checks the tests for Windows, their
 // helpers go unused.
 #![cfg_attr(not(unix), allow(dead_code, unused_imports))]
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
+// A real ssh-agent and sshd: Unix only.
+#[cfg(unix)]
+pub mod agent;
+#[cfg(unix)]
+pub mod sshd;
+
+/// The access guide's block for `slurm`, with the fixture key as `~/.ssh/id_ed25519`.
+pub const GUIDE: &str = "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User pbb111\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n";
+
+/// The lines that make `slurm` use `~/.ssh/id_mlcloud` and nothing else.
+pub const KEY_ONLY: &str = "  IdentityFile ~/.ssh/id_mlcloud\n  IdentitiesOnly yes\n";
+
 /// The repository's fixtures folder.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// The login name of the user running the tests (what ssh sends without a `User`).
+pub fn login() -> String {
+    mlc_doctor::platform::login_name().unwrap()
+}
+
+/// The `Host slurm` block for a node on 127.0.0.1 at `port`, logging in as [`login`],
+/// followed by `lines` (indented already).
+pub fn loopback_host(port: u16, lines: &str) -> String {
+    format!(
+        "Host slurm\n  HostName 127.0.0.1\n  Port {port}\n  User {}\n{lines}",
+        login()
+    )
 }
 
 /// A temporary home directory with a `.ssh` folder.
@@ -32,6 +59,13 @@ impl TestHome {
         std::fs::create_dir(home.ssh()).unwrap();
         home.chmod(".ssh", 0o700);
         home.chmod("", 0o755);
+        home
+    }
+
+    /// A home whose `~/.ssh/config` is `config`.
+    pub fn with_config(config: impl AsRef<[u8]>) -> TestHome {
+        let home = TestHome::new();
+        home.write(".ssh/config", config);
         home
     }
 
@@ -54,7 +88,8 @@ impl TestHome {
         p
     }
 
-    /// Copies a fixture key (and its `.pub` when there is one) into `~/.ssh/<as_name>`.
+    /// Copies a fixture key (and its `.pub` when there is one) into `~/.ssh/<as_name>`,
+    /// private 0600, public 0644.
     pub fn key(&self, fixture: &str, as_name: &str) -> PathBuf {
         let src = fixtures().join("keys").join(fixture);
         let dst = self.ssh().join(as_name);
@@ -85,6 +120,17 @@ impl TestHome {
         let _ = (p, mode);
     }
 
+    /// The permission bits of `~/<rel>`.
+    #[cfg(unix)]
+    pub fn mode(&self, rel: &str) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(self.path().join(rel))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
     /// The binary with a clean environment and `--home` set; `args` follow.
     pub fn cmd(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = doctor();
@@ -94,13 +140,41 @@ impl TestHome {
         cmd
     }
 
-    /// Runs `check --json` with `args` and returns (exit code, report).
+    /// Runs `check --json --no-bundle` with `args` and returns (exit code, report).
     pub fn json(&self, args: &[&str]) -> (i32, Value) {
+        self.json_env(args, &[])
+    }
+
+    /// [`TestHome::json`] with variables added to the clean environment.
+    pub fn json_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
         let mut all = vec!["--json", "--no-bundle"];
         all.extend_from_slice(args);
-        let out = self.cmd(&all).output().unwrap();
+        let mut cmd = self.cmd(&all);
+        cmd.envs(env.iter().copied());
+        let out = cmd.output().unwrap();
         let report = parse_report(&out);
         (out.status.code().unwrap_or(-1), report)
+    }
+
+    /// `mlc-doctor fix` on this home with `args`, without a terminal (stdin closed).
+    pub fn fix(&self, args: &[&str]) -> Output {
+        doctor()
+            .env("HOME", self.path())
+            .arg("fix")
+            .args(args)
+            .arg("--home")
+            .arg(self.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Snapshot settings for what this home's runs print: its temp path reads `[home]`.
+    /// A module adds filters for the rest of what differs between runs and machines.
+    pub fn snapshot_settings(&self) -> insta::Settings {
+        let mut settings = insta::Settings::clone_current();
+        settings.add_filter(&regex::escape(&self.path().display().to_string()), "[home]");
+        settings
     }
 }
 
@@ -124,7 +198,7 @@ pub fn parse_report(out: &Output) -> Value {
     })
 }
 
-/// The findings with this id (and node, if given).
+/// The findings with this id.
 pub fn findings<'a>(report: &'a Value, id: &str) -> Vec<&'a Value> {
     report["findings"]
         .as_array()
@@ -134,16 +208,22 @@ pub fn findings<'a>(report: &'a Value, id: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-/// The severity of the only (or first) finding with this id, panicking with the report if absent.
-pub fn severity(report: &Value, id: &str) -> String {
-    let found = findings(report, id);
-    let f = found.first().unwrap_or_else(|| {
+/// The only (or first) finding with this id, panicking with the findings if absent.
+pub fn finding<'a>(report: &'a Value, id: &str) -> &'a Value {
+    findings(report, id).into_iter().next().unwrap_or_else(|| {
         panic!(
             "no {id} finding in {}",
             serde_json::to_string_pretty(&report["findings"]).unwrap()
         )
-    });
-    f["severity"].as_str().unwrap().to_string()
+    })
+}
+
+/// The severity of the only (or first) finding with this id, panicking with the report if absent.
+pub fn severity(report: &Value, id: &str) -> String {
+    finding(report, id)["severity"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// The worst severity among findings with this id.
@@ -173,42 +253,92 @@ pub fn loopback_profile(dir: &Path, nodes: &[(&str, &str, u16)], extra_policy: &
     p
 }
 
-/// The report with machine details removed, for snapshots: times, the OS, the OpenSSH
-/// version and the temp home path.
-pub fn normalized(report: &Value, home: &Path) -> Value {
-    let mut r = report.clone();
-    r["started_at"] = "[time]".into();
-    r["duration_ms"] = 0.into();
-    r["tool"]["version"] = "[version]".into();
-    if let Some(obj) = r["tool"].as_object_mut() {
-        obj.remove("commit");
-    }
-    let home = home.to_string_lossy().to_string();
-    let mut findings: Vec<Value> = r["findings"].as_array().cloned().unwrap_or_default();
-    for f in findings.iter_mut() {
-        let id = f["id"].as_str().unwrap_or("").to_string();
-        if id == "env.os" || id == "env.openssh" {
-            f["summary"] = "[machine]".into();
-            f["subject"] = "[machine]".into();
-            f["evidence"] = serde_json::json!({});
-        }
-        for key in ["ms", "elapsed_ms"] {
-            if f["evidence"].get(key).is_some() {
-                f["evidence"][key] = 0.into();
-            }
-        }
-    }
-    r["findings"] = Value::Array(findings);
-    let login = mlc_doctor::platform::login_name().unwrap_or_default();
-    let text = serde_json::to_string(&r)
-        .unwrap()
-        .replace(&home, "[home]")
-        .replace(&format!("`{login}`"), "`[login]`")
-        .replace(&format!("\"sent\":\"{login}\""), "\"sent\":\"[login]\"");
-    serde_json::from_str(&text).unwrap()
+/// A stand-in `ssh` in `dir`: a shell script with `body` after the `#!/bin/sh` line.
+#[cfg(unix)]
+pub fn fake_ssh(dir: &Path, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let fake = dir.join("ssh");
+    std::fs::write(&fake, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fake
 }
-// A real ssh-agent and sshd: Unix only.
-#[cfg(unix)]
-pub mod agent;
-#[cfg(unix)]
-pub mod sshd;
+
+/// Every entry of a zip file: (name, bytes).
+pub fn read_zip(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..z.len())
+        .map(|i| {
+            let mut e = z.by_index(i).unwrap();
+            let mut b = Vec::new();
+            e.read_to_end(&mut b).unwrap();
+            (e.name().unwrap().to_string(), b)
+        })
+        .collect()
+}
+
+/// Every entry of a zip file as text: (name, text, lossy).
+pub fn read_zip_text(path: &Path) -> Vec<(String, String)> {
+    read_zip(path)
+        .into_iter()
+        .map(|(name, bytes)| (name, String::from_utf8_lossy(&bytes).into_owned()))
+        .collect()
+}
+
+/// The text of the zip entry `name`, panicking with the names there are if it is missing.
+pub fn zip_entry(files: &[(String, String)], name: &str) -> String {
+    files
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, t)| t.clone())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} missing from {:?}",
+                files.iter().map(|(n, _)| n).collect::<Vec<_>>()
+            )
+        })
+}
+
+/// A secret in every form a leak could take, lowercase: as is, base64 at each alignment,
+/// hex, URL-encoded.
+pub fn leak_forms(canary: &str) -> Vec<String> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut out = vec![canary.to_ascii_lowercase()];
+    for pad in ["", "a", "ab"] {
+        let enc = b64.encode(format!("{pad}{canary}"));
+        let skip = (pad.len() * 4).div_ceil(3) + 1;
+        let form = enc[skip..enc.len().saturating_sub(4)].to_ascii_lowercase();
+        if form.len() >= 6 {
+            out.push(form);
+        }
+    }
+    out.push(canary.bytes().map(|b| format!("{b:02x}")).collect());
+    let url: String = canary
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02x}")
+            }
+        })
+        .collect();
+    out.push(url.to_ascii_lowercase());
+    out
+}
+
+/// Panics when any form of `canary` ([`leak_forms`]) is in a file name or a file.
+pub fn assert_absent(files: &[(String, String)], canary: &str, what: &str) {
+    for form in leak_forms(canary) {
+        for (name, text) in files {
+            assert!(
+                !name.to_ascii_lowercase().contains(&form),
+                "{what} in the file name {name}"
+            );
+            assert!(
+                !text.to_ascii_lowercase().contains(&form),
+                "{what} ({form}) in {name}"
+            );
+        }
+    }
+}

@@ -3,9 +3,11 @@
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::{loopback_host, loopback_profile, TestHome, KEY_ONLY};
 
 pub struct Sshd {
     child: Child,
@@ -107,6 +109,65 @@ impl Sshd {
     /// The known_hosts line for this server.
     pub fn known_hosts_line(&self) -> String {
         format!("[127.0.0.1]:{} {}", self.port, self.host_key)
+    }
+
+    /// A home that reaches this server as `slurm` ([`loopback_host`]) and knows its host
+    /// key: with `key` (a fixture) as `~/.ssh/id_mlcloud` and nothing else ([`KEY_ONLY`]),
+    /// or without key lines (ssh's defaults, the agent's keys) when `None`.
+    pub fn home(&self, key: Option<&str>) -> TestHome {
+        let home = TestHome::with_config(loopback_host(
+            self.port,
+            if key.is_some() { KEY_ONLY } else { "" },
+        ));
+        if let Some(key) = key {
+            home.key(key, "id_mlcloud");
+        }
+        home.write(".ssh/known_hosts", self.known_hosts_line());
+        home
+    }
+
+    /// A profile in `home` whose only node, `slurm`, is this server; `policy` is added to
+    /// its policy section.
+    pub fn profile(&self, home: &TestHome, policy: &str) -> PathBuf {
+        loopback_profile(home.path(), &[("slurm", "127.0.0.1", self.port)], policy)
+    }
+
+    /// Where the log stands once sshd has logged the helper's own readiness probe (a
+    /// connection that closes before the banner): pass it to [`Sshd::log_since`] so that
+    /// only what follows is counted. The probe's last line is `Connection closed by
+    /// 127.0.0.1 port …` (after `kex_exchange_identification: Connection closed by remote
+    /// host`); a loaded machine may take seconds to write it.
+    pub fn log_mark(&self) -> usize {
+        let started = Instant::now();
+        loop {
+            let log = self.log();
+            if log.lines().any(|l| l.starts_with("Connection closed by "))
+                || started.elapsed() > Duration::from_secs(10)
+            {
+                return log.len();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What sshd logged from `mark` on, once it stopped writing (its children log a moment
+    /// after the client has gone).
+    pub fn log_since(&self, mark: usize) -> String {
+        let started = Instant::now();
+        let mut last = self.log().len();
+        // Settled when nothing was added for two looks in a row (sshd's children write late
+        // on a loaded machine).
+        let mut quiet = 0;
+        loop {
+            std::thread::sleep(Duration::from_millis(250));
+            let now = self.log().len();
+            quiet = if now == last { quiet + 1 } else { 0 };
+            if quiet >= 2 || started.elapsed() > Duration::from_secs(5) {
+                break;
+            }
+            last = now;
+        }
+        self.log()[mark.min(last)..].to_string()
     }
 }
 
