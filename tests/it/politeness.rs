@@ -4,7 +4,7 @@
 //! Only 127.0.0.1 is contacted.
 #![cfg(unix)] // modes, symlinks, sh, a real OpenSSH: Unix only
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::common::agent::Agent;
@@ -34,15 +34,31 @@ fn connections(log: &str) -> usize {
         .count()
 }
 
-/// Lines sshd writes when a client goes away before the SSH banner.
+/// Lines sshd writes when a client goes away before the SSH banner: its
+/// `kex_exchange_identification` (or `banner exchange`) line, and the bare `Connection
+/// closed by … port N` of a connection it logged nothing else about. (A connection closed
+/// after authenticating ends with the same bare line: it does not count.)
 fn pre_banner_lines(log: &str) -> Vec<&str> {
+    fn port_of(l: &str) -> Option<&str> {
+        l.split(" port ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+    }
+    fn closing(l: &str) -> bool {
+        l.starts_with("Connection closed by ") || l.starts_with("Connection reset by ")
+    }
+    let past_banner: BTreeSet<&str> = log
+        .lines()
+        .filter(|l| !l.starts_with("Connection from ") && !closing(l))
+        .filter_map(port_of)
+        .collect();
     log.lines()
         .filter(|l| {
             l.contains("kex_exchange_identification")
                 || l.contains("banner exchange")
-                || ((l.starts_with("Connection closed by ")
-                    || l.starts_with("Connection reset by "))
-                    && !l.contains("[preauth]"))
+                || (closing(l)
+                    && !l.contains("[preauth]")
+                    && port_of(l).is_some_and(|p| !past_banner.contains(p)))
         })
         .collect()
 }
@@ -191,4 +207,22 @@ fn the_first_hop_of_a_proxy_jump_sees_a_client_that_parts_after_the_banner() {
     assert_eq!(connections(&log), 1, "{log}");
     assert!(pre_banner_lines(&log).is_empty(), "{log}");
     assert!(!log.contains("publickey"), "{log}");
+}
+
+#[test]
+fn the_log_reader_tells_a_close_before_the_banner_from_one_after_login() {
+    // What OpenSSH 9.2 logs (LogLevel VERBOSE) for a client that connects and goes away,
+    // and for one that logs in and closes without a disconnect message.
+    let before = "Connection from 127.0.0.1 port 43920 on 127.0.0.1 port 2299 rdomain \"\"\nkex_exchange_identification: Connection closed by remote host\nConnection closed by 127.0.0.1 port 43920\n";
+    let after = "Connection from 127.0.0.1 port 36138 on 127.0.0.1 port 44133 rdomain \"\"\nPostponed publickey for root from 127.0.0.1 port 36138 ssh2 [preauth]\nAccepted publickey for root from 127.0.0.1 port 36138 ssh2: ED25519 SHA256:E8isPf/1utZvPUmJMVixvT/xa2ZpVgoxVGTXEDOtVzY\nConnection closed by 127.0.0.1 port 36138\nTransferred: sent 2300, received 1424 bytes\nClosing connection to 127.0.0.1 port 36138\n";
+    assert_eq!(
+        pre_banner_lines(before),
+        [
+            "kex_exchange_identification: Connection closed by remote host",
+            "Connection closed by 127.0.0.1 port 43920"
+        ]
+    );
+    assert!(pre_banner_lines(after).is_empty());
+    assert_eq!(pre_banner_lines(&format!("{after}{before}")).len(), 2);
+    assert_eq!(connections(&format!("{after}{before}")), 2);
 }
