@@ -6,8 +6,6 @@
 use crate::common::sshd::{fixture_pub, Sshd};
 use crate::common::*;
 
-const GUIDE: &str = "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User pbb111\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n";
-
 fn scenario(name: &str, home: &TestHome, args: &[&str], first: &str) {
     let mut all = vec![
         "--no-bundle",
@@ -22,52 +20,39 @@ fn scenario(name: &str, home: &TestHome, args: &[&str], first: &str) {
         all.push("--offline");
     }
     let out = home.cmd(&all).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
     let mut json_args = all.clone();
     json_args.push("--json");
-    let report = parse_report(&home.cmd(&json_args).output().unwrap());
-    let ids: Vec<&str> = report["diagnosis"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids.first().copied(), Some(first), "{name}: {ids:?}\n{text}");
+    let json = parse_report(&home.cmd(&json_args).output().unwrap());
+    let ids = diagnosis_ids(&json);
+    assert_eq!(
+        ids.first().copied(),
+        Some(first),
+        "{name}: {ids:?}\n{report}"
+    );
     // The cause leads the report: right after the title.
-    let lead = text.lines().nth(2).unwrap_or("");
+    let lead = report.lines().nth(2).unwrap_or("");
     assert!(lead.starts_with("Most likely: "), "{name}: {lead}");
-    let filtered: String = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("mlc-doctor ") {
-                "mlc-doctor [version] · [profile] · [time]".to_string()
-            } else if l.contains("[env.os]") {
-                "  i [the operating system]  [env.os]".to_string()
-            } else {
-                l.replace(&home.path().display().to_string(), "[home]")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let login = mlc_doctor::platform::login_name().unwrap_or_default();
-    let filtered = if login.len() >= 3 {
-        regex::Regex::new(&format!(r"\b{}\b", regex::escape(&login)))
-            .unwrap()
-            .replace_all(&filtered, "[login]")
-            .to_string()
-    } else {
-        filtered
-    };
-    let filtered = regex_lite_ports(&filtered);
-    insta::assert_snapshot!(name, filtered);
-}
-
-/// Loopback ports and fingerprints differ on every run.
-fn regex_lite_ports(text: &str) -> String {
-    let re =
-        regex::Regex::new(r"\[?127\.0\.0\.1\]?:\d+|SHA256:[A-Za-z0-9+/]{43}|\(\d+ ms\)|Port \d+")
-            .unwrap();
-    re.replace_all(text, "[varies]").to_string()
+    let mut settings = home.snapshot_settings();
+    // The title names the version, the profile and the time; the OS line the machine.
+    settings.add_filter(
+        r"(?m)^mlc-doctor .*$",
+        "mlc-doctor [version] · [profile] · [time]",
+    );
+    settings.add_filter(
+        r"(?m)^.*\[env\.os\].*$",
+        "  i [the operating system]  [env.os]",
+    );
+    let login = login();
+    if login.len() >= 3 {
+        settings.add_filter(&format!(r"\b{}\b", regex::escape(&login)), "[login]");
+    }
+    // Loopback ports, fingerprints and timings differ on every run.
+    settings.add_filter(
+        r"\[?127\.0\.0\.1\]?:\d+|SHA256:[A-Za-z0-9+/]{43}|\(\d+ ms\)|Port \d+",
+        "[varies]",
+    );
+    settings.bind(|| insta::assert_snapshot!(name, report));
 }
 
 fn home(config: Option<&str>, key: Option<&str>) -> TestHome {
@@ -227,63 +212,55 @@ fn no_key_at_all() {
     );
 }
 
-fn live(sshd: &Sshd, h: &TestHome) -> std::path::PathBuf {
-    let login = mlc_doctor::platform::login_name().unwrap();
-    h.write(".ssh/config", format!("Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {login}\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n", sshd.port));
-    loopback_profile(h.path(), &[("slurm", "127.0.0.1", sshd.port)], "")
-}
-
+/// The live scenarios: a loopback sshd that accepts one fixture key, a home with the
+/// guide's block pointed at it and `ed25519_100`, and a known_hosts line.
 #[test]
-fn key_not_deployed_live() {
-    let sshd = Sshd::start(&[fixture_pub("rsa4096_enc")], "");
-    let h = home(None, Some("ed25519_100"));
-    let p = live(&sshd, &h);
-    h.write(".ssh/known_hosts", sshd.known_hosts_line());
-    scenario(
-        "key_not_deployed_live",
-        &h,
-        &["--profile", p.to_str().unwrap()],
-        "diagnosis.key-not-deployed",
+fn live_scenarios() {
+    type Case = (
+        &'static str,
+        &'static str,
+        fn(&Sshd) -> String,
+        &'static str,
     );
-}
-
-#[test]
-fn host_key_changed_live() {
-    let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
-    let h = home(None, Some("ed25519_100"));
-    let p = live(&sshd, &h);
-    h.write(
-        ".ssh/known_hosts",
-        format!(
-            "[127.0.0.1]:{} {}\n",
-            sshd.port,
-            fixture_pub("ed25519_16")
-                .split_whitespace()
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" ")
+    let cases: [Case; 3] = [
+        (
+            "key_not_deployed_live",
+            "rsa4096_enc",
+            Sshd::known_hosts_line,
+            "diagnosis.key-not-deployed",
         ),
-    );
-    scenario(
-        "host_key_changed_live",
-        &h,
-        &["--profile", p.to_str().unwrap()],
-        "diagnosis.host-key-changed",
-    );
-}
-
-#[test]
-fn healthy_live() {
-    let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
-    let h = home(None, Some("ed25519_100"));
-    let p = live(&sshd, &h);
-    h.write(".ssh/known_hosts", sshd.known_hosts_line());
-    scenario(
-        "healthy_live",
-        &h,
-        &["--profile", p.to_str().unwrap()],
-        "diagnosis.healthy",
-    );
+        (
+            "host_key_changed_live",
+            "ed25519_100",
+            // Another key for the same [127.0.0.1]:port.
+            |sshd| {
+                let other = fixture_pub("ed25519_16");
+                let other: Vec<&str> = other.split_whitespace().take(2).collect();
+                format!("[127.0.0.1]:{} {}\n", sshd.port, other.join(" "))
+            },
+            "diagnosis.host-key-changed",
+        ),
+        (
+            "healthy_live",
+            "ed25519_100",
+            Sshd::known_hosts_line,
+            "diagnosis.healthy",
+        ),
+    ];
+    for (name, deployed, known_hosts, first) in cases {
+        let sshd = Sshd::start(&[fixture_pub(deployed)], "");
+        let h = home(None, Some("ed25519_100"));
+        h.write(
+            ".ssh/config",
+            loopback_host(
+                sshd.port,
+                "  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n",
+            ),
+        );
+        h.write(".ssh/known_hosts", known_hosts(&sshd));
+        let profile = sshd.profile(&h, "");
+        scenario(name, &h, &["--profile", profile.to_str().unwrap()], first);
+    }
 }
 
 #[test]

@@ -237,6 +237,16 @@ pub fn worst(report: &Value, id: &str) -> String {
         .to_string()
 }
 
+/// The ids of the report's diagnosis, most likely first.
+pub fn diagnosis_ids(report: &Value) -> Vec<&str> {
+    report["diagnosis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect()
+}
+
 /// Writes a test profile whose nodes point at loopback ports.
 pub fn loopback_profile(dir: &Path, nodes: &[(&str, &str, u16)], extra_policy: &str) -> PathBuf {
     let mut text = String::from(
