@@ -2,18 +2,16 @@
 #![cfg(unix)] // modes, symlinks, a real OpenSSH: Unix only
 
 use crate::common::*;
-use serde_json::Value;
-
-const GUIDE: &str = "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User pbb111\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n";
+use serde_json::{json, Value};
 
 fn run(home: &TestHome) -> Value {
     home.json(&["--offline", "--no-openssh", "--node", "slurm"])
         .1
 }
 
+/// A home with `config` and the guide's key.
 fn with_config(config: &str) -> TestHome {
-    let home = TestHome::new();
-    home.write(".ssh/config", config);
+    let home = TestHome::with_config(config);
     home.key("ed25519_100", "id_ed25519");
     home
 }
@@ -73,6 +71,7 @@ fn syntax_errors_name_file_line_and_the_nearest_keyword() {
     assert_eq!(worst(&r, "config.syntax"), "fail");
     let f = findings(&r, "config.syntax")[0];
     assert_eq!(f["subject"], "~/.ssh/config:4");
+    // The suggestion is only in the words.
     assert!(
         f["summary"]
             .as_str()
@@ -91,12 +90,15 @@ fn bom_utf16_and_binary_configs_fail_clearly() {
         [b"\xEF\xBB\xBF".as_slice(), GUIDE.as_bytes()].concat(),
     );
     let r = run(&home);
+    assert_eq!(worst(&r, "config.syntax"), "fail");
+    let f = finding(&r, "config.syntax");
+    assert_eq!(f["evidence"]["line"], 1, "{f}");
+    // Only the words tell a byte-order mark from another bad first line.
     assert!(
         summaries(&r, "config.syntax").contains("byte-order mark"),
         "{}",
         summaries(&r, "config.syntax")
     );
-    assert_eq!(worst(&r, "config.syntax"), "fail");
     // The rest of the file is still evaluated.
     assert_eq!(worst(&r, "config.user"), "pass");
 
@@ -106,8 +108,8 @@ fn bom_utf16_and_binary_configs_fail_clearly() {
         .collect();
     home.write(".ssh/config", utf16);
     let r = run(&home);
-    assert!(summaries(&r, "config.syntax").contains("UTF-16"));
-    let cmd = findings(&r, "config.syntax")[0]["remedy"]["command"]
+    assert_eq!(worst(&r, "config.syntax"), "fail");
+    let cmd = finding(&r, "config.syntax")["remedy"]["command"]
         .as_str()
         .unwrap()
         .to_string();
@@ -116,7 +118,14 @@ fn bom_utf16_and_binary_configs_fail_clearly() {
     home.write(".ssh/config", b"Host slurm\n\x00\x01\x02\x03\xff\n");
     let r = run(&home);
     assert_eq!(worst(&r, "config.syntax"), "fail");
-    assert!(summaries(&r, "config.syntax").contains("NUL"));
+    // Binary: the whole file is the finding (no line in its subject), set aside whole.
+    let f = finding(&r, "config.syntax");
+    assert_eq!(f["subject"], "~/.ssh/config", "{f}");
+    assert_eq!(f["evidence"]["line"], 2, "{f}");
+    assert_eq!(
+        f["remedy"]["command"], "mv ~/.ssh/config ~/.ssh/config.broken",
+        "{f}"
+    );
 }
 
 #[test]
@@ -133,9 +142,26 @@ fn include_problems() {
     home.write(".ssh/conf.d/nodes.conf", GUIDE);
     home.write(".ssh/conf.d/loop.conf", "Include ~/.ssh/config\n");
     let r = run(&home);
-    let s = summaries(&r, "config.include");
-    assert!(s.contains("fail") && s.contains("loop"), "{s}");
-    assert!(s.contains("warn") && s.contains("matches no file"), "{s}");
+    let mut found: Vec<(&str, &str)> = findings(&r, "config.include")
+        .iter()
+        .map(|f| {
+            (
+                f["severity"].as_str().unwrap(),
+                f["subject"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    found.sort();
+    // The loop where it closes; the glob that matches nothing where it is.
+    assert_eq!(
+        found,
+        [
+            ("fail", "~/.ssh/conf.d/loop.conf:1"),
+            ("warn", "~/.ssh/config:2")
+        ],
+        "{}",
+        summaries(&r, "config.include")
+    );
     // Settings from the included file are in effect.
     assert_eq!(worst(&r, "config.user"), "pass");
 
@@ -190,7 +216,9 @@ fn user_placeholders_email_missing_and_pattern() {
     let home = with_config(&GUIDE.replace("  User pbb111\n", ""));
     let r = run(&home);
     assert_eq!(worst(&r, "config.user"), "warn");
-    assert!(summaries(&r, "config.user").contains("local login name"));
+    // ssh would send the local login name.
+    let f = finding(&r, "config.user");
+    assert_eq!(f["evidence"]["sent"], login(), "{f}");
 }
 
 #[test]
@@ -200,6 +228,10 @@ fn identity_file_problems() {
     assert_eq!(worst(&r, "config.identity-file"), "fail");
     let home = with_config(&GUIDE.replace("id_ed25519\n", "id_ed25519.pub\n"));
     let r = run(&home);
+    assert_eq!(worst(&r, "config.identity-file"), "fail");
+    let f = finding(&r, "config.identity-file");
+    assert_eq!(f["evidence"]["at"], "~/.ssh/config:4", "{f}");
+    // Only the words tell a public key from a missing file.
     assert!(summaries(&r, "config.identity-file").contains("public key"));
     // A repeated line is one key to OpenSSH; a second file is a second key.
     let home = with_config(&format!("{GUIDE}  IdentityFile ~/.ssh/id_ed25519\n"));
@@ -215,11 +247,16 @@ fn host_star_first_overrides_the_alias_block() {
     let home = with_config(&format!("Host *\n  User localname\n\n{GUIDE}"));
     let r = run(&home);
     assert_eq!(worst(&r, "config.precedence"), "warn");
-    let f = findings(&r, "config.precedence")[0];
-    let s = f["summary"].as_str().unwrap();
-    assert!(
-        s.contains("~/.ssh/config:2") && s.contains("~/.ssh/config:6") && s.contains("Host *"),
-        "{s}"
+    let f = finding(&r, "config.precedence");
+    assert_eq!(
+        f["evidence"]["winner"],
+        json!({"at": "~/.ssh/config:2", "value": "localname"}),
+        "{f}"
+    );
+    assert_eq!(
+        f["evidence"]["overridden"],
+        json!({"at": "~/.ssh/config:6", "value": "pbb111"}),
+        "{f}"
     );
     assert_eq!(
         r["nodes"][0]["user"], "localname",
@@ -265,10 +302,7 @@ fn openssh_agrees_runs_ssh_dash_g() {
 #[test]
 fn openssh_that_reads_differently_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = dir.path().join("ssh");
-    std::fs::write(&fake, "#!/bin/sh\nif [ \"$1\" = -V ]; then echo 'OpenSSH_9.9p1' >&2; exit 0; fi\nprintf 'hostname elsewhere.example\\nport 22\\nuser pbb111\\nidentityfile ~/.ssh/id_ed25519\\nidentitiesonly yes\\nbatchmode no\\n'\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fake = fake_ssh(dir.path(), "if [ \"$1\" = -V ]; then echo 'OpenSSH_9.9p1' >&2; exit 0; fi\nprintf 'hostname elsewhere.example\\nport 22\\nuser pbb111\\nidentityfile ~/.ssh/id_ed25519\\nidentitiesonly yes\\nbatchmode no\\n'\n");
     let home = with_config(GUIDE);
     let (_, r) = home.json(&[
         "--offline",
@@ -277,8 +311,17 @@ fn openssh_that_reads_differently_is_reported() {
         "--ssh",
         fake.to_str().unwrap(),
     ]);
-    assert_eq!(severity(&r, "config.openssh-agrees"), "warn");
-    assert!(summaries(&r, "config.openssh-agrees").contains("elsewhere.example"));
+    let f = finding(&r, "config.openssh-agrees");
+    assert_eq!(f["severity"], "warn", "{f}");
+    let differences = f["evidence"]["differences"].as_array().unwrap();
+    assert_eq!(differences.len(), 1, "{f}");
+    assert!(
+        differences[0]
+            .as_str()
+            .unwrap()
+            .contains("elsewhere.example"),
+        "{f}"
+    );
 }
 
 #[test]
@@ -329,20 +372,22 @@ fn included_files_and_foreign_owners_are_checked() {
     home.write(".ssh/extra.conf", GUIDE);
     home.chmod(".ssh/extra.conf", 0o666);
     let r = run(&home);
-    assert!(
-        summaries(&r, "perm.config").contains("extra.conf"),
-        "{}",
-        summaries(&r, "perm.config")
-    );
+    let f = findings(&r, "perm.config")
+        .into_iter()
+        .find(|f| f["subject"] == "~/.ssh/extra.conf")
+        .unwrap_or_else(|| panic!("{}", summaries(&r, "perm.config")));
+    assert_eq!(f["severity"], "fail", "{f}");
+    assert_eq!(f["evidence"]["mode"], "0666", "{f}");
     if mlc_doctor::platform::current_uid() == 0 {
         home.chmod(".ssh/extra.conf", 0o600);
         std::os::unix::fs::chown(home.ssh().join("extra.conf"), Some(4242), None).unwrap();
         let r = run(&home);
-        assert!(
-            summaries(&r, "perm.config").contains("another user"),
-            "{}",
-            summaries(&r, "perm.config")
-        );
+        let f = findings(&r, "perm.config")
+            .into_iter()
+            .find(|f| f["subject"] == "~/.ssh/extra.conf")
+            .unwrap_or_else(|| panic!("{}", summaries(&r, "perm.config")));
+        assert_eq!(f["severity"], "fail", "{f}");
+        assert_eq!(f["evidence"]["uid"], 4242, "{f}");
     }
 }
 
@@ -357,6 +402,7 @@ fn symlinks_are_followed_and_loops_reported() {
     std::fs::remove_file(home.ssh().join("config")).unwrap();
     std::os::unix::fs::symlink(home.ssh().join("config"), home.ssh().join("config")).unwrap();
     let r = run(&home);
+    // No fact but the words says why the file cannot be checked.
     assert!(
         summaries(&r, "perm.config").contains("symlink loop"),
         "{}",
@@ -373,6 +419,8 @@ fn a_huge_config_is_refused_without_hanging() {
     let started = std::time::Instant::now();
     let r = run(&home);
     assert!(started.elapsed().as_secs() < 10);
+    // The whole file is refused (no line); only the words say it is for its size.
+    assert_eq!(finding(&r, "config.syntax")["subject"], "~/.ssh/config");
     assert!(
         summaries(&r, "config.syntax").contains("too large"),
         "{}",

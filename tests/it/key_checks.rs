@@ -3,10 +3,9 @@
 
 use std::process::Command;
 
-use crate::common::agent::{fresh_key, Agent};
-
+use crate::common::agent::Agent;
 use crate::common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const CONFIG: &str = "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User pbb111\n  IdentityFile ~/.ssh/id_mlcloud\n  IdentitiesOnly yes\n";
 
@@ -22,15 +21,12 @@ fn run(home: &TestHome) -> Value {
         .1
 }
 
-fn of(report: &Value, id: &str) -> (String, String) {
-    let f = findings(report, id)
+/// The finding with this id about `~/.ssh/id_mlcloud`.
+fn of<'a>(report: &'a Value, id: &str) -> &'a Value {
+    findings(report, id)
         .into_iter()
         .find(|f| f["subject"] == "~/.ssh/id_mlcloud")
-        .unwrap_or_else(|| panic!("no {id} for ~/.ssh/id_mlcloud"));
-    (
-        f["severity"].as_str().unwrap().to_string(),
-        f["summary"].as_str().unwrap().to_string(),
-    )
+        .unwrap_or_else(|| panic!("no {id} for ~/.ssh/id_mlcloud"))
 }
 
 #[test]
@@ -45,52 +41,188 @@ fn the_recommended_key_passes_everything() {
         "key.public-match",
         "perm.private-key",
     ] {
-        assert_eq!(of(&r, id).0, "pass", "{id}: {:?}", of(&r, id));
+        assert_eq!(of(&r, id)["severity"], "pass", "{id}: {}", of(&r, id));
     }
     assert_eq!(severity(&r, "key.present"), "pass");
 }
 
 #[test]
 fn each_fixture_gets_the_right_verdicts() {
-    // (fixture, id, severity, words in the summary)
-    let cases: &[(&str, &str, &str, &str)] = &[
-        ("ed25519_plain", "key.passphrase", "fail", "no passphrase"),
-        ("ed25519_16", "key.kdf-rounds", "warn", "16 bcrypt rounds"),
-        ("rsa2048_enc", "key.algorithm", "fail", "RSA 2048"),
-        ("rsa4096_enc", "key.algorithm", "pass", "RSA 4096"),
-        ("rsa4096_plain", "key.passphrase", "fail", "no passphrase"),
-        ("ecdsa_enc", "key.algorithm", "warn", "ecdsa-sha2-nistp256"),
-        ("dsa_plain", "key.algorithm", "fail", "DSA"),
-        ("pem_rsa_enc", "key.format", "warn", "legacy"),
-        ("pem_rsa_enc", "key.kdf-rounds", "warn", "MD5"),
-        ("pem_rsa_plain", "key.passphrase", "fail", "no passphrase"),
-        ("pem_ec_enc", "key.format", "warn", "PEM EC"),
-        ("pkcs8_plain", "key.format", "warn", "PKCS#8"),
-        ("pkcs8_enc", "key.passphrase", "pass", "encrypted"),
-        ("putty_v3_enc.ppk", "key.format", "fail", "PuTTY"),
-        ("putty_v2_plain.ppk", "key.format", "fail", "PuTTY"),
-        ("ed25519_crlf", "key.format", "fail", "CRLF"),
-        ("ed25519_bom", "key.format", "fail", "byte-order mark"),
-        ("ed25519_nonewline", "key.format", "fail", "no newline"),
-        ("ed25519_truncated", "key.format", "fail", "cut short"),
+    // (fixture, id, severity, the evidence that says why: JSON pointer and value)
+    let cases: Vec<(&str, &str, &str, &str, Value)> = vec![
+        (
+            "ed25519_plain",
+            "key.passphrase",
+            "fail",
+            "/encrypted",
+            json!(false),
+        ),
+        ("ed25519_16", "key.kdf-rounds", "warn", "/rounds", json!(16)),
+        (
+            "ed25519_16",
+            "key.kdf-rounds",
+            "warn",
+            "/kdf",
+            json!("bcrypt"),
+        ),
+        ("rsa2048_enc", "key.algorithm", "fail", "/bits", json!(2048)),
+        (
+            "rsa2048_enc",
+            "key.algorithm",
+            "fail",
+            "/algorithm",
+            json!("ssh-rsa"),
+        ),
+        ("rsa4096_enc", "key.algorithm", "pass", "/bits", json!(4096)),
+        (
+            "rsa4096_plain",
+            "key.passphrase",
+            "fail",
+            "/encrypted",
+            json!(false),
+        ),
+        (
+            "ecdsa_enc",
+            "key.algorithm",
+            "warn",
+            "/algorithm",
+            json!("ecdsa-sha2-nistp256"),
+        ),
+        (
+            "dsa_plain",
+            "key.algorithm",
+            "fail",
+            "/algorithm",
+            json!("ssh-dss"),
+        ),
+        (
+            "pem_rsa_enc",
+            "key.format",
+            "warn",
+            "/format",
+            json!("pem-rsa"),
+        ),
+        (
+            "pem_rsa_enc",
+            "key.kdf-rounds",
+            "warn",
+            "/kdf",
+            json!("pem (md5)"),
+        ),
+        (
+            "pem_rsa_plain",
+            "key.passphrase",
+            "fail",
+            "/encrypted",
+            json!(false),
+        ),
+        (
+            "pem_ec_enc",
+            "key.format",
+            "warn",
+            "/format",
+            json!("pem-ec"),
+        ),
+        (
+            "pkcs8_plain",
+            "key.format",
+            "warn",
+            "/format",
+            json!("pkcs8"),
+        ),
+        (
+            "pkcs8_enc",
+            "key.passphrase",
+            "pass",
+            "/encrypted",
+            json!(true),
+        ),
+        (
+            "putty_v3_enc.ppk",
+            "key.format",
+            "fail",
+            "/format",
+            json!("putty-v3"),
+        ),
+        (
+            "putty_v2_plain.ppk",
+            "key.format",
+            "fail",
+            "/format",
+            json!("putty-v2"),
+        ),
+        (
+            "ed25519_crlf",
+            "key.format",
+            "fail",
+            "/defects/0/kind",
+            json!("crlf"),
+        ),
+        (
+            "ed25519_bom",
+            "key.format",
+            "fail",
+            "/defects/0/kind",
+            json!("bom"),
+        ),
+        (
+            "ed25519_nonewline",
+            "key.format",
+            "fail",
+            "/defects/0/kind",
+            json!("no-final-newline"),
+        ),
+        (
+            "ed25519_truncated",
+            "key.format",
+            "fail",
+            "/defects/0/kind",
+            json!("truncated"),
+        ),
+        // The private half is ed25519_100; the .pub beside it is ed25519_16's.
         (
             "ed25519_mismatch",
             "key.public-match",
             "fail",
-            "another key",
+            "/fingerprint",
+            json!(fingerprint("ed25519_100.pub")),
         ),
-        ("random_bytes", "key.format", "fail", "not a key"),
+        (
+            "random_bytes",
+            "key.format",
+            "fail",
+            "/format",
+            json!("not-a-key"),
+        ),
+        (
+            "random_bytes",
+            "key.format",
+            "fail",
+            "/damaged",
+            json!(true),
+        ),
     ];
-    for (fixture, id, sev, words) in cases {
+    for (fixture, id, sev, pointer, value) in &cases {
         let home = home_with(fixture);
         let r = run(&home);
-        let (s, summary) = of(&r, id);
-        assert_eq!(&s, sev, "{fixture} {id}: {summary}");
-        assert!(
-            summary.contains(words),
-            "{fixture} {id}: {summary:?} lacks {words:?}"
+        let f = of(&r, id);
+        assert_eq!(f["severity"], *sev, "{fixture} {id}: {f}");
+        assert_eq!(
+            f["evidence"].pointer(pointer),
+            Some(value),
+            "{fixture} {id}: evidence{pointer} in {f}"
         );
     }
+    assert_ne!(
+        fingerprint("ed25519_100.pub"),
+        fingerprint("ed25519_mismatch.pub")
+    );
+}
+
+/// The fingerprint of a fixture key file.
+fn fingerprint(name: &str) -> String {
+    let bytes = std::fs::read(fixtures().join("keys").join(name)).unwrap();
+    mlc_doctor::keyfile::sniff(&bytes).fingerprint.unwrap()
 }
 
 #[test]
@@ -117,7 +249,7 @@ fn missing_pub_and_missing_key() {
     let home = home_with("ed25519_100");
     std::fs::remove_file(home.ssh().join("id_mlcloud.pub")).unwrap();
     let r = run(&home);
-    assert_eq!(of(&r, "key.public-match").0, "warn");
+    assert_eq!(of(&r, "key.public-match")["severity"], "warn");
     let home = TestHome::new();
     home.write(".ssh/config", CONFIG);
     let r = run(&home);
@@ -197,28 +329,17 @@ fn no_private_key_material_in_the_report() {
 
 /// `check --json` offline for `slurm`, with the agent in SSH_AUTH_SOCK.
 fn with_agent(home: &TestHome, agent: &Agent) -> Value {
-    let out = home
-        .cmd(&[
-            "--offline",
-            "--no-openssh",
-            "--json",
-            "--no-bundle",
-            "--node",
-            "slurm",
-        ])
-        .env("SSH_AUTH_SOCK", agent.sock())
-        .output()
-        .unwrap();
-    parse_report(&out)
+    home.json_env(
+        &["--offline", "--no-openssh", "--node", "slurm"],
+        &[("SSH_AUTH_SOCK", agent.sock())],
+    )
+    .1
 }
 
 #[test]
 fn agent_with_seven_keys_and_no_identities_only_warns() {
-    let agent = Agent::start();
     let keys = tempfile::tempdir().unwrap();
-    for i in 0..7 {
-        agent.add(&fresh_key(keys.path(), &format!("k{i}")));
-    }
+    let (agent, _) = Agent::with_fresh_keys(keys.path(), 7);
     let home = TestHome::new();
     home.write(
         ".ssh/config",
@@ -246,22 +367,20 @@ fn agent_reports_which_node_key_is_loaded_and_broken_sockets() {
     let home = home_with("ed25519_plain");
     agent.add(&home.ssh().join("id_mlcloud"));
     let r = with_agent(&home, &agent);
-    let f = findings(&r, "key.agent")[0];
-    assert_eq!(f["severity"], "info");
-    assert!(
-        f["summary"]
-            .as_str()
-            .unwrap()
-            .contains("loaded: ~/.ssh/id_mlcloud"),
+    let f = finding(&r, "key.agent");
+    assert_eq!(f["severity"], "info", "{f}");
+    assert_eq!(f["evidence"]["loaded"], json!(["~/.ssh/id_mlcloud"]), "{f}");
+    assert_eq!(
+        f["evidence"]["keys"],
+        json!([fingerprint("ed25519_plain.pub")]),
         "{f}"
     );
 
-    let out = home
-        .cmd(&["--offline", "--no-openssh", "--json", "--no-bundle"])
-        .env("SSH_AUTH_SOCK", "/nonexistent/agent.sock")
-        .output()
-        .unwrap();
-    assert_eq!(severity(&parse_report(&out), "key.agent"), "warn");
+    let (_, r) = home.json_env(
+        &["--offline", "--no-openssh"],
+        &[("SSH_AUTH_SOCK", "/nonexistent/agent.sock")],
+    );
+    assert_eq!(severity(&r, "key.agent"), "warn");
     let (_, r) = home.json(&["--offline", "--no-openssh"]);
     assert_eq!(severity(&r, "key.agent"), "info");
 }

@@ -4,7 +4,7 @@
 //! more than was checked. Everything network-facing talks to 127.0.0.1 only.
 #![cfg(unix)] // modes, symlinks, sh, a real OpenSSH: Unix only
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,10 +13,6 @@ use crate::common::sshd::{fixture_pub, Sshd};
 use crate::common::*;
 use serde_json::Value;
 
-fn login() -> String {
-    mlc_doctor::platform::login_name().unwrap()
-}
-
 /// Characters a terminal acts on or that hide text: none may reach output.
 fn assert_no_terminal_controls(what: &str, text: &str) {
     for (i, c) in text.chars().enumerate() {
@@ -24,21 +20,6 @@ fn assert_no_terminal_controls(what: &str, text: &str) {
             || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
         assert!(!bad, "{what}: character {c:?} at {i} reached the output");
     }
-}
-
-fn zip_texts(path: &Path) -> Vec<(String, String)> {
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    (0..zip.len())
-        .map(|i| {
-            let mut f = zip.by_index(i).unwrap();
-            let mut s = Vec::new();
-            f.read_to_end(&mut s).unwrap();
-            (
-                f.name().unwrap().to_string(),
-                String::from_utf8_lossy(&s).into_owned(),
-            )
-        })
-        .collect()
 }
 
 /// Files of a home: (path under `~/.ssh`, content).
@@ -101,11 +82,7 @@ fn no_command_from_the_config_ever_runs() {
             let home = TestHome::new();
             let canary = home.path().join("canary-ran");
             let c = canary.display().to_string();
-            let mut prefix = format!(
-                "Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile ~/.ssh/id_mlcloud\n",
-                sshd.port,
-                login()
-            );
+            let mut prefix = loopback_host(sshd.port, "  IdentityFile ~/.ssh/id_mlcloud\n");
             for (rel, body) in files {
                 let body = String::from_utf8_lossy(body)
                     .replace("{C}", &c)
@@ -119,7 +96,7 @@ fn no_command_from_the_config_ever_runs() {
             }
             home.key("ed25519_100", "id_mlcloud");
             home.write(".ssh/known_hosts", sshd.known_hosts_line());
-            let profile = loopback_profile(home.path(), &[("slurm", "127.0.0.1", sshd.port)], "");
+            let profile = sshd.profile(&home, "");
             let mut args = vec!["--profile", profile.to_str().unwrap(), "--timeout", "3"];
             if offline {
                 args.push("--offline");
@@ -138,14 +115,14 @@ fn no_command_from_the_config_ever_runs() {
             if !offline {
                 let t = findings(&r, "ssh.transcript");
                 if let Some(t) = t.first().filter(|t| t["severity"] != "skip") {
-                    assert_eq!(t["evidence"]["config_copied"], false, "{name}");
+                    // ssh read a config the doctor wrote, and the evidence says why.
+                    assert_eq!(t["evidence"]["config_copied"], false, "{name}: {t}");
+                    assert_eq!(t["evidence"]["public_keys_only"], false, "{name}: {t}");
                     assert!(
-                        t["summary"]
-                            .as_str()
-                            .unwrap()
-                            .contains("config the doctor wrote"),
-                        "{name}: {}",
-                        t["summary"]
+                        t["evidence"]["config_sanitized_because"]
+                            .as_array()
+                            .is_some_and(|why| !why.is_empty()),
+                        "{name}: {t}"
                     );
                 }
             }
@@ -156,18 +133,8 @@ fn no_command_from_the_config_ever_runs() {
 #[test]
 fn a_clean_config_is_handed_to_openssh_as_a_copy() {
     let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
-    let home = TestHome::new();
-    home.write(
-        ".ssh/config",
-        format!(
-            "Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile ~/.ssh/id_mlcloud\n  IdentitiesOnly yes\n",
-            sshd.port,
-            login()
-        ),
-    );
-    home.key("ed25519_100", "id_mlcloud");
-    home.write(".ssh/known_hosts", sshd.known_hosts_line());
-    let profile = loopback_profile(home.path(), &[("slurm", "127.0.0.1", sshd.port)], "");
+    let home = sshd.home(Some("ed25519_100"));
+    let profile = sshd.profile(&home, "");
     let (_, r) = home.json(&["--profile", profile.to_str().unwrap(), "--timeout", "3"]);
     assert_eq!(severity(&r, "config.openssh-agrees"), "pass");
     let t = &findings(&r, "ssh.transcript")[0];
@@ -181,29 +148,18 @@ fn an_unverified_host_gets_no_signature_from_the_agent_or_a_key() {
     // An unencrypted key in the agent would sign for anyone who asks: for a host that is
     // not in known_hosts the doctor and its transcript offer public keys only.
     let sshd = Sshd::start(&[fixture_pub("ed25519_plain")], "LogLevel VERBOSE\n");
-    let home = TestHome::new();
-    home.write(
-        ".ssh/config",
-        format!(
-            "Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile ~/.ssh/id_mlcloud\n",
-            sshd.port,
-            login()
-        ),
-    );
+    let home = TestHome::with_config(loopback_host(
+        sshd.port,
+        "  IdentityFile ~/.ssh/id_mlcloud\n",
+    ));
     home.key("ed25519_plain", "id_mlcloud");
     let agent = crate::common::agent::Agent::start();
     agent.add(&home.ssh().join("id_mlcloud"));
-    let profile = loopback_profile(home.path(), &[("slurm", "127.0.0.1", sshd.port)], "");
-    let mut cmd = home.cmd(&[
-        "--json",
-        "--no-bundle",
-        "--profile",
-        profile.to_str().unwrap(),
-        "--timeout",
-        "3",
-    ]);
-    cmd.env("SSH_AUTH_SOCK", agent.sock());
-    let r = parse_report(&cmd.output().unwrap());
+    let profile = sshd.profile(&home, "");
+    let (_, r) = home.json_env(
+        &["--profile", profile.to_str().unwrap(), "--timeout", "3"],
+        &[("SSH_AUTH_SOCK", agent.sock())],
+    );
     assert_eq!(
         severity(&r, "ssh.key-accepted"),
         "pass",
@@ -281,7 +237,7 @@ fn nothing_a_terminal_would_act_on_is_printed_or_bundled() {
         !stdout.lines().any(|l| l.trim_start().starts_with("[2J")),
         "a newline in a file name split a line:\n{stdout}"
     );
-    for (name, text) in zip_texts(&bundle) {
+    for (name, text) in read_zip_text(&bundle) {
         assert_no_terminal_controls(&name, &name);
         assert_no_terminal_controls(&name, &text);
     }
@@ -320,7 +276,7 @@ fn only_configuration_is_copied() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     for canary in ["CanaryHashXq7", "CanaryPin9931"] {
         assert!(!stdout.contains(canary), "{canary} in the report");
-        for (name, text) in zip_texts(&bundle) {
+        for (name, text) in read_zip_text(&bundle) {
             assert!(!text.contains(canary), "{canary} in {name}");
         }
     }
@@ -337,7 +293,7 @@ fn only_configuration_is_copied() {
         .output()
         .unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("EnvCanaryToken42"));
-    for (name, text) in zip_texts(&bundle) {
+    for (name, text) in read_zip_text(&bundle) {
         assert!(!text.contains("EnvCanaryToken42"), "environment in {name}");
     }
 }
@@ -356,6 +312,7 @@ fn no_mode_change_is_suggested_through_a_link() {
     let f = &findings(&r, "perm.config")[0];
     assert_eq!(f["severity"], "fail");
     assert!(f["remedy"]["command"].is_null(), "{f}");
+    // In place of a command, the words say why there is none.
     assert!(f["remedy"]["text"].as_str().unwrap().contains("is a link"));
 }
 
@@ -452,6 +409,7 @@ fn an_unwritable_working_directory_sends_the_bundle_to_the_temp_dir() {
     let path = r["bundle"]["path"].as_str().unwrap().to_string();
     assert!(path.starts_with(tmp.to_str().unwrap()), "{path}");
     assert!(Path::new(&path).exists());
+    // The report says why it went there; no evidence field carries that.
     assert!(findings(&r, "bundle.written")[0]["detail"]
         .as_str()
         .unwrap()
@@ -490,10 +448,13 @@ fn a_huge_config_of_bad_lines_gives_a_screenful_not_thousands() {
         "{} config.syntax findings",
         syntax.len()
     );
-    assert!(syntax.iter().any(|f| f["summary"]
-        .as_str()
-        .unwrap()
-        .contains("more lines like these")));
+    // The last one counts the lines not shown.
+    assert!(
+        syntax
+            .iter()
+            .any(|f| f["evidence"]["more"].as_u64().is_some_and(|n| n > 1000)),
+        "{syntax:?}"
+    );
     // Binary data is one finding with one fix.
     let home = TestHome::new();
     let mut junk = vec![0u8; 50_000];
@@ -532,15 +493,10 @@ fn a_damaged_key_file_is_a_damaged_key_not_no_key() {
     let junk: Vec<u8> = (0..400u32).map(|i| (i * 131 % 251) as u8).collect();
     home.write(".ssh/id_ed25519", &junk);
     let (_, r) = home.json(&["--offline"]);
-    let f = &findings(&r, "key.format")[0];
-    assert_eq!(f["severity"], "fail");
-    assert!(f["summary"].as_str().unwrap().contains("damaged"));
-    let ids: Vec<&str> = r["diagnosis"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["id"].as_str().unwrap())
-        .collect();
+    let f = finding(&r, "key.format");
+    assert_eq!(f["severity"], "fail", "{f}");
+    assert_eq!(f["evidence"]["damaged"], true, "{f}");
+    let ids = diagnosis_ids(&r);
     assert!(!ids.contains(&"diagnosis.no-key"), "{ids:?}");
     assert!(ids.contains(&"diagnosis.key-refused-locally"), "{ids:?}");
 }
@@ -557,15 +513,11 @@ fn revoked_in_a_later_file_wins_over_a_match_in_an_earlier_one() {
         .join(" ");
     home.write(
         ".ssh/config",
-        format!(
-            "Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  UserKnownHostsFile ~/.ssh/kh1 ~/.ssh/kh2\n",
-            sshd.port,
-            login()
-        ),
+        loopback_host(sshd.port, "  UserKnownHostsFile ~/.ssh/kh1 ~/.ssh/kh2\n"),
     );
     home.write(".ssh/kh1", &line);
     home.write(".ssh/kh2", format!("@revoked * {key}\n"));
-    let profile = loopback_profile(home.path(), &[("slurm", "127.0.0.1", sshd.port)], "");
+    let profile = sshd.profile(&home, "");
     let (_, r) = home.json(&["--profile", profile.to_str().unwrap(), "--timeout", "3"]);
     let node: &Value = &r["nodes"][0];
     assert_eq!(node["host_key"]["known_hosts"], "revoked");
@@ -693,7 +645,7 @@ fn ordinary_setups_never_cost_the_bundle() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(zip.exists());
-        let texts = zip_texts(&zip);
+        let texts = read_zip_text(&zip);
         assert!(
             texts.iter().any(|(n, _)| n == "ssh/config.txt"),
             "file names kept"
