@@ -24,5 +24,6 @@ mod redaction;
 mod remedies;
 mod scenarios;
 mod schema;
+mod snapshot_files;
 mod transcripts;
 mod trust;

@@ -1,5 +1,5 @@
-//! The shipped JSON Schemas describe what the tool prints: every scenario's report and
-//! `bundle inspect --json` validate against them.
+//! The shipped JSON Schemas describe what the tool prints: every scenario's report (offline
+//! and live) and `bundle inspect --json` validate against them.
 
 use crate::common::*;
 use serde_json::Value;
@@ -53,6 +53,29 @@ fn every_scenario_report_matches_the_report_schema() {
     let mut bad = TestHome::new().json(&["--offline"]).1;
     bad["findings"][0]["severity"] = "fatal".into();
     assert!(!v.is_valid(&bad));
+}
+
+/// Reports with the network stages run: nodes with addresses, host keys, methods and
+/// transcripts, which an offline report leaves empty.
+#[cfg(unix)] // a real sshd
+#[test]
+fn live_reports_match_the_report_schema() {
+    use crate::common::sshd::{fixture_pub, Sshd};
+    let v = schema("report-1.json");
+    for (what, deployed) in [
+        ("a deployed key", "ed25519_100"),
+        ("a key the server does not have", "rsa4096_enc"),
+    ] {
+        let sshd = Sshd::start(&[fixture_pub(deployed)], "");
+        let home = sshd.home(Some("ed25519_100"));
+        let profile = sshd.profile(&home, "");
+        let (_, report) = home.json(&["--profile", profile.to_str().unwrap(), "--timeout", "3"]);
+        assert!(
+            report["nodes"][0]["host_key"].is_object(),
+            "{what}: the handshake did not run: {report:#}"
+        );
+        assert_valid(&v, &report, what);
+    }
 }
 
 #[test]
