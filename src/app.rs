@@ -239,7 +239,7 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
     // The bundle's own verdict came last: the headline must not say all is well above it.
     crate::verdict::conclude(
         &mut report,
-        ctx.os.shell(),
+        ctx.site(),
         settings.strict,
         bundle_error.is_some(),
     );
@@ -370,7 +370,7 @@ pub fn build_report(
         bundle: None,
         exit_code: 0,
     };
-    crate::verdict::conclude(&mut report, ctx.os.shell(), settings.strict, false);
+    crate::verdict::conclude(&mut report, ctx.site(), settings.strict, false);
     report.escape();
     report
 }

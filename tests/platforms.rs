@@ -208,14 +208,18 @@ fn diagnosis_steps_speak_powershell_for_a_windows_report() {
             "~/.ssh",
             "no private key",
         )];
-        mlc_doctor::diagnosis::diagnose(&findings, os.shell())
-            .into_iter()
-            .find(|d| d.id == "diagnosis.no-key")
-            .expect("diagnosis.no-key")
-            .steps
-            .into_iter()
-            .filter_map(|s| s.command)
-            .collect()
+        mlc_doctor::diagnosis::diagnose(
+            &findings,
+            os.shell(),
+            &mlc_doctor::profile::Profile::embedded(),
+        )
+        .into_iter()
+        .find(|d| d.id == "diagnosis.no-key")
+        .expect("diagnosis.no-key")
+        .steps
+        .into_iter()
+        .filter_map(|s| s.command)
+        .collect()
     };
     let windows = commands(Os::Windows);
     assert_eq!(
