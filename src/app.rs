@@ -383,12 +383,14 @@ pub fn build_report(
 }
 
 fn list(json: bool) -> ExitStatus {
+    let profile = crate::profile::Profile::embedded();
+    let title = |d: &crate::catalogue::CheckDoc| crate::catalogue::in_site_words(d.title, &profile);
     let docs: Vec<_> = crate::catalogue::all().collect();
     let mut out = std::io::stdout().lock();
     let result = if json {
         let rows: Vec<_> = docs
             .iter()
-            .map(|d| serde_json::json!({"id": d.id, "area": d.area().as_str(), "title": d.title}))
+            .map(|d| serde_json::json!({"id": d.id, "area": d.area().as_str(), "title": title(d)}))
             .collect();
         writeln!(
             out,
@@ -398,7 +400,7 @@ fn list(json: bool) -> ExitStatus {
     } else {
         let width = docs.iter().map(|d| d.id.as_str().len()).max().unwrap_or(10);
         docs.iter()
-            .try_for_each(|d| writeln!(out, "{:width$}  {:9} {}", d.id, d.area(), d.title))
+            .try_for_each(|d| writeln!(out, "{:width$}  {:9} {}", d.id, d.area(), title(d)))
     };
     match result {
         Ok(()) => ExitStatus::Healthy,
@@ -420,8 +422,9 @@ fn explain(id: &str) -> ExitStatus {
         ));
     };
     let profile = crate::profile::Profile::embedded();
+    let words = |t: &str| crate::catalogue::in_site_words(t, &profile);
     let mut text = String::new();
-    text.push_str(&format!("{} — {}\n\n", doc.id, doc.title));
+    text.push_str(&format!("{} — {}\n\n", doc.id, words(doc.title)));
     for (head, body) in [
         ("What it checks", doc.what),
         ("Why it matters", doc.why),
@@ -429,7 +432,7 @@ fn explain(id: &str) -> ExitStatus {
     ] {
         text.push_str(head);
         text.push('\n');
-        for line in crate::render::human::wrap(body, 88, "  ") {
+        for line in crate::render::human::wrap(&words(body), 88, "  ") {
             text.push_str(&line);
             text.push('\n');
         }
