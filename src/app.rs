@@ -120,7 +120,7 @@ pub fn man_page() -> std::io::Result<String> {
 /// subcommand completed) and completes check ids after `explain` and the profile's node
 /// aliases after `--node`.
 fn bash_completions(generated: &str) -> String {
-    let ids: Vec<&str> = crate::catalogue::all().map(|d| d.id).collect();
+    let ids: Vec<&str> = crate::catalogue::all().map(|d| d.id.as_str()).collect();
     let aliases: Vec<String> = crate::profile::Profile::embedded()
         .nodes()
         .iter()
@@ -202,11 +202,18 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
         Err(e) => return usage(&e.to_string()),
     };
     let ctx = Arc::new(Context::from_settings(&settings, env.clone()));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // Offline, the only async work is one agent query: no worker threads to start.
+    let runtime = if settings.offline {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => return fatal(&format!("cannot start the async runtime: {e}")),
     };
@@ -232,29 +239,20 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
     runtime.shutdown_background();
     let mut report = build_report(&settings, &ctx, state.findings.clone(), state.nodes.clone());
 
-    let mut status = ExitStatus::from_findings(&report.findings, settings.strict);
-    match crate::bundle::write(&settings, &ctx, &state, &mut report) {
-        Ok(()) => {}
-        Err(e) => {
-            eprintln!("mlc-doctor: {e}");
-            status = ExitStatus::ToolError;
-        }
+    let bundle_error = crate::bundle::write(&settings, &ctx, &state, &mut report).err();
+    if let Some(e) = &bundle_error {
+        eprintln!("mlc-doctor: {e}");
     }
-    if status != ExitStatus::ToolError {
-        status = ExitStatus::from_findings(&report.findings, settings.strict);
-        if report
-            .findings
-            .iter()
-            .any(|f| f.id == "bundle.written" && f.severity == crate::finding::Severity::Fail)
-        {
-            status = ExitStatus::ToolError;
-        }
-    }
-    report.exit_code = status.code() as i32;
-    report.summary = Summary::of(&report.findings);
     // The bundle's own verdict came last: the headline must not say all is well above it.
-    report.diagnosis = crate::diagnosis::diagnose(&report.findings);
+    crate::verdict::conclude(
+        &mut report,
+        ctx.site(),
+        settings.strict,
+        bundle_error.is_some(),
+    );
     report.escape();
+    let status =
+        crate::verdict::exit_status(&report.findings, settings.strict, bundle_error.is_some());
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -354,11 +352,10 @@ fn fix(args: &crate::cli::FixArgs, env: BTreeMap<String, String>, argv: Vec<Stri
 pub fn build_report(
     settings: &Settings,
     ctx: &Context,
-    findings: Vec<crate::finding::Finding>,
+    mut findings: Vec<crate::finding::Finding>,
     nodes: Vec<crate::report::NodeReport>,
 ) -> Report {
-    let diagnosis = crate::diagnosis::diagnose(&findings);
-    let status = ExitStatus::from_findings(&findings, settings.strict);
+    crate::verdict::adjust(&mut findings);
     let mut report = Report {
         schema: SCHEMA.to_string(),
         tool: Tool::this(),
@@ -373,24 +370,27 @@ pub fn build_report(
             .unwrap_or_else(|_| ctx.started_at.to_string()),
         duration_ms: ctx.started.elapsed().as_millis() as u64,
         offline: settings.offline,
-        summary: Summary::of(&findings),
+        summary: Summary::default(),
         findings,
         nodes,
-        diagnosis,
+        diagnosis: Vec::new(),
         bundle: None,
-        exit_code: status.code() as i32,
+        exit_code: 0,
     };
+    crate::verdict::conclude(&mut report, ctx.site(), settings.strict, false);
     report.escape();
     report
 }
 
 fn list(json: bool) -> ExitStatus {
+    let profile = crate::profile::Profile::embedded();
+    let title = |d: &crate::catalogue::CheckDoc| crate::catalogue::in_site_words(d.title, &profile);
     let docs: Vec<_> = crate::catalogue::all().collect();
     let mut out = std::io::stdout().lock();
     let result = if json {
         let rows: Vec<_> = docs
             .iter()
-            .map(|d| serde_json::json!({"id": d.id, "area": d.area(), "title": d.title}))
+            .map(|d| serde_json::json!({"id": d.id, "area": d.area().as_str(), "title": title(d)}))
             .collect();
         writeln!(
             out,
@@ -398,9 +398,9 @@ fn list(json: bool) -> ExitStatus {
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         )
     } else {
-        let width = docs.iter().map(|d| d.id.len()).max().unwrap_or(10);
+        let width = docs.iter().map(|d| d.id.as_str().len()).max().unwrap_or(10);
         docs.iter()
-            .try_for_each(|d| writeln!(out, "{:width$}  {:9} {}", d.id, d.area(), d.title))
+            .try_for_each(|d| writeln!(out, "{:width$}  {:9} {}", d.id, d.area(), title(d)))
     };
     match result {
         Ok(()) => ExitStatus::Healthy,
@@ -422,8 +422,9 @@ fn explain(id: &str) -> ExitStatus {
         ));
     };
     let profile = crate::profile::Profile::embedded();
+    let words = |t: &str| crate::catalogue::in_site_words(t, &profile);
     let mut text = String::new();
-    text.push_str(&format!("{} — {}\n\n", doc.id, doc.title));
+    text.push_str(&format!("{} — {}\n\n", doc.id, words(doc.title)));
     for (head, body) in [
         ("What it checks", doc.what),
         ("Why it matters", doc.why),
@@ -431,7 +432,7 @@ fn explain(id: &str) -> ExitStatus {
     ] {
         text.push_str(head);
         text.push('\n');
-        for line in crate::render::human::wrap(body, 88, "  ") {
+        for line in crate::render::human::wrap(&words(body), 88, "  ") {
             text.push_str(&line);
             text.push('\n');
         }

@@ -3,40 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::CheckDoc;
+use crate::check::CheckId;
+use crate::fact::{BannerKind, Fact, UserValue};
 use crate::finding::{Finding, Severity};
-
-macro_rules! doc {
-    ($id:literal, $title:literal, $what:literal, $why:literal, $fix:literal) => {
-        CheckDoc {
-            id: $id,
-            title: $title,
-            what: $what,
-            why: $why,
-            fix: $fix,
-        }
-    };
-}
-
-pub const CHECKS: &[CheckDoc] = &[
-    doc!("diagnosis.bundle-refused", "No support bundle was written", "Concluded when bundle.written fails: the leak check refused the bundle, or it could not be written.", "Without the bundle support sees no evidence; the report says why it was not written.", "Follow the bundle.written finding (another --bundle path, or report a refused leak check to the maintainers)."),
-    doc!("diagnosis.no-client", "No usable OpenSSH client", "Concluded when env.openssh fails: no `ssh` on PATH, one that cannot run, or one older than 7.2.", "Without an OpenSSH client `ssh slurm` cannot work, whatever else is right.", "Install the OpenSSH client the report names, then run the doctor again."),
-    doc!("diagnosis.config-broken", "OpenSSH refuses your ~/.ssh/config", "Concluded when config.syntax, config.include or perm.config fail.", "With one bad line, a loop or loose permissions OpenSSH stops before connecting anywhere, so every host fails.", "Correct the line the report names, or `chmod 600 ~/.ssh/config`."),
-    doc!("diagnosis.no-config", "The short names (slurm, …) are not defined", "Concluded when ~/.ssh/config is missing or does not define the login node aliases.", "`ssh slurm` then looks for a machine called `slurm` and fails with `Could not resolve hostname`.", "Paste the Host blocks the report prints into ~/.ssh/config."),
-    doc!("diagnosis.offline", "This machine cannot resolve the login nodes", "Concluded when no login node name resolves.", "Without DNS nothing else can work: the machine is offline, behind a captive portal, or its DNS is broken.", "Check your internet connection (open a web page), then run the doctor again."),
-    doc!("diagnosis.network-blocked", "The login nodes do not answer on their SSH port", "Concluded when names resolve but every login node times out on TCP.", "This is what a firewall or a missing VPN looks like: the login nodes are only reachable from certain networks.", "Connect to the university VPN (or the campus network) and try again."),
-    doc!("diagnosis.node-down", "One login node is unreachable, others work", "Concluded when some nodes fail on DNS, TCP or the banner while others answer.", "A single node may be down for maintenance; the others are usable.", "Log in through a node that answers (the report names one)."),
-    doc!("diagnosis.not-ssh", "Something other than SSH answers", "Concluded when the server's first bytes are not an SSH banner.", "A proxy, captive portal or firewall is answering in place of the login node.", "Use another network or the VPN."),
-    doc!("diagnosis.host-key-changed", "The login node's host key changed", "Concluded when ssh.host-key fails (known_hosts or a profile pin disagrees).", "ssh refuses to connect; it can be a reinstalled node or an attack.", "Confirm the new fingerprint with support before removing the old known_hosts entry."),
-    doc!("diagnosis.no-key", "You have no SSH key for the cluster", "Concluded when key.present fails.", "The login nodes accept only public keys.", "Create a key with `ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519` and have it deployed."),
-    doc!("diagnosis.key-refused-locally", "OpenSSH will not use your key", "Concluded when the key the nodes use has bad permissions, a damaged or PuTTY format, or IdentityFile points to a missing file or a .pub.", "ssh silently skips such keys, so the server never sees them.", "Apply the fix the report gives for the key (often `chmod 600 <key>`)."),
-    doc!("diagnosis.wrong-user", "The username sent to the cluster is wrong", "Concluded when User is a placeholder, an e-mail address or missing.", "The server refuses every key for an unknown user, which looks like a key that is not deployed.", "Set `User <your cluster username>` in the login nodes' Host blocks."),
-    doc!("diagnosis.too-many-keys", "Too many keys are offered", "Concluded when ssh-agent holds more than 5 keys without IdentitiesOnly, or OpenSSH ended with `Too many authentication failures`.", "The server disconnects after 6 refused keys, before the right one is tried.", "Add `IdentitiesOnly yes` to the login nodes' Host blocks."),
-    doc!("diagnosis.key-not-deployed", "The server does not accept your key", "Concluded when the handshake works but no local key is accepted.", "Usually the public key was never deployed; the client cannot tell this apart from a wrong username, server-side permissions or a locked account.", "Within 2 days of account creation use ssh-copy-id; otherwise open a ticket with the bundle (it contains your public key)."),
-    doc!("diagnosis.second-factor-blocked", "Your config prevents the TOTP prompt", "Concluded when config.auth-override fails.", "The login needs the TOTP code after the key; BatchMode, KbdInteractiveAuthentication no or PreferredAuthentications without keyboard-interactive stop ssh from asking.", "Remove the setting named in the report."),
-    doc!("diagnosis.key-policy", "Your key does not meet the site's key policy", "Concluded when the key the nodes use is the wrong type or size, or has no passphrase.", "The site requires Ed25519 (or RSA ≥ 4096) with a passphrase; support may refuse to deploy other keys.", "Add a passphrase with `ssh-keygen -p -a 100 -f <key>`, or create a new Ed25519 key."),
-    doc!("diagnosis.healthy", "Nothing is wrong that the client can see", "Concluded when no check failed.", "If `ssh slurm` still fails, the cause is on the server side: attach the bundle to a ticket.", "Log in with `ssh slurm`."),
-];
+use crate::platform::Shell;
+use crate::profile::Profile;
+use crate::report::TcpOutcome;
+use crate::transcript::Outcome;
 
 /// One step of a fix.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,52 +37,75 @@ impl Step {
 /// A likely cause.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Diagnosis {
-    pub id: String,
+    pub id: CheckId,
     pub summary: String,
     /// The finding ids it rests on.
-    pub because: Vec<String>,
-    /// high, medium or low.
-    pub confidence: String,
+    pub because: Vec<CheckId>,
+    pub confidence: Confidence,
     pub steps: Vec<Step>,
 }
 
-/// The findings, with the questions rules ask of them.
+/// How sure a diagnosis is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    High,
+    Medium,
+    Low,
+}
+
+impl Confidence {
+    /// The word of the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::High => "high",
+            Confidence::Medium => "medium",
+            Confidence::Low => "low",
+        }
+    }
+}
+
+/// The findings, with the questions rules ask of them: ids, severities and the typed
+/// facts the checks recorded, never their wording.
 struct Facts<'a> {
     findings: &'a [Finding],
+    shell: Shell,
+    /// The site's words for advice (its VPN, key file, deployment window, alias).
+    profile: &'a Profile,
 }
 
 impl<'a> Facts<'a> {
-    fn with(&self, id: &str, sev: Severity) -> Vec<&'a Finding> {
+    fn with(&self, id: CheckId, sev: Severity) -> Vec<&'a Finding> {
         self.findings
             .iter()
             .filter(|f| f.id == id && f.severity == sev)
             .collect()
     }
-    /// The shell of the machine the report is about (env.os), for the commands of steps.
-    fn shell(&self) -> crate::platform::Shell {
-        let windows = self.findings.iter().any(|f| {
-            f.id == "env.os"
-                && f.evidence
-                    .get("os")
-                    .and_then(|v| v.as_str())
-                    .is_some_and(|o| o.eq_ignore_ascii_case("windows"))
-        });
-        if windows {
-            crate::platform::Shell::PowerShell
-        } else {
-            crate::platform::Shell::Posix
-        }
+    /// The shell of the machine the report is about, for the commands of steps.
+    fn shell(&self) -> Shell {
+        self.shell
     }
     /// `~/.ssh/...` written for that shell.
     fn path(&self, shown: &str) -> String {
         match (self.shell(), shown.strip_prefix('~')) {
-            (crate::platform::Shell::PowerShell, Some(rest)) => {
-                crate::platform::windows::ps_profile_path(rest)
-            }
+            (Shell::PowerShell, Some(rest)) => crate::platform::windows::ps_profile_path(rest),
             _ => shown.to_string(),
         }
     }
-    fn any(&self, id: &str, sev: Severity) -> bool {
+    /// The blocks to write when there is no config (`config.present`'s remedy).
+    fn config_to_write(&self) -> Option<crate::finding::Remedy> {
+        self.with(CheckId::ConfigPresent, Severity::Warn)
+            .first()
+            .and_then(|c| c.remedy.clone())
+    }
+    /// `config.user` warnings for a node whose config sets no User.
+    fn missing_user(&self) -> Vec<&'a Finding> {
+        self.with(CheckId::ConfigUser, Severity::Warn)
+            .into_iter()
+            .filter(|x| x.fact == Some(Fact::User(UserValue::Missing)))
+            .collect()
+    }
+    fn any(&self, id: CheckId, sev: Severity) -> bool {
         self.findings
             .iter()
             .any(|f| f.id == id && f.severity == sev)
@@ -118,7 +114,7 @@ impl<'a> Facts<'a> {
         let mut nodes: Vec<&str> = self
             .findings
             .iter()
-            .filter(|f| f.id == "net.dns" && f.severity != Severity::Skip)
+            .filter(|f| f.id == CheckId::NetDns && f.severity != Severity::Skip)
             .filter_map(|f| f.node.as_deref())
             .collect();
         nodes.dedup();
@@ -142,35 +138,41 @@ impl<'a> Facts<'a> {
         }
         out
     }
-    fn used_key_problem(&self, id: &str) -> Vec<&'a Finding> {
+    fn used_key_problem(&self, id: CheckId) -> Vec<&'a Finding> {
         self.findings
             .iter()
             .filter(|f| {
                 f.id == id
                     && f.severity == Severity::Fail
-                    && f.evidence
-                        .get("used_by")
-                        .and_then(|u| u.as_array())
-                        .is_none_or(|a| !a.is_empty())
+                    && !matches!(&f.fact, Some(Fact::KeyUse(used_by)) if used_by.is_empty())
             })
             .collect()
     }
 }
 
+/// The phrase with its first letter in upper case, to start a sentence.
+fn capitalised(phrase: &str) -> String {
+    let mut chars = phrase.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 fn diag(
-    id: &str,
+    id: CheckId,
     summary: impl Into<String>,
     because: &[&Finding],
-    confidence: &str,
+    confidence: Confidence,
     steps: Vec<Step>,
 ) -> Diagnosis {
-    let mut ids: Vec<String> = because.iter().map(|f| f.id.clone()).collect();
+    let mut ids: Vec<CheckId> = because.iter().map(|f| f.id).collect();
     ids.dedup();
     Diagnosis {
-        id: id.into(),
+        id,
         summary: summary.into(),
         because: ids,
-        confidence: confidence.into(),
+        confidence,
         steps,
     }
 }
@@ -199,81 +201,84 @@ const RULES: &[Rule] = &[
 ];
 
 fn bundle_refused(f: &Facts) -> Option<Diagnosis> {
-    let found = f.with("bundle.written", Severity::Fail);
+    let found = f.with(CheckId::BundleWritten, Severity::Fail);
     (!found.is_empty()).then(|| {
         diag(
-            "diagnosis.bundle-refused",
+            CheckId::DiagnosisBundleRefused,
             "No support bundle was written (the checks below still ran)",
             &found,
-            "high",
+            Confidence::High,
             f.steps(&found),
         )
     })
 }
 
 fn no_client(f: &Facts) -> Option<Diagnosis> {
-    let found = f.with("env.openssh", Severity::Fail);
+    let found = f.with(CheckId::EnvOpenssh, Severity::Fail);
     (!found.is_empty()).then(|| {
         diag(
-            "diagnosis.no-client",
+            CheckId::DiagnosisNoClient,
             "This machine has no usable OpenSSH client: `ssh` cannot log in from here",
             &found,
-            "high",
+            Confidence::High,
             f.steps(&found),
         )
     })
 }
 
 fn config_broken(f: &Facts) -> Option<Diagnosis> {
-    let mut found: Vec<&Finding> = f.with("config.syntax", Severity::Fail);
-    found.extend(f.with("perm.config", Severity::Fail));
-    found.extend(f.with("config.include", Severity::Fail));
+    let mut found: Vec<&Finding> = f.with(CheckId::ConfigSyntax, Severity::Fail);
+    found.extend(f.with(CheckId::PermConfig, Severity::Fail));
+    found.extend(f.with(CheckId::ConfigInclude, Severity::Fail));
     found.extend(
         f.findings
             .iter()
-            .filter(|x| x.id == "config.present" && x.severity == Severity::Fail),
+            .filter(|x| x.id == CheckId::ConfigPresent && x.severity == Severity::Fail),
     );
     (!found.is_empty()).then(|| {
         diag(
-            "diagnosis.config-broken",
+            CheckId::DiagnosisConfigBroken,
             "OpenSSH refuses to read your ~/.ssh/config, so `ssh` fails for every host",
             &found,
-            "high",
+            Confidence::High,
             f.steps(&found),
         )
     })
 }
 
 fn no_config(f: &Facts) -> Option<Diagnosis> {
-    let mut found = f.with("config.present", Severity::Warn);
-    found.extend(f.with("config.hostname", Severity::Fail));
-    let undefined = f.with("config.alias", Severity::Warn);
-    let defined = f.any("config.alias", Severity::Pass);
+    let mut found = f.with(CheckId::ConfigPresent, Severity::Warn);
+    found.extend(f.with(CheckId::ConfigHostname, Severity::Fail));
+    let undefined = f.with(CheckId::ConfigAlias, Severity::Warn);
+    let defined = f.any(CheckId::ConfigAlias, Severity::Pass);
     if !defined {
         found.extend(undefined);
     }
     if found.is_empty() {
         return None;
     }
-    let missing = f.any("config.present", Severity::Warn);
+    let missing = f.any(CheckId::ConfigPresent, Severity::Warn);
     let summary = if missing {
-        "There is no ~/.ssh/config, so `ssh slurm` does not know what `slurm` is"
+        &format!(
+            "There is no ~/.ssh/config, so `ssh {alias}` does not know what `{alias}` is",
+            alias = f.profile.example_alias()
+        )
     } else {
         "Your ~/.ssh/config does not define the login nodes' short names correctly"
     };
     Some(diag(
-        "diagnosis.no-config",
+        CheckId::DiagnosisNoConfig,
         summary,
         &found,
-        "high",
+        Confidence::High,
         f.steps(&found),
     ))
 }
 
 /// Some aliases are defined and others are not: worth fixing, but not what blocks the login.
 fn some_aliases_missing(f: &Facts) -> Option<Diagnosis> {
-    let undefined = f.with("config.alias", Severity::Warn);
-    if undefined.is_empty() || !f.any("config.alias", Severity::Pass) {
+    let undefined = f.with(CheckId::ConfigAlias, Severity::Warn);
+    if undefined.is_empty() || !f.any(CheckId::ConfigAlias, Severity::Pass) {
         return None;
     }
     let names: Vec<&str> = undefined.iter().filter_map(|x| x.node.as_deref()).collect();
@@ -282,13 +287,13 @@ fn some_aliases_missing(f: &Facts) -> Option<Diagnosis> {
         .filter_map(|x| x.remedy.as_ref().and_then(|r| r.command.clone()))
         .collect();
     Some(diag(
-        "diagnosis.no-config",
+        CheckId::DiagnosisNoConfig,
         format!(
             "The short names {} are not defined in ~/.ssh/config",
             names.join(", ")
         ),
         &undefined,
-        "high",
+        Confidence::High,
         vec![Step::cmd(
             "Add these blocks to ~/.ssh/config:",
             blocks.join("\n\n"),
@@ -298,9 +303,9 @@ fn some_aliases_missing(f: &Facts) -> Option<Diagnosis> {
 
 fn offline(f: &Facts) -> Option<Diagnosis> {
     let nodes = f.probed_nodes();
-    let failed = f.with("net.dns", Severity::Fail);
+    let failed = f.with(CheckId::NetDns, Severity::Fail);
     (!nodes.is_empty() && failed.len() >= nodes.len()).then(|| {
-        diag("diagnosis.offline", "No login node name resolves: this machine looks offline, or its DNS does not work", &failed, "high", vec![
+        diag(CheckId::DiagnosisOffline, "No login node name resolves: this machine looks offline, or its DNS does not work", &failed, Confidence::High, vec![
             Step::new("Check that you are online: open any web page. On a hotel or train network, finish the captive portal login first."),
             Step::new("If you use a VPN, disconnect and reconnect it; then run mlc-doctor again."),
         ])
@@ -308,16 +313,19 @@ fn offline(f: &Facts) -> Option<Diagnosis> {
 }
 
 fn network_blocked(f: &Facts) -> Option<Diagnosis> {
-    let tcp_fail = f.with("net.tcp", Severity::Fail);
-    let tcp_ok = f.any("net.tcp", Severity::Pass);
+    let tcp_fail = f.with(CheckId::NetTcp, Severity::Fail);
+    let tcp_ok = f.any(CheckId::NetTcp, Severity::Pass);
     let timeouts: Vec<&Finding> = tcp_fail
         .iter()
         .copied()
-        .filter(|x| x.summary.contains("timed out"))
+        .filter(|x| {
+            matches!(&x.fact, Some(Fact::Tcp(outcomes))
+                if !outcomes.is_empty() && outcomes.iter().all(|o| *o == TcpOutcome::Timeout))
+        })
         .collect();
     (!tcp_ok && !timeouts.is_empty() && timeouts.len() == tcp_fail.len()).then(|| {
-        diag("diagnosis.network-blocked", "The login nodes' names resolve but nothing answers on their SSH port: a firewall or a missing VPN", &timeouts, "high", vec![
-            Step::new("Connect to the university VPN (or use the campus network) and run mlc-doctor again."),
+        diag(CheckId::DiagnosisNetworkBlocked, "The login nodes' names resolve but nothing answers on their SSH port: a firewall or a missing VPN", &timeouts, Confidence::High, vec![
+            Step::new(format!("Connect to {} (or use {}) and run mlc-doctor again.", f.profile.advice.vpn, f.profile.advice.campus_network)),
             Step::new("If you are on the VPN already, the network you are on may block outgoing SSH (port 22): try another network."),
         ])
     })
@@ -325,51 +333,48 @@ fn network_blocked(f: &Facts) -> Option<Diagnosis> {
 
 fn not_ssh(f: &Facts) -> Option<Diagnosis> {
     let found: Vec<&Finding> = f
-        .with("ssh.banner", Severity::Fail)
+        .with(CheckId::SshBanner, Severity::Fail)
         .into_iter()
-        .filter(|x| x.summary.contains("answers on this port"))
+        .filter(|x| x.fact == Some(Fact::Banner(BannerKind::NotSsh)))
         .collect();
     (!found.is_empty()).then(|| {
         diag(
-            "diagnosis.not-ssh",
+            CheckId::DiagnosisNotSsh,
             "Something other than the login node answers (a proxy, captive portal or firewall)",
             &found,
-            "medium",
-            vec![Step::new(
-                "Try from another network or through the university VPN.",
-            )],
+            Confidence::Medium,
+            vec![Step::new(format!(
+                "Try from another network or through {}.",
+                f.profile.advice.vpn
+            ))],
         )
     })
 }
 
 fn host_key_changed(f: &Facts) -> Option<Diagnosis> {
-    let found = f.with("ssh.host-key", Severity::Fail);
+    let found = f.with(CheckId::SshHostKey, Severity::Fail);
     (!found.is_empty()).then(|| {
         let mut steps = vec![Step::new("Do not log in yet. Ask support (with the bundle attached) whether the login node's host key changed; the report shows the new fingerprint.")];
         steps.extend(f.steps(&found));
-        diag("diagnosis.host-key-changed", "The login node's host key is not the one you trusted before: ssh refuses to connect", &found, "high", steps)
+        diag(CheckId::DiagnosisHostKeyChanged, "The login node's host key is not the one you trusted before: ssh refuses to connect", &found, Confidence::High, steps)
     })
 }
 
 fn no_key(f: &Facts) -> Option<Diagnosis> {
     // A damaged key file is a key OpenSSH refuses (key_refused_locally), not no key.
     let found: Vec<&Finding> = f
-        .with("key.present", Severity::Fail)
+        .with(CheckId::KeyPresent, Severity::Fail)
         .into_iter()
-        .filter(|x| x.evidence.get("damaged").is_none())
+        .filter(|x| x.fact != Some(Fact::KeyDamaged))
         .collect();
     (!found.is_empty()).then(|| {
         // In the order a person can do them: the key, then the config, then deploying it
         // (which needs the alias and a real username).
         let mut steps = vec![Step::cmd(
             "Create a key as the site recommends (choose a passphrase when asked):",
-            format!("ssh-keygen -t ed25519 -a 100 -f {}", f.path("~/.ssh/id_ed25519")),
+            f.profile.keygen(&f.path(&f.profile.advice.key_path())),
         )];
-        if let Some(r) = f
-            .with("config.present", Severity::Warn)
-            .first()
-            .and_then(|c| c.remedy.clone())
-        {
+        if let Some(r) = f.config_to_write() {
             steps.push(Step {
                 text: format!("Then write ~/.ssh/config: {}", r.text),
                 command: r.command,
@@ -377,7 +382,7 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
         }
         steps.push(deploy_step(f));
         steps.push(Step::new("Later than that, open a ticket and attach the bundle: it contains your new public key."));
-        diag("diagnosis.no-key", "You have no SSH key that ssh would use for the login nodes", &found, "high", steps)
+        diag(CheckId::DiagnosisNoKey, "You have no SSH key that ssh would use for the login nodes", &found, Confidence::High, steps)
     })
 }
 
@@ -385,94 +390,92 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
 fn user_unusable(f: &Facts) -> bool {
     // A missing config is written from the suggested block: usable only when that block
     // carries a real username (given with --user).
-    let block_without_user = f.with("config.present", Severity::Warn).iter().any(|c| {
-        c.remedy
-            .as_ref()
-            .and_then(|r| r.command.as_deref())
-            .is_none_or(|cmd| cmd.contains("<your cluster username>"))
-    });
-    f.any("config.user", Severity::Fail)
+    let block_without_user = f
+        .with(CheckId::ConfigPresent, Severity::Warn)
+        .iter()
+        .any(|c| c.fact != Some(Fact::NoConfig { user_known: true }));
+    f.any(CheckId::ConfigUser, Severity::Fail)
         || block_without_user
-        || (!f.any("config.present", Severity::Warn)
-            && f.with("config.user", Severity::Warn)
-                .iter()
-                .any(|x| x.summary.contains("no User")))
+        || (!f.any(CheckId::ConfigPresent, Severity::Warn) && !f.missing_user().is_empty())
 }
 
 /// Deploying the key: `ssh-copy-id` only once the config names a real username.
 fn deploy_step(f: &Facts) -> Step {
     if user_unusable(f) {
-        Step::new("Once the Host blocks have your cluster username in `User` (`mlc-doctor fix --user NAME` writes it), deploy the key within 2 days of your account's creation with `ssh-copy-id -i ~/.ssh/id_ed25519.pub slurm`.")
+        Step::new(format!("Once the Host blocks have your cluster username in `User` (`mlc-doctor fix --user NAME` writes it), deploy the key {} with `ssh-copy-id -i {}.pub {}`.", f.profile.advice.deploy_window(), f.profile.advice.key_path(), f.profile.example_alias()))
     } else {
         Step::cmd(
-            "Within 2 days of your account's creation, deploy it yourself:",
-            f.shell().copy_id(&f.path("~/.ssh/id_ed25519.pub"), "slurm"),
+            format!(
+                "{}, deploy it yourself:",
+                capitalised(&f.profile.advice.deploy_window())
+            ),
+            f.shell().copy_id(
+                &f.path(&format!("{}.pub", f.profile.advice.key_path())),
+                f.profile.example_alias(),
+            ),
         )
     }
 }
 
 fn key_refused_locally(f: &Facts) -> Option<Diagnosis> {
-    let mut found = f.used_key_problem("perm.private-key");
-    found.extend(f.used_key_problem("key.format"));
-    found.extend(f.with("config.identity-file", Severity::Fail));
+    let mut found = f.used_key_problem(CheckId::PermPrivateKey);
+    found.extend(f.used_key_problem(CheckId::KeyFormat));
+    found.extend(f.with(CheckId::ConfigIdentityFile, Severity::Fail));
     (!found.is_empty()).then(|| {
         diag(
-            "diagnosis.key-refused-locally",
+            CheckId::DiagnosisKeyRefusedLocally,
             "OpenSSH will not use your key, so the server never sees it",
             &found,
-            "high",
+            Confidence::High,
             f.steps(&found),
         )
     })
 }
 
 fn wrong_user(f: &Facts) -> Option<Diagnosis> {
-    let fails = f.with("config.user", Severity::Fail);
-    let missing: Vec<&Finding> = f
-        .with("config.user", Severity::Warn)
-        .into_iter()
-        .filter(|x| x.summary.contains("no User"))
-        .collect();
-    let refused = f.any("ssh.key-accepted", Severity::Fail);
+    let fails = f.with(CheckId::ConfigUser, Severity::Fail);
+    let missing = f.missing_user();
+    let refused = f.any(CheckId::SshKeyAccepted, Severity::Fail);
     if !fails.is_empty() {
-        return Some(diag("diagnosis.wrong-user", "The username in your config is not a cluster username: the server refuses every key for it", &fails, "high", f.steps(&fails)));
+        return Some(diag(CheckId::DiagnosisWrongUser, "The username in your config is not a cluster username: the server refuses every key for it", &fails, Confidence::High, f.steps(&fails)));
     }
     let shadowed: Vec<&Finding> = f
-        .with("config.precedence", Severity::Warn)
+        .with(CheckId::ConfigPrecedence, Severity::Warn)
         .into_iter()
-        .filter(|x| x.summary.starts_with("User "))
+        .filter(|x| matches!(&x.fact, Some(Fact::Shadowed(keyword)) if keyword == "user"))
         .collect();
     if !shadowed.is_empty() {
-        return Some(diag("diagnosis.wrong-user", "An earlier block of your config (often `Host *`) sets another User, which wins over the one in the login node's block", &shadowed, if refused { "high" } else { "medium" }, f.steps(&shadowed)));
+        return Some(diag(CheckId::DiagnosisWrongUser, "An earlier block of your config (often `Host *`) sets another User, which wins over the one in the login node's block", &shadowed, if refused { Confidence::High } else { Confidence::Medium }, f.steps(&shadowed)));
     }
-    (!missing.is_empty() && refused).then(|| diag("diagnosis.wrong-user", "Your config has no User for the login nodes, so ssh sends your local login name, which the cluster does not know", &missing, "medium", f.steps(&missing)))
+    (!missing.is_empty() && refused).then(|| diag(CheckId::DiagnosisWrongUser, "Your config has no User for the login nodes, so ssh sends your local login name, which the cluster does not know", &missing, Confidence::Medium, f.steps(&missing)))
 }
 
 fn too_many_keys(f: &Facts) -> Option<Diagnosis> {
-    let mut found = f.with("key.agent", Severity::Warn);
+    let mut found = f.with(CheckId::KeyAgent, Severity::Warn);
     found.extend(f.findings.iter().filter(|x| {
-        x.id == "ssh.transcript" && x.summary.contains("Too many authentication failures")
+        x.id == CheckId::SshTranscript
+            && x.fact == Some(Fact::Transcript(Outcome::TooManyAuthFailures))
     }));
-    let accepted = f.any("ssh.key-accepted", Severity::Pass);
+    let accepted = f.any(CheckId::SshKeyAccepted, Severity::Pass);
     (!found.is_empty()).then(|| {
-        diag("diagnosis.too-many-keys", "ssh offers too many keys: the server stops after 6 refused keys, before yours is tried", &found, if accepted { "high" } else { "medium" }, vec![
+        diag(CheckId::DiagnosisTooManyKeys, "ssh offers too many keys: the server stops after 6 refused keys, before yours is tried", &found, if accepted { Confidence::High } else { Confidence::Medium }, vec![
             Step::new("Add `IdentitiesOnly yes` (and your IdentityFile) to each login node's Host block in ~/.ssh/config."),
-            Step::cmd("Or empty the agent and load only the cluster key:", format!("ssh-add -D{} ssh-add {}", if f.shell() == crate::platform::Shell::PowerShell { ";" } else { " &&" }, f.path("~/.ssh/id_ed25519"))),
+            Step::cmd("Or empty the agent and load only the cluster key:", format!("ssh-add -D{} ssh-add {}", if f.shell() == Shell::PowerShell { ";" } else { " &&" }, f.path(&f.profile.advice.key_path()))),
         ])
     })
 }
 
 fn second_factor_blocked(f: &Facts) -> Option<Diagnosis> {
-    let found = f.with("config.auth-override", Severity::Fail);
-    (!found.is_empty()).then(|| diag("diagnosis.second-factor-blocked", "A setting in your config stops ssh from using your key or from asking for the TOTP code", &found, "high", f.steps(&found)))
+    let found = f.with(CheckId::ConfigAuthOverride, Severity::Fail);
+    (!found.is_empty()).then(|| diag(CheckId::DiagnosisSecondFactorBlocked, "A setting in your config stops ssh from using your key or from asking for the TOTP code", &found, Confidence::High, f.steps(&found)))
 }
 
 fn key_not_deployed(f: &Facts) -> Option<Diagnosis> {
-    let found = f.with("ssh.key-accepted", Severity::Fail);
+    let found = f.with(CheckId::SshKeyAccepted, Severity::Fail);
     if found.is_empty() {
         return None;
     }
-    let accepted_elsewhere = f.any("ssh.key-accepted", Severity::Pass);
+    let accepted_elsewhere = f.any(CheckId::SshKeyAccepted, Severity::Pass);
     let mut steps = f.steps(&found[..1]);
     if user_unusable(f) {
         // Never `ssh-copy-id` to a placeholder or the local login name.
@@ -489,34 +492,34 @@ fn key_not_deployed(f: &Facts) -> Option<Diagnosis> {
         "The login nodes answer but do not accept your key: most likely it is not deployed"
     };
     Some(diag(
-        "diagnosis.key-not-deployed",
+        CheckId::DiagnosisKeyNotDeployed,
         summary,
         &found,
-        "medium",
+        Confidence::Medium,
         steps,
     ))
 }
 
 fn node_down(f: &Facts) -> Option<Diagnosis> {
     let ok: Vec<&str> = f
-        .with("ssh.banner", Severity::Pass)
+        .with(CheckId::SshBanner, Severity::Pass)
         .iter()
         .filter_map(|x| x.node.as_deref())
         .collect();
-    let mut down: Vec<&Finding> = f.with("net.tcp", Severity::Fail);
-    down.extend(f.with("ssh.banner", Severity::Fail));
-    down.extend(f.with("net.dns", Severity::Fail));
+    let mut down: Vec<&Finding> = f.with(CheckId::NetTcp, Severity::Fail);
+    down.extend(f.with(CheckId::SshBanner, Severity::Fail));
+    down.extend(f.with(CheckId::NetDns, Severity::Fail));
     (!ok.is_empty() && !down.is_empty()).then(|| {
         let names: Vec<&str> = down.iter().filter_map(|x| x.node.as_deref()).collect();
         diag(
-            "diagnosis.node-down",
+            CheckId::DiagnosisNodeDown,
             format!(
                 "{} cannot be reached, but {} answers",
                 names.join(", "),
                 ok.join(", ")
             ),
             &down,
-            "medium",
+            Confidence::Medium,
             vec![Step::cmd(
                 "Log in through a node that answers:",
                 format!("ssh {}", ok[0]),
@@ -526,21 +529,24 @@ fn node_down(f: &Facts) -> Option<Diagnosis> {
 }
 
 fn key_policy(f: &Facts) -> Option<Diagnosis> {
-    let mut found = f.used_key_problem("key.algorithm");
-    found.extend(f.used_key_problem("key.passphrase"));
-    (!found.is_empty()).then(|| diag("diagnosis.key-policy", "Your key does not meet the site's key policy (Ed25519 or RSA ≥ 4096, with a passphrase)", &found, "high", f.steps(&found)))
+    let mut found = f.used_key_problem(CheckId::KeyAlgorithm);
+    found.extend(f.used_key_problem(CheckId::KeyPassphrase));
+    (!found.is_empty()).then(|| diag(CheckId::DiagnosisKeyPolicy, "Your key does not meet the site's key policy (Ed25519 or RSA ≥ 4096, with a passphrase)", &found, Confidence::High, f.steps(&found)))
 }
 
 /// The ranked causes behind the findings; `diagnosis.healthy` when nothing failed.
-pub fn diagnose(findings: &[Finding]) -> Vec<Diagnosis> {
-    let facts = Facts { findings };
+pub fn diagnose(findings: &[Finding], shell: Shell, profile: &Profile) -> Vec<Diagnosis> {
+    let facts = Facts {
+        findings,
+        shell,
+        profile,
+    };
     let mut out: Vec<Diagnosis> = RULES.iter().filter_map(|rule| rule(&facts)).collect();
     // A missing config that the no-key steps already write is not a second cause.
-    let config_in_key_steps = out.iter().any(|d| {
-        d.id == "diagnosis.no-key" && d.steps.iter().any(|s| s.text.starts_with("Then write"))
-    });
+    let config_in_key_steps =
+        facts.config_to_write().is_some() && out.iter().any(|d| d.id == CheckId::DiagnosisNoKey);
     if config_in_key_steps {
-        out.retain(|d| d.id != "diagnosis.no-config");
+        out.retain(|d| d.id != CheckId::DiagnosisNoConfig);
     }
     if !out.is_empty() {
         return out;
@@ -551,21 +557,21 @@ pub fn diagnose(findings: &[Finding]) -> Vec<Diagnosis> {
             .filter(|f| f.severity == Severity::Fail)
             .collect();
         return vec![diag(
-            "diagnosis.healthy",
+            CheckId::DiagnosisHealthy,
             "No known cause matches; see the failed checks below",
             &failed,
-            "low",
+            Confidence::Low,
             facts.steps(&failed),
         )];
     }
     let accepted: Vec<&str> = findings
         .iter()
-        .filter(|f| f.id == "ssh.key-accepted" && f.severity == Severity::Pass)
+        .filter(|f| f.id == CheckId::SshKeyAccepted && f.severity == Severity::Pass)
         .filter_map(|f| f.node.as_deref())
         .collect();
     let offline = !findings
         .iter()
-        .any(|f| f.id == "net.dns" && f.severity != Severity::Skip);
+        .any(|f| f.id == CheckId::NetDns && f.severity != Severity::Skip);
     let (summary, steps) = if let Some(node) = accepted.first() {
         (
             format!(
@@ -585,19 +591,20 @@ pub fn diagnose(findings: &[Finding]) -> Vec<Diagnosis> {
     } else {
         (
             "Nothing is wrong that the client can see".to_string(),
-            vec![Step::new(
-                "If `ssh slurm` still fails, open a ticket and attach the bundle.",
-            )],
+            vec![Step::new(format!(
+                "If `ssh {}` still fails, open a ticket and attach the bundle.",
+                profile.example_alias()
+            ))],
         )
     };
     vec![Diagnosis {
-        id: "diagnosis.healthy".into(),
+        id: CheckId::DiagnosisHealthy,
         summary,
         because: vec![],
         confidence: if accepted.is_empty() {
-            "medium".into()
+            Confidence::Medium
         } else {
-            "high".into()
+            Confidence::High
         },
         steps,
     }]
@@ -607,8 +614,11 @@ pub fn diagnose(findings: &[Finding]) -> Vec<Diagnosis> {
 mod tests {
     use super::*;
 
-    fn ids(findings: &[Finding]) -> Vec<String> {
-        diagnose(findings).into_iter().map(|d| d.id).collect()
+    fn ids(findings: &[Finding]) -> Vec<CheckId> {
+        diagnose(findings, Shell::Posix, &Profile::embedded())
+            .into_iter()
+            .map(|d| d.id)
+            .collect()
     }
 
     fn node(f: Finding, n: &str) -> Finding {
@@ -617,28 +627,130 @@ mod tests {
 
     #[test]
     fn each_rule_fires_on_its_findings() {
-        let cases: Vec<(Vec<Finding>, &str)> = vec![
-            (vec![Finding::fail("config.syntax", "~/.ssh/config:3", "bad")], "diagnosis.config-broken"),
-            (vec![Finding::fail("perm.config", "~/.ssh/config", "open")], "diagnosis.config-broken"),
-            (vec![Finding::warn("config.present", "~/.ssh/config", "none")], "diagnosis.no-config"),
-            (vec![node(Finding::fail("net.dns", "slurm", "no"), "slurm"), node(Finding::fail("net.dns", "slurm2", "no"), "slurm2")], "diagnosis.offline"),
-            (vec![node(Finding::pass("net.dns", "slurm", "ok"), "slurm"), node(Finding::fail("net.tcp", "slurm", "port 22 timed out on every address"), "slurm")], "diagnosis.network-blocked"),
-            (vec![node(Finding::fail("ssh.banner", "slurm", "an HTTP server answers on this port"), "slurm")], "diagnosis.not-ssh"),
-            (vec![node(Finding::fail("ssh.host-key", "slurm", "changed"), "slurm")], "diagnosis.host-key-changed"),
-            (vec![Finding::fail("key.present", "~/.ssh", "none")], "diagnosis.no-key"),
-            (vec![Finding::fail("perm.private-key", "~/.ssh/id", "0644").with("used_by", ["slurm"])], "diagnosis.key-refused-locally"),
-            (vec![Finding::fail("config.user", "Host slurm", "placeholder")], "diagnosis.wrong-user"),
-            (vec![Finding::warn("config.precedence", "Host slurm", "User jane at ~/.ssh/config:2 (in `Host *`) wins over User pbb111 at ~/.ssh/config:6")], "diagnosis.wrong-user"),
-            (vec![Finding::warn("key.agent", "ssh-agent", "7 keys")], "diagnosis.too-many-keys"),
-            (vec![Finding::fail("config.auth-override", "Host slurm", "BatchMode yes")], "diagnosis.second-factor-blocked"),
-            (vec![node(Finding::fail("ssh.key-accepted", "slurm", "none"), "slurm")], "diagnosis.key-not-deployed"),
-            (vec![node(Finding::pass("ssh.banner", "slurm", "SSH-2.0"), "slurm"), node(Finding::fail("net.tcp", "slurm2", "refused"), "slurm2")], "diagnosis.node-down"),
-            (vec![Finding::fail("key.passphrase", "~/.ssh/id", "none").with("used_by", ["slurm"])], "diagnosis.key-policy"),
-            (vec![node(Finding::pass("ssh.key-accepted", "slurm", "ok"), "slurm")], "diagnosis.healthy"),
+        let cases: Vec<(Vec<Finding>, CheckId)> = vec![
+            (
+                vec![Finding::fail(
+                    CheckId::ConfigSyntax,
+                    "~/.ssh/config:3",
+                    "bad",
+                )],
+                CheckId::DiagnosisConfigBroken,
+            ),
+            (
+                vec![Finding::fail(CheckId::PermConfig, "~/.ssh/config", "open")],
+                CheckId::DiagnosisConfigBroken,
+            ),
+            (
+                vec![Finding::warn(
+                    CheckId::ConfigPresent,
+                    "~/.ssh/config",
+                    "none",
+                )],
+                CheckId::DiagnosisNoConfig,
+            ),
+            (
+                vec![
+                    node(Finding::fail(CheckId::NetDns, "slurm", "no"), "slurm"),
+                    node(Finding::fail(CheckId::NetDns, "slurm2", "no"), "slurm2"),
+                ],
+                CheckId::DiagnosisOffline,
+            ),
+            (
+                vec![
+                    node(Finding::pass(CheckId::NetDns, "slurm", "ok"), "slurm"),
+                    node(
+                        Finding::fail(CheckId::NetTcp, "slurm", "x")
+                            .fact(Fact::Tcp(vec![TcpOutcome::Timeout, TcpOutcome::Timeout])),
+                        "slurm",
+                    ),
+                ],
+                CheckId::DiagnosisNetworkBlocked,
+            ),
+            (
+                vec![node(
+                    Finding::fail(CheckId::SshBanner, "slurm", "x")
+                        .fact(Fact::Banner(BannerKind::NotSsh)),
+                    "slurm",
+                )],
+                CheckId::DiagnosisNotSsh,
+            ),
+            (
+                vec![node(
+                    Finding::fail(CheckId::SshHostKey, "slurm", "changed"),
+                    "slurm",
+                )],
+                CheckId::DiagnosisHostKeyChanged,
+            ),
+            (
+                vec![Finding::fail(CheckId::KeyPresent, "~/.ssh", "none")],
+                CheckId::DiagnosisNoKey,
+            ),
+            (
+                vec![Finding::fail(CheckId::PermPrivateKey, "~/.ssh/id", "0644")
+                    .with("used_by", ["slurm"])],
+                CheckId::DiagnosisKeyRefusedLocally,
+            ),
+            (
+                vec![Finding::fail(
+                    CheckId::ConfigUser,
+                    "Host slurm",
+                    "placeholder",
+                )],
+                CheckId::DiagnosisWrongUser,
+            ),
+            (
+                vec![Finding::warn(CheckId::ConfigPrecedence, "Host slurm", "x")
+                    .fact(Fact::Shadowed("user".into()))],
+                CheckId::DiagnosisWrongUser,
+            ),
+            (
+                vec![Finding::warn(CheckId::KeyAgent, "ssh-agent", "7 keys")],
+                CheckId::DiagnosisTooManyKeys,
+            ),
+            (
+                vec![Finding::fail(
+                    CheckId::ConfigAuthOverride,
+                    "Host slurm",
+                    "BatchMode yes",
+                )],
+                CheckId::DiagnosisSecondFactorBlocked,
+            ),
+            (
+                vec![node(
+                    Finding::fail(CheckId::SshKeyAccepted, "slurm", "none"),
+                    "slurm",
+                )],
+                CheckId::DiagnosisKeyNotDeployed,
+            ),
+            (
+                vec![
+                    node(
+                        Finding::pass(CheckId::SshBanner, "slurm", "SSH-2.0"),
+                        "slurm",
+                    ),
+                    node(
+                        Finding::fail(CheckId::NetTcp, "slurm2", "refused"),
+                        "slurm2",
+                    ),
+                ],
+                CheckId::DiagnosisNodeDown,
+            ),
+            (
+                vec![Finding::fail(CheckId::KeyPassphrase, "~/.ssh/id", "none")
+                    .with("used_by", ["slurm"])],
+                CheckId::DiagnosisKeyPolicy,
+            ),
+            (
+                vec![node(
+                    Finding::pass(CheckId::SshKeyAccepted, "slurm", "ok"),
+                    "slurm",
+                )],
+                CheckId::DiagnosisHealthy,
+            ),
         ];
         for (findings, expected) in cases {
             assert_eq!(
-                ids(&findings).first().map(String::as_str),
+                ids(&findings).first().copied(),
                 Some(expected),
                 "{findings:?}"
             );
@@ -646,16 +758,96 @@ mod tests {
     }
 
     #[test]
+    fn advice_speaks_the_sites_words() {
+        let mut profile = Profile::embedded();
+        profile.advice.vpn = "the Example VPN".into();
+        profile.advice.key_file = "id_example".into();
+        profile.advice.self_deploy_days = 5;
+        profile.policy.min_kdf_rounds = 64;
+        let mut nodes = profile.nodes.get_ref().clone();
+        nodes.rotate_left(1);
+        *profile.nodes.get_mut() = nodes;
+        let alias = profile.example_alias().to_string();
+        assert_ne!(alias, "slurm");
+        let blocked = [node(
+            Finding::fail(CheckId::NetTcp, "x", "x").fact(Fact::Tcp(vec![TcpOutcome::Timeout])),
+            "x",
+        )];
+        let d = diagnose(&blocked, Shell::Posix, &profile);
+        assert!(d[0].steps[0].text.contains("the Example VPN"), "{:?}", d[0]);
+        let d = diagnose(
+            &[Finding::fail(CheckId::KeyPresent, "~/.ssh", "none")],
+            Shell::Posix,
+            &profile,
+        );
+        let text = serde_json::to_string(&d).unwrap();
+        assert!(
+            text.contains("ssh-keygen -t ed25519 -a 64 -f ~/.ssh/id_example"),
+            "{text}"
+        );
+        assert!(text.contains("Within 5 days"), "{text}");
+        assert!(
+            text.contains(&format!("~/.ssh/id_example.pub {alias}")),
+            "{text}"
+        );
+        assert!(
+            !text.contains("id_ed25519") && !text.contains("2 days"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn rules_read_facts_not_wording() {
+        // A summary that says "timed out" over refused connections is not a blocked network.
+        let refused = vec![node(
+            Finding::fail(
+                CheckId::NetTcp,
+                "slurm",
+                "port 22 timed out on every address",
+            )
+            .fact(Fact::Tcp(vec![TcpOutcome::Refused])),
+            "slurm",
+        )];
+        assert_ne!(
+            ids(&refused).first(),
+            Some(&CheckId::DiagnosisNetworkBlocked)
+        );
+        // "no User" in the words of a config.user finding whose fact says the user is set.
+        let set = vec![
+            Finding::warn(CheckId::ConfigUser, "Host slurm", "no User for `slurm`")
+                .fact(Fact::User(UserValue::Unusual)),
+            node(
+                Finding::fail(CheckId::SshKeyAccepted, "slurm", "none"),
+                "slurm",
+            ),
+        ];
+        assert_eq!(ids(&set), [CheckId::DiagnosisKeyNotDeployed]);
+        // A precedence finding about another keyword is not a wrong user.
+        let other = vec![
+            Finding::warn(CheckId::ConfigPrecedence, "Host slurm", "User x wins")
+                .fact(Fact::Shadowed("identityfile".into())),
+        ];
+        assert_ne!(ids(&other).first(), Some(&CheckId::DiagnosisWrongUser));
+    }
+
+    #[test]
     fn a_missing_user_and_a_refusal_point_to_the_username_and_deployment() {
         let f = vec![
-            Finding::warn("config.user", "Host slurm", "no User for `slurm`"),
-            node(Finding::fail("ssh.key-accepted", "slurm", "none"), "slurm"),
+            Finding::warn(CheckId::ConfigUser, "Host slurm", "x")
+                .fact(Fact::User(UserValue::Missing)),
+            node(
+                Finding::fail(CheckId::SshKeyAccepted, "slurm", "none"),
+                "slurm",
+            ),
         ];
         assert_eq!(
             ids(&f),
-            ["diagnosis.wrong-user", "diagnosis.key-not-deployed"]
+            [
+                CheckId::DiagnosisWrongUser,
+                CheckId::DiagnosisKeyNotDeployed
+            ]
         );
-        let d = diagnose(&f);
+        let d = diagnose(&f, Shell::Posix, &Profile::embedded());
         assert!(d[1]
             .steps
             .iter()
@@ -666,47 +858,45 @@ mod tests {
     fn missing_aliases_rank_last_when_the_main_one_is_defined() {
         let f = vec![
             node(
-                Finding::pass("config.alias", "Host slurm", "defined"),
+                Finding::pass(CheckId::ConfigAlias, "Host slurm", "defined"),
                 "slurm",
             ),
             node(
-                Finding::warn("config.alias", "Host slurm2", "not defined").remedy(
+                Finding::warn(CheckId::ConfigAlias, "Host slurm2", "not defined").remedy(
                     crate::finding::Remedy::command("Add", "Host slurm2\n  HostName x"),
                 ),
                 "slurm2",
             ),
-            Finding::fail("perm.private-key", "~/.ssh/id", "0644").with("used_by", ["slurm"]),
+            Finding::fail(CheckId::PermPrivateKey, "~/.ssh/id", "0644").with("used_by", ["slurm"]),
         ];
-        let d = diagnose(&f);
+        let d = diagnose(&f, Shell::Posix, &Profile::embedded());
         assert_eq!(
-            d.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
-            ["diagnosis.key-refused-locally", "diagnosis.no-config"]
+            d.iter().map(|d| d.id).collect::<Vec<_>>(),
+            [
+                CheckId::DiagnosisKeyRefusedLocally,
+                CheckId::DiagnosisNoConfig
+            ]
         );
         assert!(d[1].summary.contains("slurm2"));
     }
 
     #[test]
     fn keys_the_cluster_never_sees_do_not_drive_the_diagnosis() {
-        let f = vec![Finding::fail("key.passphrase", "~/.ssh/github", "none")
-            .with("used_by", Vec::<String>::new())];
-        assert_eq!(ids(&f), ["diagnosis.healthy"]);
+        let f = vec![
+            Finding::fail(CheckId::KeyPassphrase, "~/.ssh/github", "none")
+                .fact(Fact::KeyUse(Vec::new())),
+        ];
+        assert_eq!(ids(&f), [CheckId::DiagnosisHealthy]);
     }
 
     #[test]
     fn healthy_offline_suggests_probing_the_nodes() {
-        let d = diagnose(&[Finding::pass("key.present", "~/.ssh", "ok")]);
-        assert_eq!(d[0].id, "diagnosis.healthy");
+        let d = diagnose(
+            &[Finding::pass(CheckId::KeyPresent, "~/.ssh", "ok")],
+            Shell::Posix,
+            &Profile::embedded(),
+        );
+        assert_eq!(d[0].id, CheckId::DiagnosisHealthy);
         assert_eq!(d[0].steps[0].command.as_deref(), Some("mlc-doctor"));
-    }
-
-    #[test]
-    fn every_diagnosis_id_is_registered() {
-        for id in [
-            "diagnosis.healthy",
-            "diagnosis.key-not-deployed",
-            "diagnosis.node-down",
-        ] {
-            assert!(crate::catalogue::lookup(id).is_some());
-        }
     }
 }

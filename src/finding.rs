@@ -3,6 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::check::{Area, CheckId};
+use crate::fact::Fact;
+
 /// How bad a finding is. Ordered from harmless to blocking so that `max()` gives the worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -101,7 +104,7 @@ impl Remedy {
 /// One conclusion of one check about one subject (a file, a node, the system).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    pub id: String,
+    pub id: CheckId,
     pub severity: Severity,
     pub subject: String,
     pub summary: String,
@@ -113,22 +116,21 @@ pub struct Finding {
     pub evidence: Map<String, Value>,
     #[serde(default)]
     pub node: Option<String>,
+    /// What the check observed, for the diagnosis rules (not serialised).
+    #[serde(skip)]
+    pub fact: Option<Fact>,
 }
 
 impl Finding {
     /// A finding with the four fields every finding has.
     pub fn new(
-        id: &str,
+        id: CheckId,
         severity: Severity,
         subject: impl Into<String>,
         summary: impl Into<String>,
     ) -> Self {
-        debug_assert!(
-            crate::catalogue::lookup(id).is_some(),
-            "finding id {id} is not registered"
-        );
         Finding {
-            id: id.to_string(),
+            id,
             severity,
             subject: crate::escape::text(&subject.into()),
             summary: crate::escape::text(&summary.into()),
@@ -136,22 +138,23 @@ impl Finding {
             remedy: None,
             evidence: Map::new(),
             node: None,
+            fact: None,
         }
     }
 
-    pub fn pass(id: &str, subject: impl Into<String>, summary: impl Into<String>) -> Self {
+    pub fn pass(id: CheckId, subject: impl Into<String>, summary: impl Into<String>) -> Self {
         Self::new(id, Severity::Pass, subject, summary)
     }
-    pub fn info(id: &str, subject: impl Into<String>, summary: impl Into<String>) -> Self {
+    pub fn info(id: CheckId, subject: impl Into<String>, summary: impl Into<String>) -> Self {
         Self::new(id, Severity::Info, subject, summary)
     }
-    pub fn warn(id: &str, subject: impl Into<String>, summary: impl Into<String>) -> Self {
+    pub fn warn(id: CheckId, subject: impl Into<String>, summary: impl Into<String>) -> Self {
         Self::new(id, Severity::Warn, subject, summary)
     }
-    pub fn fail(id: &str, subject: impl Into<String>, summary: impl Into<String>) -> Self {
+    pub fn fail(id: CheckId, subject: impl Into<String>, summary: impl Into<String>) -> Self {
         Self::new(id, Severity::Fail, subject, summary)
     }
-    pub fn skip(id: &str, subject: impl Into<String>, summary: impl Into<String>) -> Self {
+    pub fn skip(id: CheckId, subject: impl Into<String>, summary: impl Into<String>) -> Self {
         Self::new(id, Severity::Skip, subject, summary)
     }
 
@@ -172,6 +175,12 @@ impl Finding {
         let mut value = serde_json::to_value(value).unwrap_or(Value::Null);
         crate::escape::json(&mut value);
         self.evidence.insert(crate::escape::text(key), value);
+        self
+    }
+
+    /// Records what the check observed, for the rules that read it.
+    pub fn fact(mut self, fact: Fact) -> Self {
+        self.fact = Some(fact);
         self
     }
 
@@ -202,9 +211,9 @@ impl Finding {
         }
     }
 
-    /// The area part of the id (`key` for `key.format`).
-    pub fn area(&self) -> &str {
-        self.id.split('.').next().unwrap_or(&self.id)
+    /// The area of the check (`key` for `key.format`).
+    pub fn area(&self) -> Area {
+        self.id.area()
     }
 }
 
@@ -224,7 +233,7 @@ mod tests {
 
     #[test]
     fn finding_serialises_with_contract_fields() {
-        let f = Finding::warn("env.openssh", "ssh", "old")
+        let f = Finding::warn(CheckId::EnvOpenssh, "ssh", "old")
             .remedy(Remedy::command("upgrade", "apt install openssh-client"))
             .with("version", "7.1")
             .node("slurm");

@@ -1,6 +1,7 @@
 //! Runs the probes: local ones first, then one pipeline per login node, all nodes at once,
 //! under a per-step timeout and one global deadline that nothing outlives.
 
+use crate::check::CheckId;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
@@ -57,12 +58,12 @@ impl Stage {
     pub const ALL: [Stage; 4] = [Stage::Dns, Stage::Tcp, Stage::Handshake, Stage::Transcript];
 
     /// The finding id that stands for the stage when it is skipped.
-    pub fn id(self) -> &'static str {
+    pub fn id(self) -> CheckId {
         match self {
-            Stage::Dns => "net.dns",
-            Stage::Tcp => "net.tcp",
-            Stage::Handshake => "ssh.banner",
-            Stage::Transcript => "ssh.transcript",
+            Stage::Dns => CheckId::NetDns,
+            Stage::Tcp => CheckId::NetTcp,
+            Stage::Handshake => CheckId::SshBanner,
+            Stage::Transcript => CheckId::SshTranscript,
         }
     }
 }
@@ -88,11 +89,11 @@ pub fn lock(slot: &SharedSlot) -> std::sync::MutexGuard<'_, NodeSlot> {
 /// Runs a local probe; a panic becomes a `skip` finding for the probe's first id.
 pub fn guarded(
     state: &mut RunState,
-    id: &'static str,
+    id: CheckId,
     subject: &str,
     probe: impl FnOnce(&mut RunState),
 ) {
-    let inject = state.fault.as_deref() == Some(id);
+    let inject = state.fault.as_deref() == Some(id.as_str());
     if let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
         if inject {
             panic!("fault injected into {id}");
@@ -104,7 +105,7 @@ pub fn guarded(
 }
 
 /// The finding for a check that could not run because of a bug in this tool.
-pub fn internal_error(id: &str, subject: &str, message: &str) -> Finding {
+pub fn internal_error(id: CheckId, subject: &str, message: &str) -> Finding {
     Finding::skip(id, subject, "not checked: internal error in mlc-doctor")
         .detail(format!("{message}. Please report this to the mlc-doctor maintainers; the rest of the run is unaffected."))
         .with("internal_error", true)
@@ -132,9 +133,12 @@ pub async fn run(ctx: Arc<Context>, progress: Option<Arc<dyn Progress>>) -> RunS
     // run) start now; the last `ssh -G` outputs are read meanwhile.
     let pipelines = start_node_pipelines(&ctx, &state, progress.clone());
     let prefetched = dash_g.map(DashGRun::finish);
-    guarded(&mut state, "config.openssh-agrees", "~/.ssh/config", |s| {
-        probes::config::openssh_agrees(&ctx, s, prefetched)
-    });
+    guarded(
+        &mut state,
+        CheckId::ConfigOpensshAgrees,
+        "~/.ssh/config",
+        |s| probes::config::openssh_agrees(&ctx, s, prefetched),
+    );
     state.nodes = finish_node_pipelines(&ctx, &mut state, pipelines).await;
     if let Some(p) = progress {
         p.finish();
@@ -232,7 +236,7 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) -> Option<DashGR
         _ => None,
     };
 
-    guarded(state, "env.os", "system", |s| probes::env::os(ctx, s));
+    guarded(state, CheckId::EnvOs, "system", |s| probes::env::os(ctx, s));
     match client {
         Err(finding) => state.push([*finding]),
         Ok(path) => {
@@ -243,20 +247,22 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) -> Option<DashGR
                 (None, Some(Ok(out))) => out,
                 (None, _) => probes::env::version_output(&path),
             };
-            guarded(state, "env.openssh", "ssh", |s| {
+            guarded(state, CheckId::EnvOpenssh, "ssh", |s| {
                 probes::env::openssh_from(s, path, out);
                 probes::env::name_the_client(ctx, s);
             });
         }
     }
-    guarded(state, "config.present", "~/.ssh/config", |s| {
+    guarded(state, CheckId::ConfigPresent, "~/.ssh/config", |s| {
         probes::config::run(ctx, s)
     });
-    guarded(state, "perm.home", "~", |s| probes::perms::run(ctx, s));
-    guarded(state, "config.putty-session", "PuTTY", |s| {
+    guarded(state, CheckId::PermHome, "~", |s| {
+        probes::perms::run(ctx, s)
+    });
+    guarded(state, CheckId::ConfigPuttySession, "PuTTY", |s| {
         probes::putty::run(ctx, s)
     });
-    guarded(state, "key.present", "~/.ssh", |s| {
+    guarded(state, CheckId::KeyPresent, "~/.ssh", |s| {
         probes::keys::run(ctx, s)
     });
     // The agent speaks over a socket: async, with a timeout, and its own panic guard.
@@ -269,7 +275,11 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) -> Option<DashGR
             state.push(findings);
             state.agent = agent;
         }
-        Err(e) => state.push([internal_error("key.agent", "ssh-agent", &e.to_string())]),
+        Err(e) => state.push([internal_error(
+            CheckId::KeyAgent,
+            "ssh-agent",
+            &e.to_string(),
+        )]),
     }
     dash_g
 }
@@ -381,10 +391,10 @@ mod tests {
         let mut state = RunState::default();
         let hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(|_| {}));
-        guarded(&mut state, "env.os", "system", |_| panic!("boom"));
+        guarded(&mut state, CheckId::EnvOs, "system", |_| panic!("boom"));
         std::panic::set_hook(hook);
-        guarded(&mut state, "env.openssh", "ssh", |s| {
-            s.push([Finding::pass("env.openssh", "ssh", "fine")])
+        guarded(&mut state, CheckId::EnvOpenssh, "ssh", |s| {
+            s.push([Finding::pass(CheckId::EnvOpenssh, "ssh", "fine")])
         });
         assert_eq!(state.findings.len(), 2);
         assert_eq!(state.findings[0].severity, crate::finding::Severity::Skip);
@@ -393,6 +403,6 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("boom"));
-        assert_eq!(state.findings[1].id, "env.openssh");
+        assert_eq!(state.findings[1].id, CheckId::EnvOpenssh);
     }
 }

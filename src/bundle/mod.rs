@@ -15,21 +15,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::catalogue::CheckDoc;
+use crate::check::CheckId;
 use crate::context::Context;
 use crate::finding::{Finding, Remedy};
 use crate::report::{BundleInfo, Report};
 use crate::runner::RunState;
 use crate::settings::{BundleTarget, Settings};
 use redact::{Category, Redactor};
-
-pub const CHECKS: &[CheckDoc] = &[CheckDoc {
-    id: "bundle.written",
-    title: "The support bundle was written",
-    what: "Writes the redacted zip bundle (report, config, key facts, permissions, per-node network, handshake and ssh -vvv evidence) after a leak check that refuses to write anything that could hold a private value.",
-    why: "Support reads the bundle instead of asking you for `ssh -vvv` output, your config and your public key; the leak check makes sure no private key, passphrase, local name or address is in it.",
-    fix: "If the leak check refused, the message names the file, line and kind of value: report it to the mlc-doctor maintainers; run with --no-bundle meanwhile. If the path was not writable, pass --bundle with a writable location.",
-}];
 
 /// The bundle's manifest schema.
 pub const MANIFEST_SCHEMA: &str = "mlc-doctor.bundle/1";
@@ -972,7 +964,7 @@ pub fn write(
         Ok(info) => {
             report.findings.push(
                 Finding::info(
-                    "bundle.written",
+                    CheckId::BundleWritten,
                     &info.path,
                     format!("bundle written: {} ({} bytes)", info.path, info.size),
                 )
@@ -996,16 +988,16 @@ pub fn write(
         }
         Err(e @ BundleError::Leak(_)) => {
             report.findings.push(
-                Finding::fail("bundle.written", path.display().to_string(), "no bundle: the leak check found something private in it")
+                Finding::fail(CheckId::BundleWritten, path.display().to_string(), "no bundle: the leak check found something private in it")
                     .detail(e.to_string())
                     .remedy(Remedy::text("Please report this to the mlc-doctor maintainers (the message names file and line, never the value). Nothing was written.")),
             );
-            Err(crate::error::ToolError::Other(e.to_string()))
+            Err(e.into())
         }
         Err(e) => {
             report.findings.push(
                 Finding::fail(
-                    "bundle.written",
+                    CheckId::BundleWritten,
                     path.display().to_string(),
                     format!("no bundle: {e}"),
                 )
@@ -1013,7 +1005,7 @@ pub fn write(
                     "Pass --bundle with a writable path that does not exist yet.",
                 )),
             );
-            Err(crate::error::ToolError::Other(e.to_string()))
+            Err(e.into())
         }
     }
 }

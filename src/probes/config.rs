@@ -5,87 +5,15 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::catalogue::CheckDoc;
+use crate::check::CheckId;
 use crate::context::Context;
+use crate::fact::{Fact, UserValue};
 use crate::finding::{Finding, Remedy};
 use crate::probes::{NodePlan, Proxy};
 use crate::profile::Node;
 use crate::runner::RunState;
 use crate::settings::OpenSshChoice;
 use crate::sshconfig::{evaluate, Config, Disk, Effective, EvalInput, IncludeIssue};
-
-pub const CHECKS: &[CheckDoc] = &[
-    CheckDoc {
-        id: "config.present",
-        title: "~/.ssh/config exists",
-        what: "Looks for ~/.ssh/config, the file that gives the login nodes their short names (slurm, slurm2, slurm-r2, slurm1-r2).",
-        why: "Without it `ssh slurm` looks for a machine literally called `slurm` and fails with `Could not resolve hostname`.",
-        fix: "Create ~/.ssh/config with the block the report prints (one `Host` block per login node with HostName, User and IdentityFile), then `chmod 600 ~/.ssh/config`.",
-    },
-    CheckDoc {
-        id: "config.syntax",
-        title: "ssh_config syntax: keywords, values, encoding",
-        what: "Reads the config and every Included file the way OpenSSH does: unknown keywords (with the nearest valid one), missing values, extra words, bad numbers and yes/no values, unbalanced quotes, a UTF-8 byte-order mark, UTF-16 and binary content.",
-        why: "OpenSSH refuses to run at all when its config has one bad line (`Bad configuration option`, `no argument after keyword`, `garbage at end of line`), so every host fails, not only the cluster.",
-        fix: "Correct the line the report names (file and line number). Save the file as plain UTF-8 without BOM: in VS Code choose \"UTF-8\" in the status bar; in Notepad \"Save as\" → Encoding \"UTF-8\"; or convert with `iconv -f UTF-16 -t UTF-8`.",
-    },
-    CheckDoc {
-        id: "config.include",
-        title: "Include lines find their files, without loops",
-        what: "Follows every `Include` (with `~`, relative paths under ~/.ssh and globs), up to OpenSSH's depth of 16, and notes patterns that match nothing, files that cannot be read and include loops.",
-        why: "An Include loop or an unreadable included file makes OpenSSH stop; a pattern that matches nothing usually means the intended settings are silently missing.",
-        fix: "Correct the path of the Include line named in the report; break the loop by removing the Include that points back to an including file.",
-    },
-    CheckDoc {
-        id: "config.alias",
-        title: "The login node's short name is defined",
-        what: "Checks that a Host (or Match) block in your config matches each login node alias of the profile (slurm, slurm2, slurm-r2, slurm1-r2).",
-        why: "`ssh slurm` only works if your config says what `slurm` means.",
-        fix: "Add the block the report prints for the missing alias to ~/.ssh/config.",
-    },
-    CheckDoc {
-        id: "config.hostname",
-        title: "HostName points to the right login node",
-        what: "Compares the HostName your config gives each alias with the profile's login node name.",
-        why: "Without HostName ssh looks up the alias itself (`slurm`), which is not a host name; a different HostName (old node name, typo) sends you to the wrong machine.",
-        fix: "Set `HostName` in the alias's block to the login node named in the report.",
-    },
-    CheckDoc {
-        id: "config.user",
-        title: "User is your cluster username",
-        what: "Checks the User your config gives each alias: not a placeholder copied from the guide (`ml-cloud-user-id`, `<…>`, `username`), not an e-mail address, and of the site's username form.",
-        why: "Without User, ssh sends your local login name; with a placeholder or an e-mail address the server refuses every key, which looks exactly like a key that is not deployed.",
-        fix: "Set `User <your cluster username>` (as in the account e-mail, e.g. `pbb111`) in each login node's block.",
-    },
-    CheckDoc {
-        id: "config.identity-file",
-        title: "IdentityFile names an existing private key",
-        what: "Checks each IdentityFile of the alias: the file exists, it is the private key (not the `.pub`), and there is only one.",
-        why: "A missing IdentityFile is silently skipped by ssh; a `.pub` file cannot be used to log in; several files mean several keys offered, and the server disconnects after 6 refused keys.",
-        fix: "Point `IdentityFile` at your private key, e.g. `IdentityFile ~/.ssh/id_ed25519` (without `.pub`), and keep one per login node.",
-    },
-    CheckDoc {
-        id: "config.precedence",
-        title: "No earlier block silently overrides the alias's own settings",
-        what: "For each setting of the alias's block (User, HostName, Port, IdentitiesOnly, …), checks whether an earlier line — typically in `Host *` at the top, or outside any block — already set it.",
-        why: "OpenSSH uses the first value it finds for each setting, so `Host *` with `User` at the top wins over `User pbb111` further down, and the login fails although the alias's block looks right.",
-        fix: "Move `Host *` blocks to the end of ~/.ssh/config (general defaults last), or remove the duplicate setting; the report names both lines.",
-    },
-    CheckDoc {
-        id: "config.auth-override",
-        title: "No setting blocks public key or the TOTP prompt",
-        what: "Looks for settings that make the site's login impossible: `PubkeyAuthentication no`, and, where the site requires the TOTP second factor, `BatchMode yes`, `KbdInteractiveAuthentication no` or `PreferredAuthentications` without keyboard-interactive.",
-        why: "The server asks for the TOTP code after the key (keyboard-interactive). If ssh may not ask, the login fails after the key was accepted, with `Permission denied (keyboard-interactive)`.",
-        fix: "Remove the setting named in the report from the login nodes' blocks, or set `PreferredAuthentications publickey,keyboard-interactive`.",
-    },
-    CheckDoc {
-        id: "config.openssh-agrees",
-        title: "OpenSSH reads the config as the doctor does",
-        what: "Runs `ssh -G` (which prints the effective settings without connecting) for each alias and compares hostname, port, user, identity files, IdentitiesOnly, BatchMode and PreferredAuthentications with the doctor's own evaluation. Skipped when the config has `Match exec`, which `ssh -G` would run.",
-        why: "A difference means the real client sees something the doctor did not (a newer OpenSSH feature, a system-wide setting, a home directory that differs from the account's), so its advice may not apply.",
-        fix: "Nothing to fix by itself; the bundle contains both views so support can compare them.",
-    },
-];
 
 /// What the config probe learnt.
 #[derive(Debug, Clone, Default)]
@@ -310,10 +238,11 @@ pub fn run(ctx: &Context, state: &mut RunState) {
     let mut findings = Vec::new();
     if !exists {
         findings.push(
-            Finding::warn("config.present", "~/.ssh/config", "there is no ~/.ssh/config: `ssh slurm` cannot know the short names")
+            Finding::warn(CheckId::ConfigPresent, "~/.ssh/config", "there is no ~/.ssh/config: `ssh slurm` cannot know the short names")
                 .detail(if ctx.user_override.is_some() { "Add one Host block per login node. The block below uses your key, the profile's node names and the username you gave (--user). `mlc-doctor fix` writes it for you." } else { "Add one Host block per login node. The block below uses your key and the profile's node names; run the doctor with `--user NAME` to have your cluster username filled in, or `mlc-doctor fix --user NAME` to write the file for you." })
                 .remedy(Remedy::command(ctx.os.create_config_words(), suggested_block(ctx, state, &ctx.nodes, None)))
-                .with("path", ctx.show(&path)),
+                .with("path", ctx.show(&path))
+                .fact(Fact::NoConfig { user_known: ctx.user_override.is_some() }),
         );
     } else if !user_loaded {
         let why = match std::fs::metadata(&path) {
@@ -324,7 +253,7 @@ pub fn run(ctx: &Context, state: &mut RunState) {
         };
         findings.push(
             Finding::fail(
-                "config.present",
+                CheckId::ConfigPresent,
                 "~/.ssh/config",
                 format!("~/.ssh/config exists but {why}"),
             )
@@ -339,7 +268,7 @@ pub fn run(ctx: &Context, state: &mut RunState) {
         let included = cs.config.files.iter().filter(|f| !f.system).count() - 1;
         findings.push(
             Finding::pass(
-                "config.present",
+                CheckId::ConfigPresent,
                 "~/.ssh/config",
                 format!(
                     "~/.ssh/config has {} setting lines{}",
@@ -398,7 +327,7 @@ fn syntax_findings(ctx: &Context, cs: &ConfigState, out: &mut Vec<Finding>) {
         if let Some(issue) = not_text {
             any = true;
             out.push(
-                Finding::fail("config.syntax", &shown, format!("{shown} is not a text config: {}", issue.kind.describe()))
+                Finding::fail(CheckId::ConfigSyntax, &shown, format!("{shown} is not a text config: {}", issue.kind.describe()))
                     .detail("Whatever this file is, OpenSSH cannot use it as a config. Move it aside and write a new config (see config.present for the block to paste).")
                     .remedy(Remedy::command("Move the file aside (nothing is deleted):", format!("mv {p} {p}.broken")))
                     .with("file", &shown)
@@ -433,9 +362,9 @@ fn syntax_findings(ctx: &Context, cs: &ConfigState, out: &mut Vec<Finding>) {
             let at = format!("{shown}:{}", issue.line);
             let words = issue.kind.describe();
             let f = if issue.kind.is_failure() {
-                Finding::fail("config.syntax", &at, words)
+                Finding::fail(CheckId::ConfigSyntax, &at, words)
             } else {
-                Finding::warn("config.syntax", &at, words)
+                Finding::warn(CheckId::ConfigSyntax, &at, words)
             };
             let remedy = match &issue.kind {
                 IssueKind::Utf8Bom | IssueKind::Utf16 => Remedy::command(
@@ -463,7 +392,7 @@ fn syntax_findings(ctx: &Context, cs: &ConfigState, out: &mut Vec<Finding>) {
         if more > 0 {
             out.push(
                 Finding::fail(
-                    "config.syntax",
+                    CheckId::ConfigSyntax,
                     &shown,
                     format!("and {more} more lines like these in {shown}"),
                 )
@@ -479,7 +408,7 @@ fn syntax_findings(ctx: &Context, cs: &ConfigState, out: &mut Vec<Finding>) {
     }
     if !any && cs.exists {
         out.push(Finding::pass(
-            "config.syntax",
+            CheckId::ConfigSyntax,
             "~/.ssh/config",
             format!(
                 "{} file(s) read without a syntax problem",
@@ -513,21 +442,21 @@ fn include_findings(ctx: &Context, cs: &ConfigState, out: &mut Vec<Finding>) {
             }
         }
         let f = match issue {
-            IncludeIssue::NoMatch { file, line, pattern } => Finding::warn("config.include", cs.shown(ctx, *file, *line), format!("`Include {pattern}` matches no file: the settings it should bring are missing"))
+            IncludeIssue::NoMatch { file, line, pattern } => Finding::warn(CheckId::ConfigInclude, cs.shown(ctx, *file, *line), format!("`Include {pattern}` matches no file: the settings it should bring are missing"))
                 .remedy(Remedy::text("Correct the path (relative paths are under ~/.ssh) or remove the line.")),
-            IncludeIssue::Loop { file, line, target } => Finding::fail("config.include", cs.shown(ctx, *file, *line), format!("Include loop: this line includes {} again, which includes this file", ctx.show(target)))
+            IncludeIssue::Loop { file, line, target } => Finding::fail(CheckId::ConfigInclude, cs.shown(ctx, *file, *line), format!("Include loop: this line includes {} again, which includes this file", ctx.show(target)))
                 .detail("OpenSSH follows the loop until `Too many recursive configuration includes` and stops.")
                 .remedy(Remedy::text("Remove the Include that points back to a file that includes it.")),
-            IncludeIssue::Depth { file, line } => Finding::fail("config.include", cs.shown(ctx, *file, *line), format!("Includes are nested deeper than OpenSSH's limit of {}", crate::sshconfig::MAX_DEPTH))
+            IncludeIssue::Depth { file, line } => Finding::fail(CheckId::ConfigInclude, cs.shown(ctx, *file, *line), format!("Includes are nested deeper than OpenSSH's limit of {}", crate::sshconfig::MAX_DEPTH))
                 .remedy(Remedy::text("Flatten the Include chain.")),
-            IncludeIssue::Unreadable { file, line, target, error } => Finding::fail("config.include", cs.shown(ctx, *file, *line), format!("included file {} cannot be read: {error}", ctx.show(target)))
+            IncludeIssue::Unreadable { file, line, target, error } => Finding::fail(CheckId::ConfigInclude, cs.shown(ctx, *file, *line), format!("included file {} cannot be read: {error}", ctx.show(target)))
                 .remedy(Remedy::text("Make the file readable by you, or remove the Include.")),
         };
         out.push(f);
     }
-    if !out.iter().any(|f| f.id == "config.include") && count > 0 {
+    if !out.iter().any(|f| f.id == CheckId::ConfigInclude) && count > 0 {
         out.push(Finding::pass(
-            "config.include",
+            CheckId::ConfigInclude,
             "~/.ssh/config",
             format!(
                 "{count} Include line(s) resolve to {} file(s)",
@@ -574,7 +503,7 @@ fn node_findings(
         let (f, l) = eff.specific_blocks[0];
         out.push(
             Finding::pass(
-                "config.alias",
+                CheckId::ConfigAlias,
                 &subject,
                 format!("`{alias}` is defined at {}", cs.shown(ctx, f, l)),
             )
@@ -582,7 +511,7 @@ fn node_findings(
         );
     } else if cs.exists {
         out.push(
-            Finding::warn("config.alias", &subject, format!("`{alias}` is not defined in your config: `ssh {alias}` will not find the login node"))
+            Finding::warn(CheckId::ConfigAlias, &subject, format!("`{alias}` is not defined in your config: `ssh {alias}` will not find the login node"))
                 .remedy(Remedy::command("Add this block to ~/.ssh/config:", suggested_block(ctx, state, &[alias.to_string()], username_in_config(ctx, cs))))
                 .node(alias),
         );
@@ -593,10 +522,10 @@ fn node_findings(
         Some(a) => {
             let host = eff.hostname(alias);
             if host.eq_ignore_ascii_case(node.hostname()) {
-                out.push(Finding::pass("config.hostname", &subject, format!("HostName is {host}")).node(alias));
+                out.push(Finding::pass(CheckId::ConfigHostname, &subject, format!("HostName is {host}")).node(alias));
             } else {
                 out.push(
-                    Finding::warn("config.hostname", &subject, format!("HostName is {host}, not the profile's {}", node.hostname()))
+                    Finding::warn(CheckId::ConfigHostname, &subject, format!("HostName is {host}, not the profile's {}", node.hostname()))
                         .detail(format!("Set at {}.", cs.shown(ctx, a.file, a.line)))
                         .remedy(Remedy::text(format!("Set `HostName {}` in the `Host {alias}` block unless support told you otherwise.", node.hostname())))
                         .with("configured", &host)
@@ -606,7 +535,7 @@ fn node_findings(
             }
         }
         None if defined => out.push(
-            Finding::fail("config.hostname", &subject, format!("`{alias}` has no HostName: ssh would look up `{alias}` as a machine name, which does not exist"))
+            Finding::fail(CheckId::ConfigHostname, &subject, format!("`{alias}` has no HostName: ssh would look up `{alias}` as a machine name, which does not exist"))
                 .remedy(Remedy::text(format!("Add `HostName {}` to the `Host {alias}` block.", node.hostname())))
                 .with("expected", node.hostname())
                 .node(alias),
@@ -621,16 +550,18 @@ fn node_findings(
             let at = cs.shown(ctx, a.file, a.line);
             let pattern = ctx.profile.username_regex();
             let f = if is_placeholder(ctx, user) {
-                Finding::fail("config.user", &subject, format!("User is `{user}`, a placeholder from the guide, not your username"))
+                Finding::fail(CheckId::ConfigUser, &subject, format!("User is `{user}`, a placeholder from the guide, not your username"))
                     .detail(format!("Set at {at}. The server refuses every key for an unknown user, exactly as if your key were not deployed."))
                     .remedy(Remedy::text(format!("Replace `{user}` with your cluster username (from your account e-mail) at {at}.")))
+                    .fact(Fact::User(UserValue::Placeholder))
             } else if user.contains('@') {
-                Finding::fail("config.user", &subject, format!("User `{user}` is an e-mail address, not a cluster username"))
+                Finding::fail(CheckId::ConfigUser, &subject, format!("User `{user}` is an e-mail address, not a cluster username"))
                     .detail(format!("Set at {at}."))
                     .remedy(Remedy::text(format!("Use your cluster username (e.g. pbb111) instead of your e-mail address at {at}.")))
+                    .fact(Fact::User(UserValue::Email))
             } else if pattern.as_ref().is_some_and(|p| !p.is_match(user)) {
                 Finding::warn(
-                    "config.user",
+                    CheckId::ConfigUser,
                     &subject,
                     format!(
                         "User `{user}` does not look like a {} username ({})",
@@ -644,8 +575,10 @@ fn node_findings(
                 )
                 .detail(format!("Set at {at}."))
                 .remedy(Remedy::text("Check the username in your account e-mail."))
+                .fact(Fact::User(UserValue::Unusual))
             } else {
-                Finding::pass("config.user", &subject, format!("User is {user}"))
+                Finding::pass(CheckId::ConfigUser, &subject, format!("User is {user}"))
+                    .fact(Fact::User(UserValue::Set))
             };
             out.push(f.with("user", user).with("at", at).node(alias));
         }
@@ -661,7 +594,7 @@ fn node_findings(
             };
             let (local, note) = ctx.os.login_name_sent(&ctx.local_user, &ctx.env);
             let mut f = Finding::warn(
-                "config.user",
+                CheckId::ConfigUser,
                 &subject,
                 format!(
                     "no User for `{alias}`: ssh would send your local login name `{local}`{extra}"
@@ -675,6 +608,7 @@ fn node_findings(
                     "Add `User <your cluster username>` to the `Host {alias}` block."
                 )))
                 .with("sent", sent)
+                .fact(Fact::User(UserValue::Missing))
                 .node(alias),
             );
         }
@@ -683,7 +617,7 @@ fn node_findings(
     // config.identity-file
     let ids = eff.identity_assignments();
     if ids.is_empty() {
-        out.push(Finding::pass("config.identity-file", &subject, "no IdentityFile: ssh tries the default key names (~/.ssh/id_ed25519, ~/.ssh/id_rsa, …)").node(alias));
+        out.push(Finding::pass(CheckId::ConfigIdentityFile, &subject, "no IdentityFile: ssh tries the default key names (~/.ssh/id_ed25519, ~/.ssh/id_rsa, …)").node(alias));
     } else {
         let mut problems = 0;
         for (a, path) in ids.iter().zip(&plan.identity_files) {
@@ -694,7 +628,7 @@ fn node_findings(
                 let private = path.with_extension("");
                 out.push(
                     Finding::fail(
-                        "config.identity-file",
+                        CheckId::ConfigIdentityFile,
                         &subject,
                         format!(
                             "IdentityFile {shown} is a public key; ssh needs the private key file"
@@ -710,7 +644,7 @@ fn node_findings(
             } else if std::fs::metadata(path).is_err() {
                 problems += 1;
                 out.push(
-                    Finding::fail("config.identity-file", &subject, format!("IdentityFile {shown} does not exist; ssh silently skips it"))
+                    Finding::fail(CheckId::ConfigIdentityFile, &subject, format!("IdentityFile {shown} does not exist; ssh silently skips it"))
                         .remedy(Remedy::command(format!("Correct the path at {at} to your private key; this lists the keys you have:"), "ls -l ~/.ssh"))
                         .with("at", at)
                         .node(alias),
@@ -720,7 +654,7 @@ fn node_findings(
         if ids.len() > 1 {
             out.push(
                 Finding::warn(
-                    "config.identity-file",
+                    CheckId::ConfigIdentityFile,
                     &subject,
                     format!(
                         "{} IdentityFile lines apply to `{alias}`: every key is offered in turn",
@@ -742,7 +676,7 @@ fn node_findings(
         } else if problems == 0 {
             out.push(
                 Finding::pass(
-                    "config.identity-file",
+                    CheckId::ConfigIdentityFile,
                     &subject,
                     format!("IdentityFile {}", ctx.show(&plan.identity_files[0])),
                 )
@@ -794,11 +728,12 @@ fn node_findings(
                 .map(|k| k.canonical)
                 .unwrap_or(kw);
             out.push(
-                Finding::warn("config.precedence", &subject, format!("{canonical} {} at {win_at} (in {}) wins over {canonical} {} at {lose_at}", first.value(), block_of(first), loser.value()))
+                Finding::warn(CheckId::ConfigPrecedence, &subject, format!("{canonical} {} at {win_at} (in {}) wins over {canonical} {} at {lose_at}", first.value(), block_of(first), loser.value()))
                     .detail("OpenSSH takes the first value it finds for each setting, so the line in the alias's own block is silently ignored.")
                     .remedy(Remedy::text(format!("Move the block containing {win_at} to the end of the file, or delete that {canonical} line.")))
                     .with("winner", serde_json::json!({"at": win_at, "value": first.value()}))
                     .with("overridden", serde_json::json!({"at": lose_at, "value": loser.value()}))
+                    .fact(Fact::Shadowed(kw.to_string()))
                     .node(alias),
             );
         }
@@ -806,7 +741,7 @@ fn node_findings(
     if !overridden && defined {
         out.push(
             Finding::pass(
-                "config.precedence",
+                CheckId::ConfigPrecedence,
                 &subject,
                 "no earlier block overrides the alias's settings",
             )
@@ -873,7 +808,7 @@ fn node_findings(
     if blocked.is_empty() {
         out.push(
             Finding::pass(
-                "config.auth-override",
+                CheckId::ConfigAuthOverride,
                 &subject,
                 "no setting blocks public key or the TOTP prompt",
             )
@@ -883,7 +818,7 @@ fn node_findings(
     for (setting, at, why) in blocked {
         out.push(
             Finding::fail(
-                "config.auth-override",
+                CheckId::ConfigAuthOverride,
                 &subject,
                 format!("`{setting}` at {at}: {why}"),
             )
@@ -1093,7 +1028,7 @@ pub fn openssh_agrees(ctx: &Context, state: &mut RunState, prefetched: Option<Da
     let ssh = match (&state.openssh, &ctx.openssh) {
         (_, OpenSshChoice::Disabled) => {
             state.push([Finding::skip(
-                "config.openssh-agrees",
+                CheckId::ConfigOpensshAgrees,
                 subject,
                 "not compared: --no-openssh",
             )]);
@@ -1102,7 +1037,7 @@ pub fn openssh_agrees(ctx: &Context, state: &mut RunState, prefetched: Option<Da
         (Some(o), _) => o.path.clone(),
         (None, _) => {
             state.push([Finding::skip(
-                "config.openssh-agrees",
+                CheckId::ConfigOpensshAgrees,
                 subject,
                 "not compared: no OpenSSH client",
             )]);
@@ -1111,7 +1046,7 @@ pub fn openssh_agrees(ctx: &Context, state: &mut RunState, prefetched: Option<Da
     };
     if !cs.exists || cs.config.files.first().is_none_or(|f| f.system) {
         state.push([Finding::skip(
-            "config.openssh-agrees",
+            CheckId::ConfigOpensshAgrees,
             subject,
             "not compared: there is no readable ~/.ssh/config",
         )]);
@@ -1123,7 +1058,7 @@ pub fn openssh_agrees(ctx: &Context, state: &mut RunState, prefetched: Option<Da
             Some(super::handover::Mode::Sanitized(reasons)) => reasons.join("; "),
             _ => "the config could not be prepared".into(),
         };
-        state.push([Finding::skip("config.openssh-agrees", subject, "not compared: `ssh -G` is only run on a config the doctor fully understood and that can run no program")
+        state.push([Finding::skip(CheckId::ConfigOpensshAgrees, subject, "not compared: `ssh -G` is only run on a config the doctor fully understood and that can run no program")
             .detail(format!("The doctor never runs commands from your config and never hands OpenSSH a file it did not fully understand. Here: {why}."))
             .with("reasons", why)]);
         return;
@@ -1135,7 +1070,7 @@ pub fn openssh_agrees(ctx: &Context, state: &mut RunState, prefetched: Option<Da
         .any(|f| !f.system && f.parsed.issues.iter().any(|i| i.kind.is_fatal()))
     {
         state.push([Finding::skip(
-            "config.openssh-agrees",
+            CheckId::ConfigOpensshAgrees,
             subject,
             "not compared: OpenSSH refuses this config (see config.syntax)",
         )]);
@@ -1264,13 +1199,13 @@ pub fn openssh_agrees(ctx: &Context, state: &mut RunState, prefetched: Option<Da
     }
     let f = if disagreements.is_empty() {
         Finding::pass(
-            "config.openssh-agrees",
+            CheckId::ConfigOpensshAgrees,
             subject,
             format!("`ssh -G` agrees with the doctor for {compared} alias(es)"),
         )
     } else {
         let mut f = Finding::warn(
-            "config.openssh-agrees",
+            CheckId::ConfigOpensshAgrees,
             subject,
             format!(
                 "`ssh -G` reads the config differently: {}",

@@ -5,28 +5,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::catalogue::CheckDoc;
+use crate::check::CheckId;
 use crate::context::Context;
 use crate::finding::{Finding, Remedy};
 use crate::runner::RunState;
 use crate::settings::OpenSshChoice;
-
-pub const CHECKS: &[CheckDoc] = &[
-    CheckDoc {
-        id: "env.os",
-        title: "Operating system, version and architecture",
-        what: "Records the operating system, its version, the kernel and the CPU architecture.",
-        why: "Support needs to know which platform's SSH client and file rules apply (Linux, macOS, Windows OpenSSH, WSL).",
-        fix: "Nothing to fix: this is information for support.",
-    },
-    CheckDoc {
-        id: "env.openssh",
-        title: "OpenSSH client present and recent enough",
-        what: "Runs `ssh -V` (or the client given with --ssh) and reads its version.",
-        why: "Without an OpenSSH client `ssh slurm` cannot work at all. Clients older than 7.2 cannot make rsa-sha2 signatures, which current servers require for RSA keys.",
-        fix: "Install a current OpenSSH client: `sudo apt install openssh-client` (Debian/Ubuntu), `sudo dnf install openssh-clients` (Fedora/RHEL); macOS ships one; on Windows enable the \"OpenSSH Client\" optional feature.",
-    },
-];
 
 /// The OpenSSH client found on this machine.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,7 +81,7 @@ pub fn os(ctx: &Context, state: &mut RunState) {
         "{os} {version} ({arch}), kernel {kernel}{}",
         if wsl { ", inside WSL" } else { "" }
     );
-    state.push([Finding::info("env.os", "system", summary)
+    state.push([Finding::info(CheckId::EnvOs, "system", summary)
         .with("os", &os)
         .with("os_version", &version)
         .with("kernel", &kernel)
@@ -139,7 +122,7 @@ pub fn which(ctx: &Context, name: &str) -> Option<PathBuf> {
 pub fn client_path(ctx: &Context) -> Result<PathBuf, Box<Finding>> {
     match &ctx.openssh {
         OpenSshChoice::Disabled => Err(Box::new(Finding::skip(
-            "env.openssh",
+            CheckId::EnvOpenssh,
             "ssh",
             "not used (--no-openssh): no `ssh -G` comparison and no `ssh -vvv` transcript",
         ))),
@@ -148,7 +131,7 @@ pub fn client_path(ctx: &Context) -> Result<PathBuf, Box<Finding>> {
             let (words, command) = ctx.os.install_openssh();
             Box::new(
                 Finding::fail(
-                    "env.openssh",
+                    CheckId::EnvOpenssh,
                     "ssh",
                     "no OpenSSH client (`ssh`) found on PATH",
                 )
@@ -190,7 +173,7 @@ pub fn name_the_client(ctx: &Context, state: &mut RunState) {
         .findings
         .iter_mut()
         .rev()
-        .find(|f| f.id == "env.openssh")
+        .find(|f| f.id == CheckId::EnvOpenssh)
     {
         f.summary = format!("{}; {words}", f.summary);
     }
@@ -211,7 +194,7 @@ pub fn openssh_from(
         ),
         Err(e) => {
             state.push([Finding::fail(
-                "env.openssh",
+                CheckId::EnvOpenssh,
                 shown,
                 format!("the OpenSSH client could not be run: {e}"),
             )
@@ -224,7 +207,7 @@ pub fn openssh_from(
     let banner = text.lines().next().unwrap_or("").trim().to_string();
     let Some((major, minor)) = parse_version(&banner) else {
         state.push([Finding::warn(
-            "env.openssh",
+            CheckId::EnvOpenssh,
             shown,
             "`ssh -V` did not print an OpenSSH version",
         )
@@ -242,7 +225,7 @@ pub fn openssh_from(
     }
     let finding = if (major, minor) < (7, 2) {
         Finding::fail(
-            "env.openssh",
+            CheckId::EnvOpenssh,
             shown.clone(),
             format!(
                 "OpenSSH {major}.{minor} is older than 7.2: it cannot make rsa-sha2 signatures"
@@ -254,7 +237,7 @@ pub fn openssh_from(
         })
     } else {
         Finding::pass(
-            "env.openssh",
+            CheckId::EnvOpenssh,
             shown.clone(),
             format!("OpenSSH {major}.{minor} ({banner})"),
         )

@@ -8,58 +8,14 @@ use std::task::{Context as TaskContext, Poll};
 use russh::keys::{HashAlg, PublicKey};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::catalogue::CheckDoc;
+use crate::check::CheckId;
 use crate::context::Context;
+use crate::fact::{BannerKind, Fact};
 use crate::finding::{Finding, Remedy};
 use crate::knownhosts::{self, Verdict};
 use crate::probes::{record, NodePlan, Shared};
-use crate::report::{Algorithms, HostKeyReport};
+use crate::report::{Algorithms, HostKeyReport, KnownHosts, SecondFactor};
 use crate::runner::{lock, SharedSlot, Stage};
-
-pub const CHECKS: &[CheckDoc] = &[
-    CheckDoc {
-        id: "ssh.banner",
-        title: "The node answers with an SSH banner",
-        what: "After the TCP connection, reads the server's identification line (`SSH-2.0-OpenSSH_…`) within --timeout.",
-        why: "No banner, a closed connection or something that is not SSH (an HTTP proxy, a captive portal) means ssh fails with `kex_exchange_identification` or `Connection timed out during banner exchange`, whatever your keys are.",
-        fix: "Usually a network in the way: a hotel or company network intercepting port 22, or a VPN that is half up. Try another network or the university VPN; if every node behaves the same from a working network, attach the bundle to a ticket.",
-    },
-    CheckDoc {
-        id: "ssh.kex",
-        title: "Client and server share key exchange, cipher and MAC algorithms",
-        what: "Negotiates the key exchange, host key, cipher and MAC algorithms with the node and records the ones chosen; when nothing is in common, records both lists.",
-        why: "A client restricted by old or hand-edited `KexAlgorithms`/`Ciphers`/`MACs`/`HostKeyAlgorithms` lines fails with `Unable to negotiate … no matching … found`.",
-        fix: "Remove `KexAlgorithms`, `Ciphers`, `MACs` and `HostKeyAlgorithms` lines from ~/.ssh/config (the defaults of a current OpenSSH work), or upgrade an old client.",
-    },
-    CheckDoc {
-        id: "ssh.host-key",
-        title: "The node's host key matches known_hosts and the profile's pins",
-        what: "Compares the node's host key with your known_hosts files (hashed entries, [host]:port, wildcards, @revoked and @cert-authority included) and with the fingerprints the profile pins, before any key of yours is offered.",
-        why: "A changed host key makes ssh refuse to connect (`REMOTE HOST IDENTIFICATION HAS CHANGED`). It can be a reinstalled node, or someone in the middle: the doctor offers no key to such a server.",
-        fix: "Compare the fingerprint shown with the one the site publishes or support confirms. Only when it is confirmed, remove the old entry with `ssh-keygen -R <host>` (the report gives the exact line) and connect again to accept the new key.",
-    },
-    CheckDoc {
-        id: "ssh.auth-methods",
-        title: "The server offers public key authentication",
-        what: "Asks the server which authentication methods it accepts (`none` request) and records them.",
-        why: "The login nodes accept only public keys (then a TOTP code). If `publickey` is not offered, something other than the login node answered, or the server is misconfigured.",
-        fix: "If `publickey` is missing, check that HostName points to the real login node and attach the bundle to a ticket.",
-    },
-    CheckDoc {
-        id: "ssh.key-accepted",
-        title: "The server accepts one of your public keys",
-        what: "Offers your public keys in the order your ssh would (agent keys, unless IdentitiesOnly leaves only the node's IdentityFiles, then the key files) and stops at the first one the server would accept, without the private key or passphrase: the server's answer to the unsigned query proves it. It never offers a key your ssh would not, costs one connection at most the profile's max_auth_tries refused keys (the server's MaxAuthTries), and opens a new connection only when the server closes one; the evidence counts them.",
-        why: "If no key is accepted, `ssh slurm` ends in `Permission denied (publickey)`. Usually the public key was never deployed on the cluster, or the username is wrong; the client cannot tell these apart.",
-        fix: "Within the 2-day window after account creation run `ssh-copy-id -i ~/.ssh/id_ed25519.pub slurm`; later, open a ticket and attach the bundle (it contains your public key, which support deploys). Also check `User` in ~/.ssh/config is your cluster username.",
-    },
-    CheckDoc {
-        id: "ssh.second-factor",
-        title: "The server asks for the TOTP second factor after the key",
-        what: "When the accepted key is loaded in ssh-agent and the host key is verified (known_hosts or a profile pin), authenticates with it through the agent, on the connection of the key queries, and reads whether the server then asks for keyboard-interactive (the TOTP code). The doctor stops there and never answers the prompt.",
-        why: "Accounts with a second factor need an interactive terminal for the code: BatchMode or PreferredAuthentications without keyboard-interactive make the login fail after the key was accepted.",
-        fix: "Make sure your client can answer the code prompt: no `BatchMode yes`, and `PreferredAuthentications` (if set) includes keyboard-interactive. Set up the TOTP app as the site's guide describes.",
-    },
-];
 
 /// New connections the key queries may open after the first (a server with a small
 /// MaxAuthTries and many keys would otherwise cost one connection per few keys).
@@ -149,13 +105,13 @@ impl Probe {
         let mut report = HostKeyReport {
             algorithm: algorithm.clone(),
             fingerprint: fp.clone(),
-            known_hosts: "unknown".into(),
+            known_hosts: KnownHosts::Unknown,
             location: None,
         };
         let alias = &self.alias;
         if !self.pins.is_empty() && !self.pins.contains(&fp) {
-            report.known_hosts = "pin-mismatch".into();
-            let f = Finding::fail("ssh.host-key", alias, format!("host key {fp} is not one the site profile pins ({})", self.pins.join(", ")))
+            report.known_hosts = KnownHosts::PinMismatch;
+            let f = Finding::fail(CheckId::SshHostKey, alias, format!("host key {fp} is not one the site profile pins ({})", self.pins.join(", ")))
                 .detail("The doctor offered no key to this server. Someone may be intercepting the connection, or the site changed its keys.")
                 .remedy(Remedy::text("Do not log in. Report the fingerprint to support and attach the bundle."));
             return (report, Some(f.clone()), f);
@@ -181,23 +137,23 @@ impl Probe {
             match verdict {
                 Verdict::Match { line } => {
                     report.known_hosts = if self.pins.is_empty() {
-                        "match".into()
+                        KnownHosts::Match
                     } else {
-                        "pinned".into()
+                        KnownHosts::Pinned
                     };
                     report.location = Some(format!("{file}:{line}"));
                     let f = Finding::pass(
-                        "ssh.host-key",
+                        CheckId::SshHostKey,
                         alias,
                         format!("host key {fp} matches {file}:{line}"),
                     );
                     return (report, None, f);
                 }
                 Verdict::Revoked { line } => {
-                    report.known_hosts = "revoked".into();
+                    report.known_hosts = KnownHosts::Revoked;
                     report.location = Some(format!("{file}:{line}"));
                     let f = Finding::fail(
-                        "ssh.host-key",
+                        CheckId::SshHostKey,
                         alias,
                         format!("host key {fp} is marked @revoked in {file}:{line}"),
                     )
@@ -212,9 +168,9 @@ impl Probe {
                     let old_fp = PublicKey::from_openssh(&format!("{algorithm} {old}"))
                         .map(|k| k.fingerprint(HashAlg::Sha256).to_string())
                         .unwrap_or_else(|_| "(unreadable)".into());
-                    report.known_hosts = "mismatch".into();
+                    report.known_hosts = KnownHosts::Mismatch;
                     report.location = Some(format!("{file}:{line}"));
-                    let f = Finding::fail("ssh.host-key", alias, format!("host key changed: the server shows {fp}, {file}:{line} expects {old_fp}"))
+                    let f = Finding::fail(CheckId::SshHostKey, alias, format!("host key changed: the server shows {fp}, {file}:{line} expects {old_fp}"))
                         .detail("ssh refuses to connect (`REMOTE HOST IDENTIFICATION HAS CHANGED`). The node may have been reinstalled, or someone is in the middle; the doctor offered no key.")
                         .remedy(Remedy::command(format!("Only after support confirms {fp} is the node's new key, remove the old entry (line {line} of {file}):"), keygen_remove(&self.known_names[0], file)))
                         .with("expected", old_fp)
@@ -224,7 +180,7 @@ impl Probe {
                 Verdict::Unknown { .. } => {}
             }
         }
-        let f = Finding::info("ssh.host-key", alias, format!("host key {fp} ({algorithm}) is not in known_hosts yet: ssh will ask you to confirm it the first time"))
+        let f = Finding::info(CheckId::SshHostKey, alias, format!("host key {fp} ({algorithm}) is not in known_hosts yet: ssh will ask you to confirm it the first time"))
             .detail("Compare the fingerprint with the one the site publishes before answering yes.");
         (report, None, f)
     }
@@ -261,7 +217,8 @@ impl russh::client::Handler for Probe {
         let (report, refused, finding) = self.judge_host_key(&key);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.host_verified = refused.is_none()
-            && (matches!(report.known_hosts.as_str(), "match" | "pinned") || !self.pins.is_empty());
+            && (matches!(report.known_hosts, KnownHosts::Match | KnownHosts::Pinned)
+                || !self.pins.is_empty());
         seen.host_key = Some(report);
         let ok = refused.is_none();
         seen.refused_host_key = Some(refused.unwrap_or(finding));
@@ -612,12 +569,9 @@ pub async fn run(
         s.report.host_key = snapshot.host_key.clone();
     }
     // None: no host key was seen (the server was silent or spoke no SSH).
-    let _ = verified_tx.send(
-        snapshot
-            .host_key
-            .as_ref()
-            .map(|h| result.is_ok() && matches!(h.known_hosts.as_str(), "match" | "pinned")),
-    );
+    let _ = verified_tx.send(snapshot.host_key.as_ref().map(|h| {
+        result.is_ok() && matches!(h.known_hosts, KnownHosts::Match | KnownHosts::Pinned)
+    }));
     let mut handle = match result {
         Ok(h) => h,
         Err(e) => {
@@ -629,7 +583,7 @@ pub async fn run(
             }
             if e == "hostkey" {
                 findings.push(Finding::skip(
-                    "ssh.key-accepted",
+                    CheckId::SshKeyAccepted,
                     alias,
                     "not tested: no key is offered to a server whose host key does not match",
                 ));
@@ -639,11 +593,11 @@ pub async fn run(
         }
     };
     let banner = snapshot.banner.clone().unwrap_or_default();
-    findings.push(Finding::pass("ssh.banner", alias, banner.clone()).with("banner", &banner));
+    findings.push(Finding::pass(CheckId::SshBanner, alias, banner.clone()).with("banner", &banner));
     if let Some(a) = &snapshot.algorithms {
         findings.push(
             Finding::pass(
-                "ssh.kex",
+                CheckId::SshKex,
                 alias,
                 format!("{} · {} · {} · {}", a.kex, a.host_key, a.cipher, a.mac),
             )
@@ -666,7 +620,7 @@ pub async fn run(
             Ok(Ok(russh::client::AuthResult::Success)) => vec!["none".to_string()],
             Ok(Err(e)) => {
                 findings.push(Finding::warn(
-                    "ssh.auth-methods",
+                    CheckId::SshAuthMethods,
                     alias,
                     format!("the server did not answer the methods query: {e}"),
                 ));
@@ -674,7 +628,7 @@ pub async fn run(
             }
             Err(_) => {
                 findings.push(Finding::warn(
-                    "ssh.auth-methods",
+                    CheckId::SshAuthMethods,
                     alias,
                     "the server did not answer the methods query in time",
                 ));
@@ -682,18 +636,18 @@ pub async fn run(
             }
         };
     lock(slot).report.auth_methods = methods.clone();
-    if !findings.iter().any(|f| f.id == "ssh.auth-methods") {
+    if !findings.iter().any(|f| f.id == CheckId::SshAuthMethods) {
         let f = if methods.is_empty() {
-            Finding::warn("ssh.auth-methods", alias, "the server offers no authentication method at all")
+            Finding::warn(CheckId::SshAuthMethods, alias, "the server offers no authentication method at all")
                 .detail("The login nodes accept public keys; something else may be answering on this address, or the server refuses every login.")
         } else if methods.iter().any(|m| m == "publickey") {
             Finding::info(
-                "ssh.auth-methods",
+                CheckId::SshAuthMethods,
                 alias,
                 format!("the server offers: {}", methods.join(", ")),
             )
         } else {
-            Finding::warn("ssh.auth-methods", alias, format!("the server does not offer publickey (only {})", methods.join(", ")))
+            Finding::warn(CheckId::SshAuthMethods, alias, format!("the server does not offer publickey (only {})", methods.join(", ")))
                 .detail("The login nodes accept public keys; something else may be answering on this address.")
         };
         findings.push(f.with("methods", &methods).with("user", &user));
@@ -720,13 +674,13 @@ pub async fn run(
     };
     let key_finding = if cands.is_empty() {
         Finding::skip(
-            "ssh.key-accepted",
+            CheckId::SshKeyAccepted,
             alias,
             "not tested: there is no public key to offer (see key.present)",
         )
     } else if let Some(c) = accepted {
         Finding::pass(
-            "ssh.key-accepted",
+            CheckId::SshKeyAccepted,
             alias,
             format!(
                 "the server accepts {} ({}) for user {user}",
@@ -735,12 +689,12 @@ pub async fn run(
         )
     } else if refused.is_empty() {
         Finding::skip(
-            "ssh.key-accepted",
+            CheckId::SshKeyAccepted,
             alias,
             "not tested: the server closed the connection before any key could be offered",
         )
     } else {
-        Finding::fail("ssh.key-accepted", alias, format!("the server accepts none of your {} key(s) for user {user}", refused.len()))
+        Finding::fail(CheckId::SshKeyAccepted, alias, format!("the server accepts none of your {} key(s) for user {user}", refused.len()))
             .detail("From here this looks the same whether the public key was never deployed, the username is wrong, or the server refuses it for its own reasons (permissions of ~/.ssh on the cluster, a locked account). Support can tell them apart from the server log.")
             .remedy(Remedy::command(format!("If your account is less than 2 days old, deploy your key yourself (it asks for your cluster password); otherwise open a ticket and attach the bundle, which contains your public key. Also check that `{user}` is your cluster username."), ctx.os.shell().copy_id(&ctx.shell_shown(&format!("{}.pub", cands.iter().find(|c| !c.source.starts_with("agent")).map(|c| c.source.clone()).unwrap_or_else(|| "~/.ssh/id_ed25519".into()))), alias)))
     };
@@ -779,10 +733,10 @@ pub async fn run(
     // give, and only to a server whose host key was verified. Same connection.
     let verified = seen.lock().unwrap_or_else(|e| e.into_inner()).host_verified;
     let second = match (accepted_list.first(), shared.agent.as_ref()) {
-        (None, _) => Finding::skip("ssh.second-factor", alias, "not tested: no key is accepted"),
-        (Some(c), _) if !c.in_agent => Finding::skip("ssh.second-factor", alias, "not tested: seeing the second factor needs a signature, and the accepted key is not loaded in ssh-agent (the doctor never asks for your passphrase)")
+        (None, _) => Finding::skip(CheckId::SshSecondFactor, alias, "not tested: no key is accepted"),
+        (Some(c), _) if !c.in_agent => Finding::skip(CheckId::SshSecondFactor, alias, "not tested: seeing the second factor needs a signature, and the accepted key is not loaded in ssh-agent (the doctor never asks for your passphrase)")
             .remedy(Remedy::command("To let the doctor check it, load the key into the agent and run it again:", format!("ssh-add {}", ctx.shell_shown("~/.ssh/id_ed25519")))),
-        (Some(_), None) => Finding::skip("ssh.second-factor", alias, "not tested: the agent could not be reached"),
+        (Some(_), None) => Finding::skip(CheckId::SshSecondFactor, alias, "not tested: the agent could not be reached"),
         (Some(_), Some(_)) if !verified => {
             let fingerprint = seen
                 .lock()
@@ -791,7 +745,7 @@ pub async fn run(
                 .as_ref()
                 .map(|h| h.fingerprint.clone())
                 .unwrap_or_default();
-            Finding::skip("ssh.second-factor", alias, format!("not tested: nothing signs for a server whose host key ({fingerprint}) is not yet in known_hosts or pinned by the profile"))
+            Finding::skip(CheckId::SshSecondFactor, alias, format!("not tested: nothing signs for a server whose host key ({fingerprint}) is not yet in known_hosts or pinned by the profile"))
                 .detail("Compare the fingerprint with the one the site publishes (see ssh.host-key). Once you have logged in with `ssh` and confirmed it, the doctor checks the second factor too.")
                 .with("host_key_verified", false)
                 .with("fingerprint", fingerprint)
@@ -803,7 +757,7 @@ pub async fn run(
                 _ => dialer.connect().await,
             };
             match h {
-                Err(e) => Finding::skip("ssh.second-factor", alias, format!("not tested: the server closed the connection and a new one failed ({e})")),
+                Err(e) => Finding::skip(CheckId::SshSecondFactor, alias, format!("not tested: the server closed the connection and a new one failed ({e})")),
                 Ok(mut h) => {
                     let f = second_factor(ctx, alias, &mut h, &user, c, &agent.address).await;
                     hang_up(ctx, h).await;
@@ -813,14 +767,9 @@ pub async fn run(
             }
         }
     };
-    let sf = match second.severity {
-        crate::finding::Severity::Skip => "unknown".to_string(),
-        _ => second
-            .evidence
-            .get("status")
-            .and_then(|v| v.as_str())
-            .unwrap_or("unknown")
-            .to_string(),
+    let sf = match &second.fact {
+        Some(Fact::SecondFactor(s)) => *s,
+        _ => SecondFactor::Unknown,
     };
     lock(slot).report.second_factor = Some(sf);
     findings.push(second);
@@ -1009,7 +958,7 @@ async fn second_factor(
             Ok(Ok(a)) => a,
             _ => {
                 return Finding::skip(
-                    "ssh.second-factor",
+                    CheckId::SshSecondFactor,
                     alias,
                     "not tested: the agent could not be reached",
                 )
@@ -1034,27 +983,26 @@ async fn second_factor(
             let rest: Vec<String> = remaining_methods.iter().map(String::from).collect();
             let totp = rest.iter().any(|m| m == "keyboard-interactive");
             let f = if totp {
-                Finding::info("ssh.second-factor", alias, "after the key, the server asks for keyboard-interactive (the TOTP code); the doctor stopped there")
+                Finding::info(CheckId::SshSecondFactor, alias, "after the key, the server asks for keyboard-interactive (the TOTP code); the doctor stopped there")
             } else {
                 Finding::info(
-                    "ssh.second-factor",
+                    CheckId::SshSecondFactor,
                     alias,
                     format!("after the key, the server asks for: {}", rest.join(", ")),
                 )
             };
-            f.with(
-                "status",
-                if totp {
-                    "keyboard-interactive"
-                } else {
-                    "other"
-                },
-            )
-            .with("remaining", rest)
+            let status = if totp {
+                SecondFactor::KeyboardInteractive
+            } else {
+                SecondFactor::Other
+            };
+            f.with("status", status)
+                .with("remaining", rest)
+                .fact(Fact::SecondFactor(status))
         }
         Ok(Ok(russh::client::AuthResult::Success)) => {
             let f = Finding::info(
-                "ssh.second-factor",
+                CheckId::SshSecondFactor,
                 alias,
                 "the key alone logs in: the server asks for no second factor",
             );
@@ -1063,19 +1011,24 @@ async fn second_factor(
             } else {
                 f
             };
-            f.with("status", "none")
+            f.with("status", SecondFactor::None)
+                .fact(Fact::SecondFactor(SecondFactor::None))
         }
         Ok(Ok(russh::client::AuthResult::Failure { .. })) => Finding::skip(
-            "ssh.second-factor",
+            CheckId::SshSecondFactor,
             alias,
             "not tested: the signed attempt was refused",
         ),
         Ok(Err(e)) => Finding::skip(
-            "ssh.second-factor",
+            CheckId::SshSecondFactor,
             alias,
             format!("not tested: the agent did not sign ({e})"),
         ),
-        Err(_) => Finding::skip("ssh.second-factor", alias, "not tested: no answer in time"),
+        Err(_) => Finding::skip(
+            CheckId::SshSecondFactor,
+            alias,
+            "not tested: no answer in time",
+        ),
     }
 }
 
@@ -1104,15 +1057,16 @@ fn describe_failure(
         } else {
             "something that is not an SSH server"
         };
-        Finding::fail("ssh.banner", alias, format!("{what} answers on this port"))
+        Finding::fail(CheckId::SshBanner, alias, format!("{what} answers on this port"))
             .detail(format!("It sent: {shown}"))
             .remedy(Remedy::text("A proxy, captive portal or firewall is answering in place of the login node: try another network or the VPN."))
             .with("received", &shown)
+            .fact(Fact::Banner(BannerKind::NotSsh))
     };
     let mut banner = Vec::new();
     let mut kex = Vec::new();
     if e == "hostkey" {
-        banner.push(Finding::pass("ssh.banner", alias, banner_line(first)));
+        banner.push(Finding::pass(CheckId::SshBanner, alias, banner_line(first)));
     } else if let Some(rest) = e.strip_prefix("nocommon:") {
         let mut parts = rest.splitn(3, '|');
         let (kind, ours, theirs) = (
@@ -1120,8 +1074,8 @@ fn describe_failure(
             parts.next().unwrap_or(""),
             parts.next().unwrap_or(""),
         );
-        banner.push(Finding::pass("ssh.banner", alias, banner_line(first)));
-        kex.push(Finding::fail("ssh.kex", alias, format!("no {kind} algorithm in common with the server"))
+        banner.push(Finding::pass(CheckId::SshBanner, alias, banner_line(first)));
+        kex.push(Finding::fail(CheckId::SshKex, alias, format!("no {kind} algorithm in common with the server"))
             .detail(format!("ours: {ours}; the server's: {theirs}"))
             .remedy(Remedy::text("Remove KexAlgorithms/Ciphers/MACs/HostKeyAlgorithms lines from ~/.ssh/config or upgrade OpenSSH; if it persists, attach the bundle to a ticket."))
             .with("kind", kind)
@@ -1135,17 +1089,17 @@ fn describe_failure(
         } else {
             "the server closed the connection without a banner".to_string()
         };
-        banner.push(Finding::fail("ssh.banner", alias, summary)
+        banner.push(Finding::fail(CheckId::SshBanner, alias, summary)
             .detail("ssh would report `Connection timed out during banner exchange` or `kex_exchange_identification: Connection closed by remote host`. A firewall, an overloaded node or a blocked account (fail2ban) looks like this.")
             .remedy(Remedy::text("Wait a few minutes and try again, or try another node; if it persists, attach the bundle to a ticket."))
             .with("error", e));
     } else if !looks_ssh || e == "version" {
         banner.push(not_ssh());
     } else {
-        banner.push(Finding::pass("ssh.banner", alias, banner_line(first)));
+        banner.push(Finding::pass(CheckId::SshBanner, alias, banner_line(first)));
         let f = if e.starts_with("timeout") {
             Finding::fail(
-                "ssh.kex",
+                CheckId::SshKex,
                 alias,
                 format!("key exchange did not finish within {t:.1} s"),
             )
@@ -1155,7 +1109,7 @@ fn describe_failure(
             ))
         } else {
             Finding::fail(
-                "ssh.kex",
+                CheckId::SshKex,
                 alias,
                 format!("the handshake failed: {}", e.trim_start_matches("error:")),
             )

@@ -6,64 +6,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::catalogue::CheckDoc;
+use crate::check::CheckId;
 use crate::context::Context;
+use crate::fact::Fact;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::keyfile::{self, Defect, KeyFacts, KeyFormat};
 use crate::probes::NodePlan;
 use crate::runner::RunState;
-
-pub const CHECKS: &[CheckDoc] = &[
-    CheckDoc {
-        id: "key.present",
-        title: "A private key exists for the login nodes",
-        what: "Looks for the private keys ssh would offer to the login nodes: the IdentityFile of each node's config, else the default names (~/.ssh/id_ed25519, id_rsa, …), and keys loaded in ssh-agent.",
-        why: "The login nodes accept only public keys: without a key pair there is nothing to log in with.",
-        fix: "Create a key as the site recommends: `ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519` (choose a passphrase), then have the public key deployed (ssh-copy-id in the first 2 days, else a ticket).",
-    },
-    CheckDoc {
-        id: "key.format",
-        title: "The key file is in a format OpenSSH can load",
-        what: "Reads the header of each key file: OpenSSH, legacy PEM or PKCS#8, PuTTY .ppk, and damage such as Windows line endings, a byte-order mark, a missing last newline or a cut-off file.",
-        why: "OpenSSH fails to load damaged keys (`Load key …: error in libcrypto` / `invalid format`) and cannot read PuTTY .ppk files at all; the key is then simply not offered.",
-        fix: "For damage: restore the file from the original (or convert: `dos2unix ~/.ssh/id_ed25519`). For .ppk: in PuTTYgen, Conversions → Export OpenSSH key. For PEM/PKCS#8: `ssh-keygen -p -a 100 -f ~/.ssh/id_rsa` rewrites it in the OpenSSH format.",
-    },
-    CheckDoc {
-        id: "key.algorithm",
-        title: "The key type and size are accepted by the site",
-        what: "Checks the key algorithm and size against the site policy: Ed25519, or RSA with at least 4096 bits.",
-        why: "The site accepts only Ed25519 and RSA ≥ 4096; DSA keys are refused by current OpenSSH; short RSA keys are weak.",
-        fix: "Create a new key: `ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519_mlcloud`, and send the new public key to support.",
-    },
-    CheckDoc {
-        id: "key.passphrase",
-        title: "The private key is protected by a passphrase",
-        what: "Checks whether each private key file is encrypted, without asking for the passphrase.",
-        why: "The site requires passphrase-protected keys: an unencrypted key file is a login for anyone who copies it.",
-        fix: "Add a passphrase in place: `ssh-keygen -p -a 100 -f ~/.ssh/id_ed25519` (the public key and the deployment stay the same).",
-    },
-    CheckDoc {
-        id: "key.kdf-rounds",
-        title: "The passphrase is hashed with enough bcrypt rounds",
-        what: "Reads the key derivation of encrypted keys: bcrypt rounds of OpenSSH keys (site minimum 100), and the weak MD5-based scheme of legacy PEM keys.",
-        why: "Few rounds (16 is ssh-keygen's default) or the PEM scheme make the passphrase of a stolen key much faster to guess.",
-        fix: "Re-encrypt with 100 rounds: `ssh-keygen -p -a 100 -f ~/.ssh/id_ed25519` (asks for the old and new passphrase; this also converts PEM to the OpenSSH format).",
-    },
-    CheckDoc {
-        id: "key.public-match",
-        title: "The .pub file belongs to the private key",
-        what: "Compares the public key in `<key>.pub` with the public half of the private key file (or, for encrypted legacy files, records the .pub's facts).",
-        why: "The .pub file is what gets deployed. A .pub from another key means the cluster knows a key you do not use, and every login is refused.",
-        fix: "Recreate the .pub from the private key: `ssh-keygen -y -f ~/.ssh/id_ed25519 > ~/.ssh/id_ed25519.pub` (asks for the passphrase), and deploy that one.",
-    },
-    CheckDoc {
-        id: "key.agent",
-        title: "ssh-agent state and the number of keys it offers",
-        what: "Connects to the agent in SSH_AUTH_SOCK (if any; on Windows the ssh-agent service's pipe \\\\.\\pipe\\openssh-ssh-agent, and Pageant), lists its keys' fingerprints and whether the login nodes' keys are loaded.",
-        why: "ssh offers agent keys before key files. With more than 5 keys and no `IdentitiesOnly yes`, the server's limit of 6 attempts ends the login with `Too many authentication failures` before the right key is tried.",
-        fix: "Add `IdentitiesOnly yes` to the login nodes' blocks, or remove unneeded keys from the agent: `ssh-add -D` then `ssh-add ~/.ssh/id_ed25519`.",
-    },
-];
 
 /// The names OpenSSH tries when no IdentityFile is given.
 pub const DEFAULT_NAMES: &[&str] = &[
@@ -337,15 +286,11 @@ fn mode_owner(ctx: &Context, path: &Path) -> (Option<String>, Option<bool>) {
     }
 }
 
-/// Lowers the severity of policy findings for keys the login nodes never see.
+/// Records which nodes use the key (the severity of findings about keys no node uses is
+/// lowered after the run, in `crate::verdict::adjust`).
 fn for_key(key: &KeyInfo, f: Finding) -> Finding {
-    if !key.used_by.is_empty() || !matches!(f.severity, Severity::Fail | Severity::Warn) {
-        return f.with("used_by", &key.used_by);
-    }
-    let mut f = f;
-    f.severity = Severity::Info;
-    f.summary = format!("{} (this key is not used for the login nodes)", f.summary);
     f.with("used_by", &key.used_by)
+        .fact(Fact::KeyUse(key.used_by.clone()))
 }
 
 fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
@@ -359,7 +304,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
     let format_finding = if !facts.format.is_private() && facts.format != KeyFormat::PublicKey {
         // Where ssh looks for a key, a file that is no key at all is a damaged key.
         Finding::fail(
-            "key.format",
+            CheckId::KeyFormat,
             s,
             format!("{s} is damaged: it is not a key file (ssh fails on it with `invalid format`)"),
         )
@@ -371,7 +316,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
         .with("damaged", true)
     } else if !facts.format.is_private() {
         Finding::fail(
-            "key.format",
+            CheckId::KeyFormat,
             s,
             format!(
                 "{s} is {}, not a private key",
@@ -388,7 +333,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
     } else if facts.format.is_putty() {
         let f = if key.explicit {
             Finding::fail(
-                "key.format",
+                CheckId::KeyFormat,
                 s,
                 format!(
                     "{s} is a {}: OpenSSH cannot read it",
@@ -397,7 +342,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
             )
         } else {
             Finding::info(
-                "key.format",
+                CheckId::KeyFormat,
                 s,
                 format!(
                     "{s} is a {} (for PuTTY; OpenSSH cannot read it)",
@@ -423,7 +368,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
             _ => Remedy::text("Restore the key from a backup or the original machine; if it is lost, create a new key and have the new public key deployed."),
         };
         Finding::fail(
-            "key.format",
+            CheckId::KeyFormat,
             s,
             format!("{s} cannot be loaded by OpenSSH: {}", all.join(", ")),
         )
@@ -431,7 +376,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
         .with("defects", &facts.defects)
     } else if facts.format.is_legacy() {
         Finding::warn(
-            "key.format",
+            CheckId::KeyFormat,
             s,
             format!("{s} is a {} (legacy format)", facts.format.describe()),
         )
@@ -442,7 +387,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
         ))
     } else {
         Finding::pass(
-            "key.format",
+            CheckId::KeyFormat,
             s,
             format!("{s} is an {}", facts.format.describe()),
         )
@@ -462,16 +407,16 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
     );
     let algo_finding = match algorithm.as_deref() {
         None => Finding::skip(
-            "key.algorithm",
+            CheckId::KeyAlgorithm,
             s,
             "key type unknown (encrypted file without a .pub)",
         ),
         Some("ssh-ed25519") if allowed("ssh-ed25519") => {
-            Finding::pass("key.algorithm", s, "Ed25519")
+            Finding::pass(CheckId::KeyAlgorithm, s, "Ed25519")
         }
         Some("ssh-rsa") => match bits {
             Some(b) if b < policy.min_rsa_bits() => Finding::fail(
-                "key.algorithm",
+                CheckId::KeyAlgorithm,
                 s,
                 format!(
                     "RSA {b} bits: the site requires at least {}",
@@ -479,17 +424,23 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
                 ),
             )
             .remedy(new_key.clone()),
-            Some(b) if allowed("rsa") => Finding::pass("key.algorithm", s, format!("RSA {b} bits")),
+            Some(b) if allowed("rsa") => {
+                Finding::pass(CheckId::KeyAlgorithm, s, format!("RSA {b} bits"))
+            }
             None if allowed("rsa") => Finding::info(
-                "key.algorithm",
+                CheckId::KeyAlgorithm,
                 s,
                 "RSA (size unknown: encrypted file without a .pub)",
             ),
-            _ => Finding::warn("key.algorithm", s, "RSA keys are not in the site's list")
-                .remedy(new_key.clone()),
+            _ => Finding::warn(
+                CheckId::KeyAlgorithm,
+                s,
+                "RSA keys are not in the site's list",
+            )
+            .remedy(new_key.clone()),
         },
         Some("ssh-dss") => Finding::fail(
-            "key.algorithm",
+            CheckId::KeyAlgorithm,
             s,
             "DSA: OpenSSH no longer accepts DSA keys",
         )
@@ -505,10 +456,10 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
                 other
             };
             if allowed(family) {
-                Finding::pass("key.algorithm", s, other.to_string())
+                Finding::pass(CheckId::KeyAlgorithm, s, other.to_string())
             } else {
                 Finding::warn(
-                    "key.algorithm",
+                    CheckId::KeyAlgorithm,
                     s,
                     format!(
                         "{other} is not a key type the site lists ({})",
@@ -529,7 +480,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
     // key.passphrase
     let pp = match facts.encrypted {
         Some(true) => Finding::pass(
-            "key.passphrase",
+            CheckId::KeyPassphrase,
             s,
             format!(
                 "encrypted{}",
@@ -541,7 +492,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
             ),
         ),
         Some(false) if policy.require_passphrase => Finding::fail(
-            "key.passphrase",
+            CheckId::KeyPassphrase,
             s,
             format!("{s} has no passphrase: anyone who copies the file can log in as you"),
         )
@@ -549,9 +500,9 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
             "Add a passphrase (the public key stays the same):",
             format!("ssh-keygen -p -a {} -f {sp}", policy.min_kdf_rounds),
         )),
-        Some(false) => Finding::warn("key.passphrase", s, format!("{s} has no passphrase")),
+        Some(false) => Finding::warn(CheckId::KeyPassphrase, s, format!("{s} has no passphrase")),
         None => Finding::skip(
-            "key.passphrase",
+            CheckId::KeyPassphrase,
             s,
             "cannot tell whether the file is encrypted",
         ),
@@ -562,7 +513,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
     if facts.encrypted == Some(true) {
         let f = match (facts.format, facts.kdf_rounds) {
             (KeyFormat::OpenSsh, Some(r)) if r < policy.min_kdf_rounds => Finding::warn(
-                "key.kdf-rounds",
+                CheckId::KeyKdfRounds,
                 s,
                 format!(
                     "{r} bcrypt rounds; the site asks for at least {}",
@@ -574,10 +525,10 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
                 format!("ssh-keygen -p -a {} -f {sp}", policy.min_kdf_rounds),
             )),
             (KeyFormat::OpenSsh, Some(r)) => {
-                Finding::pass("key.kdf-rounds", s, format!("{r} bcrypt rounds"))
+                Finding::pass(CheckId::KeyKdfRounds, s, format!("{r} bcrypt rounds"))
             }
             (KeyFormat::PemRsa | KeyFormat::PemEc | KeyFormat::PemDsa, _) => Finding::warn(
-                "key.kdf-rounds",
+                CheckId::KeyKdfRounds,
                 s,
                 "legacy PEM encryption: the passphrase is hashed once with MD5",
             )
@@ -586,7 +537,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
                 format!("ssh-keygen -p -a {} -f {sp}", policy.min_kdf_rounds),
             )),
             (_, _) => Finding::info(
-                "key.kdf-rounds",
+                CheckId::KeyKdfRounds,
                 s,
                 format!(
                     "key derivation: {}",
@@ -602,15 +553,15 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
 
     // key.public-match
     let pm = match (&key.pub_facts, &facts.fingerprint) {
-        (None, _) if facts.format.is_putty() => Finding::warn("key.public-match", s, format!("{s}.pub is missing: the public key to deploy is not at hand"))
+        (None, _) if facts.format.is_putty() => Finding::warn(CheckId::KeyPublicMatch, s, format!("{s}.pub is missing: the public key to deploy is not at hand"))
             .remedy(Remedy::command("Write it with PuTTYgen (OpenSSH cannot read a .ppk):", format!("puttygen {sp} -O public-openssh -o {sp}.pub"))),
-        (None, _) => Finding::warn("key.public-match", s, format!("{s}.pub is missing: the public key to deploy is not at hand"))
+        (None, _) => Finding::warn(CheckId::KeyPublicMatch, s, format!("{s}.pub is missing: the public key to deploy is not at hand"))
             .remedy(Remedy::command("Recreate it from the private key (asks for the passphrase):", ctx.os.shell().public_from_private(&sp, &pub_sp))),
-        (Some(p), Some(fp)) if p.fingerprint.as_ref() != Some(fp) => Finding::fail("key.public-match", s, format!("{s}.pub belongs to another key ({} vs {fp})", p.fingerprint.clone().unwrap_or_default()))
+        (Some(p), Some(fp)) if p.fingerprint.as_ref() != Some(fp) => Finding::fail(CheckId::KeyPublicMatch, s, format!("{s}.pub belongs to another key ({} vs {fp})", p.fingerprint.clone().unwrap_or_default()))
             .detail("The .pub is what gets deployed: if support deployed this one, your private key will never be accepted.")
             .remedy(Remedy::command("Recreate the .pub from the private key (asks for the passphrase), then deploy it:", ctx.os.shell().public_from_private(&sp, &pub_sp))),
-        (Some(_), Some(fp)) => Finding::pass("key.public-match", s, format!(".pub matches ({fp})")),
-        (Some(p), None) => Finding::info("key.public-match", s, format!("the private key's public half cannot be read without the passphrase; the .pub says {}", p.fingerprint.clone().unwrap_or_default())),
+        (Some(_), Some(fp)) => Finding::pass(CheckId::KeyPublicMatch, s, format!(".pub matches ({fp})")),
+        (Some(p), None) => Finding::info(CheckId::KeyPublicMatch, s, format!("the private key's public half cannot be read without the passphrase; the .pub says {}", p.fingerprint.clone().unwrap_or_default())),
     };
     out.push(for_key(key, pm.with("fingerprint", key.fingerprint())));
 
@@ -619,7 +570,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
         if let Ok(st) = crate::probes::perms::stat(&key.path) {
             let f = if st.uid != ctx.uid {
                 Finding::fail(
-                    "perm.private-key",
+                    CheckId::PermPrivateKey,
                     s,
                     format!(
                         "{s} belongs to another user (uid {}): OpenSSH refuses it",
@@ -633,46 +584,36 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
                     format!("sudo chown \"$USER\" {sp} && chmod 600 {sp}"),
                 ))
             } else if st.mode & 0o077 != 0 {
-                Finding::fail("perm.private-key", s, format!("{s} has mode {:04o}: OpenSSH refuses keys others can read (`UNPROTECTED PRIVATE KEY FILE`)", st.mode))
+                Finding::fail(CheckId::PermPrivateKey, s, format!("{s} has mode {:04o}: OpenSSH refuses keys others can read (`UNPROTECTED PRIVATE KEY FILE`)", st.mode))
                     .remedy(crate::probes::perms::mode_remedy(ctx, &key.path, "Make it readable only by you:", format!("chmod 600 {sp}")))
             } else {
                 Finding::pass(
-                    "perm.private-key",
+                    CheckId::PermPrivateKey,
                     s,
                     format!("mode {:04o}, yours", st.mode),
                 )
             };
-            let f = f
-                .with("mode", format!("{:04o}", st.mode))
-                .with("used_by", &key.used_by);
-            // Open keys are a risk whether or not the cluster uses them.
-            out.push(if key.used_by.is_empty() && f.severity == Severity::Fail {
-                let mut f = f;
-                f.severity = Severity::Warn;
-                f
-            } else {
-                f
-            });
+            out.push(for_key(key, f.with("mode", format!("{:04o}", st.mode))));
         }
     } else {
         // Windows: OpenSSH for Windows' ACL rule for private keys.
         let f = match crate::platform::file_acl(&key.path) {
             Ok(acl) => crate::probes::perms::acl_finding(
                 ctx,
-                "perm.private-key",
+                CheckId::PermPrivateKey,
                 &key.path,
                 crate::platform::windows::FileRole::PrivateKey,
                 &acl,
                 &crate::platform::current_user_sid().unwrap_or_default(),
-                if key.used_by.is_empty() {
-                    Severity::Warn
-                } else {
-                    Severity::Fail
-                },
+                Severity::Fail,
             ),
-            Err(e) => Finding::warn("perm.private-key", s, format!("{s} cannot be checked: {e}")),
+            Err(e) => Finding::warn(
+                CheckId::PermPrivateKey,
+                s,
+                format!("{s} cannot be checked: {e}"),
+            ),
         };
-        out.push(for_key(key, f.with("used_by", &key.used_by)));
+        out.push(for_key(key, f));
     }
 }
 
@@ -694,7 +635,7 @@ pub async fn agent(
             } else {
                 "no ssh-agent (SSH_AUTH_SOCK is not set)"
             };
-            let f = Finding::info("key.agent", "ssh-agent", words);
+            let f = Finding::info(CheckId::KeyAgent, "ssh-agent", words);
             // macOS: launchd gives every login session an agent; without it this is
             // a shell that lost the variable (tmux, sudo, a remote session).
             out.push(if ctx.os == crate::platform::Os::MacOs {
@@ -727,7 +668,7 @@ pub async fn agent(
             }
             Err(_) => {
                 out.push(Finding::warn(
-                    "key.agent",
+                    CheckId::KeyAgent,
                     "ssh-agent",
                     format!("the agent at {} does not answer", address.shown()),
                 ));
@@ -765,11 +706,11 @@ pub async fn agent(
             )
         };
         let f = if n > 5 && !without_only.is_empty() {
-            Finding::warn("key.agent", "ssh-agent", format!("the agent holds {n} keys and `IdentitiesOnly` is not set for {}: the server stops after 6 refused keys", without_only.join(", ")))
+            Finding::warn(CheckId::KeyAgent, "ssh-agent", format!("the agent holds {n} keys and `IdentitiesOnly` is not set for {}: the server stops after 6 refused keys", without_only.join(", ")))
                 .remedy(Remedy::text("Add `IdentitiesOnly yes` to the login nodes' Host blocks (or `ssh-add -D` and load only the key you need)."))
         } else {
             Finding::info(
-                "key.agent",
+                CheckId::KeyAgent,
                 "ssh-agent",
                 format!("the agent holds {n} key(s){loaded_words}"),
             )
@@ -809,7 +750,7 @@ pub async fn agent(
         .collect();
     let present = if used.is_empty() && agent_keys == 0 && !damaged.is_empty() {
         Finding::fail(
-            "key.present",
+            CheckId::KeyPresent,
             "~/.ssh",
             format!(
                 "the key file ssh would use is damaged: {} (see key.format)",
@@ -821,6 +762,7 @@ pub async fn agent(
             ),
         )
         .with("damaged", true)
+        .fact(Fact::KeyDamaged)
     } else if used.is_empty() && agent_keys == 0 {
         let others = keys.iter().filter(|k| k.facts.format.is_private()).count();
         let why = if others > 0 {
@@ -829,7 +771,7 @@ pub async fn agent(
             String::new()
         };
         Finding::fail(
-            "key.present",
+            CheckId::KeyPresent,
             "~/.ssh",
             format!("no private key that ssh would offer to the login nodes{why}"),
         )
@@ -842,13 +784,13 @@ pub async fn agent(
         ))
     } else if used.is_empty() {
         Finding::pass(
-            "key.present",
+            CheckId::KeyPresent,
             "~/.ssh",
             format!("no key file, but the agent holds {agent_keys} key(s)"),
         )
     } else {
         Finding::pass(
-            "key.present",
+            CheckId::KeyPresent,
             "~/.ssh",
             format!(
                 "{} key(s) for the login nodes: {}",
@@ -878,7 +820,7 @@ fn agent_unusable(ctx: &Context, address: &crate::platform::AgentAddress, e: &st
     use crate::platform::{windows, AgentAddress, Os};
     match (ctx.os, address) {
         (Os::Windows, AgentAddress::Pipe(p)) if p == windows::AGENT_PIPE => Finding::info(
-            "key.agent",
+            CheckId::KeyAgent,
             "ssh-agent",
             format!("the OpenSSH agent service is not running ({e}): ssh asks for the passphrase at every login"),
         )
@@ -888,7 +830,7 @@ fn agent_unusable(ctx: &Context, address: &crate::platform::AgentAddress, e: &st
             format!("{}; ssh-add {}", windows::AGENT_ENABLE, ctx.shell_path(&ctx.ssh_dir().join("id_ed25519"))),
         )),
         (Os::MacOs, _) => Finding::warn(
-            "key.agent",
+            CheckId::KeyAgent,
             "ssh-agent",
             format!("SSH_AUTH_SOCK is set but the agent cannot be used: {e}"),
         )
@@ -898,7 +840,7 @@ fn agent_unusable(ctx: &Context, address: &crate::platform::AgentAddress, e: &st
             crate::platform::macos::ADD_KEY_COMMAND,
         )),
         _ => Finding::warn(
-            "key.agent",
+            CheckId::KeyAgent,
             "ssh-agent",
             format!("SSH_AUTH_SOCK is set but the agent cannot be used: {e}"),
         )

@@ -3,29 +3,13 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use crate::catalogue::CheckDoc;
+use crate::check::CheckId;
 use crate::context::Context;
+use crate::fact::Fact;
 use crate::finding::{Finding, Remedy};
 use crate::probes::{record, NodePlan};
-use crate::report::{DnsResult, TcpResult};
+use crate::report::{DnsResult, TcpOutcome, TcpResult};
 use crate::runner::{lock, SharedSlot, Stage};
-
-pub const CHECKS: &[CheckDoc] = &[
-    CheckDoc {
-        id: "net.dns",
-        title: "The login node's name resolves",
-        what: "Resolves the node's host name (HostName from your config, else the profile's) with the system resolver, as ssh does, and records every address and the time taken.",
-        why: "If the name does not resolve, ssh stops with `Could not resolve hostname` before anything else can happen. Usually the machine is offline, the DNS server is unreachable, or HostName is misspelt.",
-        fix: "Check that you are online (open any web page). Check the HostName line of the node in ~/.ssh/config against the site's documentation. If other names resolve and this one does not, the site's DNS may be down: attach the bundle to a ticket.",
-    },
-    CheckDoc {
-        id: "net.tcp",
-        title: "The login node accepts TCP connections on its SSH port",
-        what: "Connects to the node's addresses in order on its SSH port (22 unless your config says otherwise), as ssh does, trying the next address beside one that has not answered within 250 ms, all within --timeout; classifies each result (connected, refused, timed out, unreachable; abandoned or not tried once another address connected). The connection that succeeds carries the handshake, so the node sees one connection, not two.",
-        why: "Refused means nothing listens on that port (wrong Port, or the node is down). Timed out on every address while the name resolves is what a firewall or a missing VPN looks like: the university network or VPN may be required.",
-        fix: "Connect to the university VPN if you are off campus and try again. Check the Port line in ~/.ssh/config (the login nodes use 22). If the node is refused or times out while the others work, it may be down: try another node (e.g. `ssh slurm2`).",
-    },
-];
 
 fn is_ip_literal(host: &str) -> Option<IpAddr> {
     host.trim_start_matches('[')
@@ -62,7 +46,7 @@ pub async fn dns(ctx: &Context, plan: &NodePlan, slot: &SharedSlot) -> Vec<Socke
             slot,
             Stage::Dns,
             [Finding::pass(
-                "net.dns",
+                CheckId::NetDns,
                 alias,
                 format!("{host}{via} is an address; no lookup needed"),
             )
@@ -97,8 +81,8 @@ pub async fn dns(ctx: &Context, plan: &NodePlan, slot: &SharedSlot) -> Vec<Socke
         error: error.clone(),
     });
     let finding = match &error {
-        None => Finding::pass("net.dns", alias, format!("{host}{via} resolves to {} ({ms} ms)", shown.join(", "))),
-        Some(e) => Finding::fail("net.dns", alias, format!("{host}{via} does not resolve: {e}"))
+        None => Finding::pass(CheckId::NetDns, alias, format!("{host}{via} resolves to {} ({ms} ms)", shown.join(", "))),
+        Some(e) => Finding::fail(CheckId::NetDns, alias, format!("{host}{via} does not resolve: {e}"))
             .detail("ssh would stop with `Could not resolve hostname`. Either this machine has no working DNS (offline, captive portal, broken VPN) or the host name is wrong.")
             .remedy(Remedy::text(format!("Check that you are online; check the HostName of `{alias}` in ~/.ssh/config (the profile expects {}).", plan_profile_host(ctx, alias)))),
     };
@@ -123,14 +107,14 @@ fn plan_profile_host(ctx: &Context, alias: &str) -> String {
 }
 
 /// Classifies a connect error the way a user needs it explained.
-pub fn classify(e: &std::io::Error) -> &'static str {
+pub fn classify(e: &std::io::Error) -> TcpOutcome {
     use std::io::ErrorKind::*;
     match e.kind() {
-        ConnectionRefused => "refused",
-        TimedOut => "timeout",
-        NetworkUnreachable | HostUnreachable | AddrNotAvailable => "unreachable",
-        _ if crate::platform::is_unreachable(e) => "unreachable",
-        _ => "error",
+        ConnectionRefused => TcpOutcome::Refused,
+        TimedOut => TcpOutcome::Timeout,
+        NetworkUnreachable | HostUnreachable | AddrNotAvailable => TcpOutcome::Unreachable,
+        _ if crate::platform::is_unreachable(e) => TcpOutcome::Unreachable,
+        _ => TcpOutcome::Error,
     }
 }
 
@@ -153,16 +137,16 @@ fn attempt_result(
     timeout: Duration,
 ) -> TcpResult {
     let (outcome, error) = match r {
-        Some(Ok(())) => ("connected", None),
+        Some(Ok(())) => (TcpOutcome::Connected, None),
         Some(Err(e)) => (classify(&e), Some(e.to_string())),
         None => (
-            "timeout",
+            TcpOutcome::Timeout,
             Some(format!("no answer within {:.1} s", timeout.as_secs_f64())),
         ),
     };
     TcpResult {
         address: addr.to_string(),
-        outcome: outcome.to_string(),
+        outcome,
         ms,
         error,
     }
@@ -253,13 +237,13 @@ async fn first_connection(
             r.unwrap_or_else(|| match begun {
                 Some(t) => TcpResult {
                     address: addr.to_string(),
-                    outcome: "abandoned".to_string(),
+                    outcome: TcpOutcome::Abandoned,
                     ms: t.elapsed().as_millis() as u64,
                     error: Some("no answer yet when another address connected".to_string()),
                 },
                 None => TcpResult {
                     address: addr.to_string(),
-                    outcome: "not-tried".to_string(),
+                    outcome: TcpOutcome::NotTried,
                     ms: 0,
                     error: None,
                 },
@@ -286,7 +270,12 @@ pub async fn tcp(
         Some(addr) => {
             let failed: Vec<&TcpResult> = results
                 .iter()
-                .filter(|r| !matches!(r.outcome.as_str(), "connected" | "not-tried" | "abandoned"))
+                .filter(|r| {
+                    !matches!(
+                        r.outcome,
+                        TcpOutcome::Connected | TcpOutcome::NotTried | TcpOutcome::Abandoned
+                    )
+                })
                 .collect();
             let ms = results
                 .iter()
@@ -294,7 +283,7 @@ pub async fn tcp(
                 .map(|r| r.ms)
                 .unwrap_or(0);
             let mut f = Finding::pass(
-                "net.tcp",
+                CheckId::NetTcp,
                 alias,
                 format!("{addr} accepts connections ({ms} ms)"),
             );
@@ -312,8 +301,8 @@ pub async fn tcp(
             f
         }
         None => {
-            let all_timeout = results.iter().all(|r| r.outcome == "timeout");
-            let all_refused = results.iter().all(|r| r.outcome == "refused");
+            let all_timeout = results.iter().all(|r| r.outcome == TcpOutcome::Timeout);
+            let all_refused = results.iter().all(|r| r.outcome == TcpOutcome::Refused);
             let summary = if all_timeout {
                 format!("port {port} timed out on every address: a firewall or a missing VPN")
             } else if all_refused {
@@ -335,13 +324,16 @@ pub async fn tcp(
             } else {
                 Remedy::text("The node may be down or your network blocks SSH: try another node, or attach the bundle to a ticket.")
             };
-            Finding::fail("net.tcp", alias, summary).remedy(remedy)
+            Finding::fail(CheckId::NetTcp, alias, summary).remedy(remedy)
         }
     };
     record(
         slot,
         Stage::Tcp,
-        [finding.with("port", port).with("attempts", evidence)],
+        [finding
+            .with("port", port)
+            .with("attempts", evidence)
+            .fact(Fact::Tcp(results.iter().map(|r| r.outcome).collect()))],
         alias,
     );
     reached
@@ -464,7 +456,7 @@ mod tests {
         let (results, reached) = first_connection(&ctx, &[addr(1), addr(1)]).await;
         assert!(reached.is_none());
         assert!(
-            results.iter().all(|r| r.outcome == "timeout"),
+            results.iter().all(|r| r.outcome == TcpOutcome::Timeout),
             "{results:?}"
         );
         assert!(

@@ -4,22 +4,15 @@ use std::process::Stdio;
 
 use tokio::io::AsyncReadExt;
 
-use crate::catalogue::CheckDoc;
+use crate::check::CheckId;
 use crate::context::Context;
+use crate::fact::Fact;
 use crate::finding::Finding;
 use crate::probes::handover::Mode;
 use crate::probes::{record, NodePlan, Shared};
 use crate::runner::{lock, SharedSlot, Stage};
 use crate::settings::OpenSshChoice;
 use crate::transcript::{self, Outcome};
-
-pub const CHECKS: &[CheckDoc] = &[CheckDoc {
-    id: "ssh.transcript",
-    title: "The real OpenSSH client's verbose log of a login attempt",
-    what: "Runs `ssh -vvv` with BatchMode (so nothing is asked) against each node, with your config, captures the log (size-capped) and reads its outcome: key accepted, permission denied, too many authentication failures, host key changed, bad permissions, bad config option, no matching algorithm, banner problems.",
-    why: "This is the log support would ask you for. It shows what your own ssh does, including settings the doctor's own client does not use.",
-    fix: "Follow the fix of the finding that names the cause; the transcript itself is evidence for support and is in the bundle (redacted).",
-}];
 
 /// The largest transcript kept; `ssh -vvv` writes a few tens of KiB.
 pub const TRANSCRIPT_CAP: usize = 512 * 1024;
@@ -174,7 +167,13 @@ pub async fn transcript(
     verified: tokio::sync::oneshot::Receiver<Option<bool>>,
 ) {
     let alias = plan.alias.as_str();
-    let skip = |why: &str| Finding::skip("ssh.transcript", alias, format!("not captured: {why}"));
+    let skip = |why: &str| {
+        Finding::skip(
+            CheckId::SshTranscript,
+            alias,
+            format!("not captured: {why}"),
+        )
+    };
     let ssh = match (&ctx.openssh, &shared.openssh) {
         (OpenSshChoice::Disabled, _) => {
             return record(slot, Stage::Transcript, [skip("--no-openssh")], alias)
@@ -314,7 +313,7 @@ pub async fn transcript(
 
     let finding = if timed_out {
         Finding::warn(
-            "ssh.transcript",
+            CheckId::SshTranscript,
             alias,
             format!(
                 "`ssh -vvv` did not finish within {:.0} s and was stopped",
@@ -330,10 +329,11 @@ pub async fn transcript(
             " (on a config the doctor wrote: yours was not fully understood or can run programs)"
         };
         Finding::info(
-            "ssh.transcript",
+            CheckId::SshTranscript,
             alias,
             format!("OpenSSH: {}{how}", outcome.describe()),
         )
+        .fact(Fact::Transcript(outcome.clone()))
     };
     let f = finding
         .with("outcome", &outcome)
@@ -362,7 +362,7 @@ pub fn reconcile(slot: &SharedSlot, alias: &str) {
     let mut s = lock(slot);
     let ours = s.report.accepted_keys.len();
     let handshake_tested = s.findings.iter().any(|f| {
-        f.id == "ssh.key-accepted"
+        f.id == CheckId::SshKeyAccepted
             && matches!(
                 f.severity,
                 crate::finding::Severity::Pass | crate::finding::Severity::Fail
@@ -371,23 +371,21 @@ pub fn reconcile(slot: &SharedSlot, alias: &str) {
     let Some(f) = s
         .findings
         .iter_mut()
-        .find(|f| f.id == "ssh.transcript" && f.severity == crate::finding::Severity::Info)
+        .find(|f| f.id == CheckId::SshTranscript && f.severity == crate::finding::Severity::Info)
     else {
         return;
     };
-    let Some(outcome) = f
-        .evidence
-        .get("outcome")
-        .and_then(|o| serde_json::from_value::<serde_json::Value>(o.clone()).ok())
-    else {
+    let Some(Fact::Transcript(outcome)) = &f.fact else {
         return;
     };
-    let kind = outcome.get("kind").and_then(|k| k.as_str()).unwrap_or("");
     let ssh_accepts = matches!(
-        kind,
-        "key-accepted" | "key-unusable" | "partial-success" | "authenticated"
+        outcome,
+        Outcome::KeyAccepted { .. }
+            | Outcome::KeyUnusable { .. }
+            | Outcome::PartialSuccess { .. }
+            | Outcome::Authenticated
     );
-    let comparable = ssh_accepts || kind == "permission-denied";
+    let comparable = ssh_accepts || matches!(outcome, Outcome::PermissionDenied { .. });
     if handshake_tested && comparable && ssh_accepts != (ours > 0) {
         f.severity = crate::finding::Severity::Warn;
         f.summary = format!("OpenSSH and the doctor disagree: {} (OpenSSH), {ours} key(s) accepted (the doctor's handshake)", f.summary.trim_start_matches("OpenSSH: "));

@@ -4,55 +4,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::catalogue::CheckDoc;
+use crate::check::CheckId;
 use crate::context::Context;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::runner::RunState;
-
-pub const CHECKS: &[CheckDoc] = &[
-    CheckDoc {
-        id: "perm.home",
-        title: "Home directory not writable by others",
-        what: "Checks the owner and mode of your home directory.",
-        why: "If others can write your home they can replace ~/.ssh; SSH servers (StrictModes) refuse keys in such homes, and it is unsafe on a shared machine.",
-        fix: "`chmod go-w ~`",
-    },
-    CheckDoc {
-        id: "perm.ssh-dir",
-        title: "~/.ssh is yours and private (0700)",
-        what: "Checks that ~/.ssh is a directory owned by you, not writable by group or others, and ideally mode 0700.",
-        why: "Others who can write ~/.ssh can swap your keys or config; OpenSSH and sshd refuse such setups.",
-        fix: "`chmod 700 ~/.ssh` (and `chown $USER ~/.ssh` if another user owns it). On Windows: `icacls \"$env:USERPROFILE\\.ssh\" /inheritance:r /grant:r \"${env:USERNAME}:F\"` and `/remove` each account the report names.",
-    },
-    CheckDoc {
-        id: "perm.private-key",
-        title: "Private keys readable only by you",
-        what: "Checks each private key file: owned by you, and no permission bits for group or others (0600 or 0400). On Windows: owned by you, Administrators or SYSTEM, and no access entry for any other account (OpenSSH for Windows' rule).",
-        why: "OpenSSH refuses a private key that others can read: `WARNING: UNPROTECTED PRIVATE KEY FILE!` and `Load key …: bad permissions`, then the key is not offered at all.",
-        fix: "`chmod 600 ~/.ssh/id_ed25519` (with your key's path). On Windows, in PowerShell: `icacls \"$env:USERPROFILE\\.ssh\\id_ed25519\" /inheritance:r /grant:r \"${env:USERNAME}:F\"`, then `/remove` each account the report names (e.g. `/remove \"*S-1-5-32-545\"` for BUILTIN\\Users).",
-    },
-    CheckDoc {
-        id: "perm.config",
-        title: "~/.ssh/config and its Includes are not writable by others",
-        what: "Checks ~/.ssh/config and every file it includes: owned by you (or root) and not writable by group or others. On Windows also %PROGRAMDATA%\\ssh\\ssh_config, by its access entries (others may read, not write).",
-        why: "OpenSSH stops with `Bad owner or permissions on ~/.ssh/config` before connecting anywhere, because others could change where you connect.",
-        fix: "`chmod 600 ~/.ssh/config` (and each included file named in the report). On Windows: the icacls command the report prints.",
-    },
-    CheckDoc {
-        id: "perm.known-hosts",
-        title: "known_hosts not writable by others",
-        what: "Checks your known_hosts files (the default ones and any UserKnownHostsFile).",
-        why: "Anyone who can write known_hosts can make ssh trust a fake server.",
-        fix: "`chmod 644 ~/.ssh/known_hosts` (or 600).",
-    },
-    CheckDoc {
-        id: "perm.authorized-keys",
-        title: "A local authorized_keys is not writable by others",
-        what: "Checks ~/.ssh/authorized_keys on this machine, if there is one.",
-        why: "The login nodes' own ~/.ssh/authorized_keys must be `chmod 600` too (the guide says so); locally, a writable file lets others log in as you.",
-        fix: "`chmod 600 ~/.ssh/authorized_keys` (on the cluster too, if support asks).",
-    },
-];
 
 /// Owner and mode of a path, following symlinks safely.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,7 +118,7 @@ fn link_note(ctx: &Context, f: &FileFacts) -> String {
         .unwrap_or_default()
 }
 
-fn stat_problem(ctx: &Context, id: &str, path: &Path, e: &StatError) -> Option<Finding> {
+fn stat_problem(ctx: &Context, id: CheckId, path: &Path, e: &StatError) -> Option<Finding> {
     let shown = ctx.show(path);
     match e {
         StatError::Missing => None,
@@ -197,26 +152,26 @@ pub fn run(ctx: &Context, state: &mut RunState) {
     // perm.home
     match stat(&ctx.home) {
         Ok(f) if f.mode & 0o022 != 0 => out.push(
-            Finding::warn("perm.home", "~", format!("your home is writable by {} (mode {:04o}){}", who(f.mode), f.mode, link_note(ctx, &f)))
+            Finding::warn(CheckId::PermHome, "~", format!("your home is writable by {} (mode {:04o}){}", who(f.mode), f.mode, link_note(ctx, &f)))
                 .detail("Servers with StrictModes refuse keys under such a home, and others could replace ~/.ssh.")
                 .remedy(Remedy::command("Remove write access for group and others:", "chmod go-w ~"))
                 .with("mode", format!("{:04o}", f.mode)),
         ),
-        Ok(f) => out.push(Finding::pass("perm.home", "~", format!("home is not writable by others (mode {:04o})", f.mode)).with("mode", format!("{:04o}", f.mode))),
-        Err(e) => out.extend(stat_problem(ctx, "perm.home", &ctx.home, &e)),
+        Ok(f) => out.push(Finding::pass(CheckId::PermHome, "~", format!("home is not writable by others (mode {:04o})", f.mode)).with("mode", format!("{:04o}", f.mode))),
+        Err(e) => out.extend(stat_problem(ctx, CheckId::PermHome, &ctx.home, &e)),
     }
 
     // perm.ssh-dir
     let ssh = ctx.ssh_dir();
     match stat(&ssh) {
         Ok(f) if !f.is_dir => out.push(
-            Finding::fail("perm.ssh-dir", "~/.ssh", "~/.ssh is not a directory").remedy(
+            Finding::fail(CheckId::PermSshDir, "~/.ssh", "~/.ssh is not a directory").remedy(
                 Remedy::text("Move the file away and create the directory: mkdir -m 700 ~/.ssh"),
             ),
         ),
         Ok(f) if f.uid != me && f.uid != 0 => out.push(
             Finding::fail(
-                "perm.ssh-dir",
+                CheckId::PermSshDir,
                 "~/.ssh",
                 format!("~/.ssh belongs to another user (uid {})", f.uid),
             )
@@ -230,7 +185,7 @@ pub fn run(ctx: &Context, state: &mut RunState) {
         ),
         Ok(f) if f.mode & 0o022 != 0 => out.push(
             Finding::fail(
-                "perm.ssh-dir",
+                CheckId::PermSshDir,
                 "~/.ssh",
                 format!(
                     "~/.ssh is writable by {} (mode {:04o}){}",
@@ -249,7 +204,7 @@ pub fn run(ctx: &Context, state: &mut RunState) {
         ),
         Ok(f) if f.mode & 0o777 != 0o700 => out.push(
             Finding::warn(
-                "perm.ssh-dir",
+                CheckId::PermSshDir,
                 "~/.ssh",
                 format!(
                     "~/.ssh has mode {:04o}; 0700 is recommended{}",
@@ -267,7 +222,7 @@ pub fn run(ctx: &Context, state: &mut RunState) {
         ),
         Ok(f) => out.push(
             Finding::pass(
-                "perm.ssh-dir",
+                CheckId::PermSshDir,
                 "~/.ssh",
                 format!(
                     "~/.ssh is private (mode {:04o}){}",
@@ -278,11 +233,11 @@ pub fn run(ctx: &Context, state: &mut RunState) {
             .with("mode", format!("{:04o}", f.mode)),
         ),
         Err(StatError::Missing) => out.push(Finding::skip(
-            "perm.ssh-dir",
+            CheckId::PermSshDir,
             "~/.ssh",
             "there is no ~/.ssh yet (`ssh-keygen` creates it)",
         )),
-        Err(e) => out.extend(stat_problem(ctx, "perm.ssh-dir", &ssh, &e)),
+        Err(e) => out.extend(stat_problem(ctx, CheckId::PermSshDir, &ssh, &e)),
     }
 
     // perm.config: the user's config and everything it includes.
@@ -300,7 +255,7 @@ pub fn run(ctx: &Context, state: &mut RunState) {
         match stat(path) {
             Ok(f) if (f.uid != me && f.uid != 0) || f.mode & 0o022 != 0 => out.push(
                 Finding::fail(
-                    "perm.config",
+                    CheckId::PermConfig,
                     &shown,
                     format!(
                         "{shown} is {}: OpenSSH stops with `Bad owner or permissions`",
@@ -333,12 +288,12 @@ pub fn run(ctx: &Context, state: &mut RunState) {
                 .with("uid", f.uid),
             ),
             Ok(_) => config_ok += 1,
-            Err(e) => out.extend(stat_problem(ctx, "perm.config", path, &e)),
+            Err(e) => out.extend(stat_problem(ctx, CheckId::PermConfig, path, &e)),
         }
     }
-    if config_ok > 0 && !out.iter().any(|f| f.id == "perm.config") {
+    if config_ok > 0 && !out.iter().any(|f| f.id == CheckId::PermConfig) {
         out.push(Finding::pass(
-            "perm.config",
+            CheckId::PermConfig,
             "~/.ssh/config",
             format!("{config_ok} config file(s) owned by you and not writable by others"),
         ));
@@ -358,7 +313,7 @@ pub fn run(ctx: &Context, state: &mut RunState) {
         match stat(path) {
             Ok(f) if f.mode & 0o002 != 0 || (f.uid != me && f.uid != 0) => out.push(
                 Finding::warn(
-                    "perm.known-hosts",
+                    CheckId::PermKnownHosts,
                     ctx.show(path),
                     format!(
                         "{} is {}",
@@ -378,12 +333,12 @@ pub fn run(ctx: &Context, state: &mut RunState) {
                 )),
             ),
             Ok(_) => kh_seen += 1,
-            Err(e) => out.extend(stat_problem(ctx, "perm.known-hosts", path, &e)),
+            Err(e) => out.extend(stat_problem(ctx, CheckId::PermKnownHosts, path, &e)),
         }
     }
-    if kh_seen > 0 && !out.iter().any(|f| f.id == "perm.known-hosts") {
+    if kh_seen > 0 && !out.iter().any(|f| f.id == CheckId::PermKnownHosts) {
         out.push(Finding::pass(
-            "perm.known-hosts",
+            CheckId::PermKnownHosts,
             "~/.ssh/known_hosts",
             format!("{kh_seen} known_hosts file(s) not writable by others"),
         ));
@@ -394,7 +349,7 @@ pub fn run(ctx: &Context, state: &mut RunState) {
     match stat(&ak) {
         Ok(f) if f.mode & 0o022 != 0 => out.push(
             Finding::warn(
-                "perm.authorized-keys",
+                CheckId::PermAuthorizedKeys,
                 "~/.ssh/authorized_keys",
                 format!(
                     "~/.ssh/authorized_keys is writable by {} (mode {:04o})",
@@ -410,11 +365,11 @@ pub fn run(ctx: &Context, state: &mut RunState) {
             )),
         ),
         Ok(f) => out.push(Finding::pass(
-            "perm.authorized-keys",
+            CheckId::PermAuthorizedKeys,
             "~/.ssh/authorized_keys",
             format!("not writable by others (mode {:04o})", f.mode),
         )),
-        Err(e) => out.extend(stat_problem(ctx, "perm.authorized-keys", &ak, &e)),
+        Err(e) => out.extend(stat_problem(ctx, CheckId::PermAuthorizedKeys, &ak, &e)),
     }
 
     state.push(out);
@@ -429,7 +384,7 @@ fn windows_run(ctx: &Context, state: &mut RunState) {
     let user_sid = crate::platform::current_user_sid().unwrap_or_default();
     let ssh = ctx.ssh_dir();
     let mut out = Vec::new();
-    let judge = |id: &str, path: &Path, bad: Severity, out: &mut Vec<Finding>| -> bool {
+    let judge = |id: CheckId, path: &Path, bad: Severity, out: &mut Vec<Finding>| -> bool {
         match crate::platform::file_acl(path) {
             Ok(acl) => {
                 out.push(acl_finding(
@@ -454,12 +409,12 @@ fn windows_run(ctx: &Context, state: &mut RunState) {
             }
         }
     };
-    judge("perm.home", &ctx.home, Severity::Warn, &mut out);
+    judge(CheckId::PermHome, &ctx.home, Severity::Warn, &mut out);
     // OpenSSH for Windows checks the files, not ~/.ssh itself: a writable ~/.ssh is a risk
     // (others could add files), not a refusal.
-    if !judge("perm.ssh-dir", &ssh, Severity::Warn, &mut out) {
+    if !judge(CheckId::PermSshDir, &ssh, Severity::Warn, &mut out) {
         out.push(Finding::skip(
-            "perm.ssh-dir",
+            CheckId::PermSshDir,
             "~/.ssh",
             "there is no ~/.ssh yet (`ssh-keygen` creates it)",
         ));
@@ -473,7 +428,7 @@ fn windows_run(ctx: &Context, state: &mut RunState) {
         }
     }
     for path in &config_files {
-        judge("perm.config", path, Severity::Fail, &mut out);
+        judge(CheckId::PermConfig, path, Severity::Fail, &mut out);
     }
     let mut kh: Vec<PathBuf> = vec![ssh.join("known_hosts"), ssh.join("known_hosts2")];
     for plan in crate::probes::plan_nodes(ctx, state) {
@@ -484,10 +439,10 @@ fn windows_run(ctx: &Context, state: &mut RunState) {
         }
     }
     for path in &kh {
-        judge("perm.known-hosts", path, Severity::Warn, &mut out);
+        judge(CheckId::PermKnownHosts, path, Severity::Warn, &mut out);
     }
     judge(
-        "perm.authorized-keys",
+        CheckId::PermAuthorizedKeys,
         &ssh.join("authorized_keys"),
         Severity::Warn,
         &mut out,
@@ -502,7 +457,7 @@ fn windows_run(ctx: &Context, state: &mut RunState) {
 /// accounts by name and SID, and the icacls commands (PowerShell) that fix it.
 pub fn acl_finding(
     ctx: &Context,
-    id: &str,
+    id: CheckId,
     path: &Path,
     role: crate::platform::windows::FileRole,
     acl: &crate::platform::windows::Acl,
@@ -547,7 +502,7 @@ pub fn acl_finding(
         (FileRole::PrivateKey, _) => {
             ": OpenSSH for Windows says `UNPROTECTED PRIVATE KEY FILE!` and skips the key"
         }
-        (_, "perm.config") => ": OpenSSH for Windows stops with `Bad owner or permissions`",
+        (_, CheckId::PermConfig) => ": OpenSSH for Windows stops with `Bad owner or permissions`",
         _ => "",
     };
     let summary = format!("{shown} {}{consequence}", problems.join(" and "));

@@ -3,20 +3,12 @@
 
 use std::path::Path;
 
-use crate::catalogue::CheckDoc;
+use crate::check::CheckId;
 use crate::context::Context;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::keyfile::KeyFormat;
 use crate::platform::windows::{Putty, PuttySession};
 use crate::runner::RunState;
-
-pub const CHECKS: &[CheckDoc] = &[CheckDoc {
-    id: "config.putty-session",
-    title: "PuTTY's saved session for each login node",
-    what: "On Windows, reads PuTTY's saved sessions (HKCU\\Software\\SimonTatham\\PuTTY\\Sessions, read-only) and checks each one that points at a login node: host name, port, login name and the private key file (Connection > SSH > Auth > Credentials) and its format.",
-    why: "PuTTY does not read ~/.ssh/config: a session with a placeholder or missing login name, another port or no key fails exactly like a key that is not deployed.",
-    fix: "Open PuTTY, load the session, correct it (Session: host name and port; Connection > Data: auto-login username; Connection > SSH > Auth > Credentials: the .ppk key), then Save.",
-}];
 
 /// Runs on Windows, where PuTTY keeps its sessions in the registry.
 pub fn run(ctx: &Context, state: &mut RunState) {
@@ -197,7 +189,7 @@ fn judge(
         });
     let f = match worst {
         None => Finding::pass(
-            "config.putty-session",
+            CheckId::ConfigPuttySession,
             &subject,
             format!(
                 "connects to {hostname} port {port} as {} with {}",
@@ -206,7 +198,7 @@ fn judge(
             ),
         ),
         Some(sev) => Finding::new(
-            "config.putty-session",
+            CheckId::ConfigPuttySession,
             sev,
             &subject,
             format!(

@@ -3,13 +3,7 @@
 use std::io::{self, Write};
 
 use super::Style;
-use crate::catalogue::area_rank;
-
-fn catalogue_position(id: &str) -> usize {
-    crate::catalogue::all()
-        .position(|d| d.id == id)
-        .unwrap_or(usize::MAX)
-}
+use crate::check::Area;
 use crate::finding::{Finding, Severity};
 use crate::report::Report;
 use crate::settings::Verbosity;
@@ -34,15 +28,15 @@ fn severity_code(s: Severity) -> &'static str {
     }
 }
 
-fn area_title(area: &str) -> &'static str {
+fn area_title(area: Area) -> &'static str {
     match area {
-        "env" => "System",
-        "config" => "SSH config",
-        "perm" => "Permissions",
-        "key" => "Keys",
-        "bundle" => "Bundle",
-        "net" | "ssh" => "Network",
-        _ => "Other",
+        Area::Env => "System",
+        Area::Config => "SSH config",
+        Area::Perm => "Permissions",
+        Area::Key => "Keys",
+        Area::Bundle => "Bundle",
+        Area::Net | Area::Ssh => "Network",
+        Area::Diagnosis => "Diagnosis",
     }
 }
 
@@ -162,7 +156,7 @@ fn grouped<'a>(findings: &[&'a Finding]) -> Vec<(&'a Finding, String)> {
                 continue;
             }
         }
-        out.push((f, f.id.clone()));
+        out.push((f, f.id.to_string()));
     }
     out
 }
@@ -326,8 +320,12 @@ pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Resul
                         "2",
                         &format!(
                             "because: {} ({} confidence)",
-                            d.because.join(", "),
-                            d.confidence
+                            d.because
+                                .iter()
+                                .map(|c| c.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            d.confidence.as_str()
                         )
                     )
                 )?;
@@ -346,7 +344,7 @@ pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Resul
             .iter()
             .filter(|f| f.node.is_none())
             .collect();
-        local.sort_by_key(|f| area_rank(f.area()));
+        local.sort_by_key(|f| f.area());
         let mut areas: Vec<(&'static str, Vec<&Finding>)> = Vec::new();
         for f in local {
             let title = area_title(f.area());
@@ -376,7 +374,7 @@ pub fn render(report: &Report, style: &Style, out: &mut impl Write) -> io::Resul
                 .iter()
                 .filter(|f| f.node.as_deref() == Some(&node.alias))
                 .collect();
-            node_findings.sort_by_key(|f| catalogue_position(&f.id));
+            node_findings.sort_by_key(|f| f.id);
             if node_findings.is_empty() {
                 continue;
             }

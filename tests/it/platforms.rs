@@ -87,7 +87,7 @@ fn windows_acl_verdicts_name_the_accounts_and_fix_with_icacls() {
     ]);
     let f = mlc_doctor::probes::perms::acl_finding(
         &ctx,
-        "perm.private-key",
+        mlc_doctor::check::CheckId::PermPrivateKey,
         &key,
         FileRole::PrivateKey,
         &inherited,
@@ -111,7 +111,7 @@ fn windows_acl_verdicts_name_the_accounts_and_fix_with_icacls() {
     let config = home.join(".ssh").join("config");
     let f = mlc_doctor::probes::perms::acl_finding(
         &ctx,
-        "perm.config",
+        mlc_doctor::check::CheckId::PermConfig,
         &config,
         FileRole::Shared,
         &inherited,
@@ -127,7 +127,7 @@ fn windows_acl_verdicts_name_the_accounts_and_fix_with_icacls() {
     ]);
     let f = mlc_doctor::probes::perms::acl_finding(
         &ctx,
-        "perm.config",
+        mlc_doctor::check::CheckId::PermConfig,
         &config,
         FileRole::Shared,
         &writable,
@@ -202,21 +202,26 @@ async fn the_agent_advice_fits_the_platform() {
 #[test]
 fn diagnosis_steps_speak_powershell_for_a_windows_report() {
     use mlc_doctor::finding::Finding;
-    let commands = |os: &str| -> Vec<String> {
-        let findings = vec![
-            Finding::info("env.os", "system", os).with("os", os),
-            Finding::fail("key.present", "~/.ssh", "no private key"),
-        ];
-        mlc_doctor::diagnosis::diagnose(&findings)
-            .into_iter()
-            .find(|d| d.id == "diagnosis.no-key")
-            .expect("diagnosis.no-key")
-            .steps
-            .into_iter()
-            .filter_map(|s| s.command)
-            .collect()
+    let commands = |os: Os| -> Vec<String> {
+        let findings = vec![Finding::fail(
+            mlc_doctor::check::CheckId::KeyPresent,
+            "~/.ssh",
+            "no private key",
+        )];
+        mlc_doctor::diagnosis::diagnose(
+            &findings,
+            os.shell(),
+            &mlc_doctor::profile::Profile::embedded(),
+        )
+        .into_iter()
+        .find(|d| d.id == "diagnosis.no-key")
+        .expect("diagnosis.no-key")
+        .steps
+        .into_iter()
+        .filter_map(|s| s.command)
+        .collect()
     };
-    let windows = commands("Windows");
+    let windows = commands(Os::Windows);
     assert_eq!(
         windows[0],
         "ssh-keygen -t ed25519 -a 100 -f \"$env:USERPROFILE\\.ssh\\id_ed25519\""
@@ -227,7 +232,7 @@ fn diagnosis_steps_speak_powershell_for_a_windows_report() {
         "{}",
         windows[1]
     );
-    let linux = commands("Debian GNU/Linux");
+    let linux = commands(Os::Linux);
     assert_eq!(
         linux[0],
         "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519"
@@ -273,7 +278,11 @@ fn macos_names_which_ssh_runs() {
         let mut ctx = Context::for_home(Path::new("/Users/ana"), Profile::embedded());
         ctx.os = os;
         let mut state = RunState::default();
-        state.push([Finding::pass("env.openssh", path, "OpenSSH 9.8")]);
+        state.push([Finding::pass(
+            mlc_doctor::check::CheckId::EnvOpenssh,
+            path,
+            "OpenSSH 9.8",
+        )]);
         state.openssh = Some(OpenSsh {
             path: path.into(),
             banner: "OpenSSH_9.8p1".into(),
