@@ -3,7 +3,8 @@
 //! runs it with `--release`, so the binary has the release profile's panic strategy.
 //!
 //! Its own test binary, not a module of `tests/it`: `scripts/release-test` builds it with
-//! `--release` (LTO) and the feature, and a binary this small keeps that build short.
+//! `--release` (LTO) and the feature, and so only this test goes through that build, not
+//! the whole suite.
 #![cfg(all(unix, feature = "fault-injection"))]
 
 #[allow(dead_code)] // the shared helpers; this test uses a few

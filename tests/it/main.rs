@@ -3,7 +3,7 @@
 //! a clean environment, a loopback sshd and ssh-agent, snapshot filters.
 //!
 //! `tests/release_panic.rs` stays a binary of its own: it needs the release profile and the
-//! `fault-injection` feature, and a small binary keeps that LTO build short.
+//! `fault-injection` feature, and on its own only that one test goes through the LTO build.
 
 mod common;
 
