@@ -62,11 +62,10 @@ pub fn is_executable(path: &Path) -> bool {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
-    #[cfg(unix)]
     #[test]
     fn modes_and_privacy_are_read_and_set() {
         let dir = tempfile::tempdir().unwrap();
