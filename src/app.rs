@@ -244,15 +244,13 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
         eprintln!("mlc-doctor: {e}");
     }
     // The bundle's own verdict came last: the headline must not say all is well above it.
-    crate::verdict::conclude(
+    let status = crate::verdict::conclude(
         &mut report,
         ctx.site(),
         settings.strict,
         bundle_error.is_some(),
     );
     report.escape();
-    let status =
-        crate::verdict::exit_status(&report.findings, settings.strict, bundle_error.is_some());
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

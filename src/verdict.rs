@@ -37,16 +37,18 @@ pub struct Site<'a> {
     pub profile: &'a Profile,
 }
 
-/// Fills in what follows from the findings: counts, diagnosis and exit code.
-/// `tool_failed`: the tool itself could not do its job (exit status 3).
-pub fn conclude(report: &mut Report, site: Site, strict: bool, tool_failed: bool) {
+/// Fills in what follows from the findings: counts, diagnosis and exit code; returns the
+/// exit status. `tool_failed`: the tool itself could not do its job (exit status 3).
+pub fn conclude(report: &mut Report, site: Site, strict: bool, tool_failed: bool) -> ExitStatus {
     report.summary = Summary::of(&report.findings);
     report.diagnosis = crate::diagnosis::diagnose(&report.findings, site.shell, site.profile);
-    report.exit_code = exit_status(&report.findings, strict, tool_failed).code() as i32;
+    let status = exit_status(&report.findings, strict, tool_failed);
+    report.exit_code = status.code() as i32;
+    status
 }
 
 /// The exit status of a check run.
-pub fn exit_status(findings: &[Finding], strict: bool, tool_failed: bool) -> ExitStatus {
+fn exit_status(findings: &[Finding], strict: bool, tool_failed: bool) -> ExitStatus {
     let bundle_failed = findings
         .iter()
         .any(|f| f.id == CheckId::BundleWritten && f.severity == Severity::Fail);
