@@ -273,10 +273,16 @@ impl<'a> Dialer<'a> {
 
 /// Says goodbye properly, so the server logs a disconnect, not a dropped connection.
 async fn hang_up(ctx: &Context, h: Connected) {
-    let _ = tokio::time::timeout(
-        ctx.timeout,
-        h.disconnect(russh::Disconnect::ByApplication, "", "en"),
-    )
+    let _ = tokio::time::timeout(ctx.timeout, async {
+        if h.disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await
+            .is_ok()
+        {
+            // The session task writes the message and ends; waiting for it means the run
+            // never ends (and drops the socket) before the server has read the goodbye.
+            let _ = h.await;
+        }
+    })
     .await;
 }
 
