@@ -1,6 +1,5 @@
 //! Dispatch of the subcommands; the only place that prints.
 
-use crate::check::CheckId;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -203,11 +202,18 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
         Err(e) => return usage(&e.to_string()),
     };
     let ctx = Arc::new(Context::from_settings(&settings, env.clone()));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // Offline, the only async work is one agent query: no worker threads to start.
+    let runtime = if settings.offline {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => return fatal(&format!("cannot start the async runtime: {e}")),
     };
@@ -233,28 +239,17 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
     runtime.shutdown_background();
     let mut report = build_report(&settings, &ctx, state.findings.clone(), state.nodes.clone());
 
-    let mut status = ExitStatus::from_findings(&report.findings, settings.strict);
-    match crate::bundle::write(&settings, &ctx, &state, &mut report) {
-        Ok(()) => {}
-        Err(e) => {
-            eprintln!("mlc-doctor: {e}");
-            status = ExitStatus::ToolError;
-        }
+    let bundle_error = crate::bundle::write(&settings, &ctx, &state, &mut report).err();
+    if let Some(e) = &bundle_error {
+        eprintln!("mlc-doctor: {e}");
     }
-    if status != ExitStatus::ToolError {
-        status = ExitStatus::from_findings(&report.findings, settings.strict);
-        if report
-            .findings
-            .iter()
-            .any(|f| f.id == CheckId::BundleWritten && f.severity == crate::finding::Severity::Fail)
-        {
-            status = ExitStatus::ToolError;
-        }
-    }
-    report.exit_code = status.code() as i32;
-    report.summary = Summary::of(&report.findings);
     // The bundle's own verdict came last: the headline must not say all is well above it.
-    report.diagnosis = crate::diagnosis::diagnose(&report.findings);
+    let status = crate::verdict::conclude(
+        &mut report,
+        ctx.site(),
+        settings.strict,
+        bundle_error.is_some(),
+    );
     report.escape();
 
     let stdout = std::io::stdout();
@@ -355,11 +350,10 @@ fn fix(args: &crate::cli::FixArgs, env: BTreeMap<String, String>, argv: Vec<Stri
 pub fn build_report(
     settings: &Settings,
     ctx: &Context,
-    findings: Vec<crate::finding::Finding>,
+    mut findings: Vec<crate::finding::Finding>,
     nodes: Vec<crate::report::NodeReport>,
 ) -> Report {
-    let diagnosis = crate::diagnosis::diagnose(&findings);
-    let status = ExitStatus::from_findings(&findings, settings.strict);
+    crate::verdict::adjust(&mut findings);
     let mut report = Report {
         schema: SCHEMA.to_string(),
         tool: Tool::this(),
@@ -374,24 +368,27 @@ pub fn build_report(
             .unwrap_or_else(|_| ctx.started_at.to_string()),
         duration_ms: ctx.started.elapsed().as_millis() as u64,
         offline: settings.offline,
-        summary: Summary::of(&findings),
+        summary: Summary::default(),
         findings,
         nodes,
-        diagnosis,
+        diagnosis: Vec::new(),
         bundle: None,
-        exit_code: status.code() as i32,
+        exit_code: 0,
     };
+    crate::verdict::conclude(&mut report, ctx.site(), settings.strict, false);
     report.escape();
     report
 }
 
 fn list(json: bool) -> ExitStatus {
+    let profile = crate::profile::Profile::embedded();
+    let title = |d: &crate::catalogue::CheckDoc| crate::catalogue::in_site_words(d.title, &profile);
     let docs: Vec<_> = crate::catalogue::all().collect();
     let mut out = std::io::stdout().lock();
     let result = if json {
         let rows: Vec<_> = docs
             .iter()
-            .map(|d| serde_json::json!({"id": d.id, "area": d.area().as_str(), "title": d.title}))
+            .map(|d| serde_json::json!({"id": d.id, "area": d.area().as_str(), "title": title(d)}))
             .collect();
         writeln!(
             out,
@@ -401,7 +398,7 @@ fn list(json: bool) -> ExitStatus {
     } else {
         let width = docs.iter().map(|d| d.id.as_str().len()).max().unwrap_or(10);
         docs.iter()
-            .try_for_each(|d| writeln!(out, "{:width$}  {:9} {}", d.id, d.area(), d.title))
+            .try_for_each(|d| writeln!(out, "{:width$}  {:9} {}", d.id, d.area(), title(d)))
     };
     match result {
         Ok(()) => ExitStatus::Healthy,
@@ -423,8 +420,9 @@ fn explain(id: &str) -> ExitStatus {
         ));
     };
     let profile = crate::profile::Profile::embedded();
+    let words = |t: &str| crate::catalogue::in_site_words(t, &profile);
     let mut text = String::new();
-    text.push_str(&format!("{} — {}\n\n", doc.id, doc.title));
+    text.push_str(&format!("{} — {}\n\n", doc.id, words(doc.title)));
     for (head, body) in [
         ("What it checks", doc.what),
         ("Why it matters", doc.why),
@@ -432,7 +430,7 @@ fn explain(id: &str) -> ExitStatus {
     ] {
         text.push_str(head);
         text.push('\n');
-        for line in crate::render::human::wrap(body, 88, "  ") {
+        for line in crate::render::human::wrap(&words(body), 88, "  ") {
             text.push_str(&line);
             text.push('\n');
         }

@@ -4,7 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::CheckId;
+use crate::fact::{BannerKind, Fact, UserValue};
 use crate::finding::{Finding, Severity};
+use crate::platform::Shell;
+use crate::profile::Profile;
+use crate::report::TcpOutcome;
+use crate::transcript::Outcome;
 
 /// One step of a fix.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,14 +41,37 @@ pub struct Diagnosis {
     pub summary: String,
     /// The finding ids it rests on.
     pub because: Vec<CheckId>,
-    /// high, medium or low.
-    pub confidence: String,
+    pub confidence: Confidence,
     pub steps: Vec<Step>,
 }
 
-/// The findings, with the questions rules ask of them.
+/// How sure a diagnosis is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    High,
+    Medium,
+    Low,
+}
+
+impl Confidence {
+    /// The word of the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::High => "high",
+            Confidence::Medium => "medium",
+            Confidence::Low => "low",
+        }
+    }
+}
+
+/// The findings, with the questions rules ask of them: ids, severities and the typed
+/// facts the checks recorded, never their wording.
 struct Facts<'a> {
     findings: &'a [Finding],
+    shell: Shell,
+    /// The site's words for advice (its VPN, key file, deployment window, alias).
+    profile: &'a Profile,
 }
 
 impl<'a> Facts<'a> {
@@ -53,29 +81,29 @@ impl<'a> Facts<'a> {
             .filter(|f| f.id == id && f.severity == sev)
             .collect()
     }
-    /// The shell of the machine the report is about (env.os), for the commands of steps.
-    fn shell(&self) -> crate::platform::Shell {
-        let windows = self.findings.iter().any(|f| {
-            f.id == CheckId::EnvOs
-                && f.evidence
-                    .get("os")
-                    .and_then(|v| v.as_str())
-                    .is_some_and(|o| o.eq_ignore_ascii_case("windows"))
-        });
-        if windows {
-            crate::platform::Shell::PowerShell
-        } else {
-            crate::platform::Shell::Posix
-        }
+    /// The shell of the machine the report is about, for the commands of steps.
+    fn shell(&self) -> Shell {
+        self.shell
     }
     /// `~/.ssh/...` written for that shell.
     fn path(&self, shown: &str) -> String {
         match (self.shell(), shown.strip_prefix('~')) {
-            (crate::platform::Shell::PowerShell, Some(rest)) => {
-                crate::platform::windows::ps_profile_path(rest)
-            }
+            (Shell::PowerShell, Some(rest)) => crate::platform::windows::ps_profile_path(rest),
             _ => shown.to_string(),
         }
+    }
+    /// The blocks to write when there is no config (`config.present`'s remedy).
+    fn config_to_write(&self) -> Option<crate::finding::Remedy> {
+        self.with(CheckId::ConfigPresent, Severity::Warn)
+            .first()
+            .and_then(|c| c.remedy.clone())
+    }
+    /// `config.user` warnings for a node whose config sets no User.
+    fn missing_user(&self) -> Vec<&'a Finding> {
+        self.with(CheckId::ConfigUser, Severity::Warn)
+            .into_iter()
+            .filter(|x| x.fact == Some(Fact::User(UserValue::Missing)))
+            .collect()
     }
     fn any(&self, id: CheckId, sev: Severity) -> bool {
         self.findings
@@ -116,20 +144,26 @@ impl<'a> Facts<'a> {
             .filter(|f| {
                 f.id == id
                     && f.severity == Severity::Fail
-                    && f.evidence
-                        .get("used_by")
-                        .and_then(|u| u.as_array())
-                        .is_none_or(|a| !a.is_empty())
+                    && !matches!(&f.fact, Some(Fact::KeyUse(used_by)) if used_by.is_empty())
             })
             .collect()
     }
+}
+
+/// The phrase with its first letter in upper case, to start a sentence.
+fn capitalised(phrase: &str) -> String {
+    let mut chars = phrase.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn diag(
     id: CheckId,
     summary: impl Into<String>,
     because: &[&Finding],
-    confidence: &str,
+    confidence: Confidence,
     steps: Vec<Step>,
 ) -> Diagnosis {
     let mut ids: Vec<CheckId> = because.iter().map(|f| f.id).collect();
@@ -138,7 +172,7 @@ fn diag(
         id,
         summary: summary.into(),
         because: ids,
-        confidence: confidence.into(),
+        confidence,
         steps,
     }
 }
@@ -173,7 +207,7 @@ fn bundle_refused(f: &Facts) -> Option<Diagnosis> {
             CheckId::DiagnosisBundleRefused,
             "No support bundle was written (the checks below still ran)",
             &found,
-            "high",
+            Confidence::High,
             f.steps(&found),
         )
     })
@@ -186,7 +220,7 @@ fn no_client(f: &Facts) -> Option<Diagnosis> {
             CheckId::DiagnosisNoClient,
             "This machine has no usable OpenSSH client: `ssh` cannot log in from here",
             &found,
-            "high",
+            Confidence::High,
             f.steps(&found),
         )
     })
@@ -206,7 +240,7 @@ fn config_broken(f: &Facts) -> Option<Diagnosis> {
             CheckId::DiagnosisConfigBroken,
             "OpenSSH refuses to read your ~/.ssh/config, so `ssh` fails for every host",
             &found,
-            "high",
+            Confidence::High,
             f.steps(&found),
         )
     })
@@ -225,7 +259,10 @@ fn no_config(f: &Facts) -> Option<Diagnosis> {
     }
     let missing = f.any(CheckId::ConfigPresent, Severity::Warn);
     let summary = if missing {
-        "There is no ~/.ssh/config, so `ssh slurm` does not know what `slurm` is"
+        &format!(
+            "There is no ~/.ssh/config, so `ssh {alias}` does not know what `{alias}` is",
+            alias = f.profile.example_alias()
+        )
     } else {
         "Your ~/.ssh/config does not define the login nodes' short names correctly"
     };
@@ -233,7 +270,7 @@ fn no_config(f: &Facts) -> Option<Diagnosis> {
         CheckId::DiagnosisNoConfig,
         summary,
         &found,
-        "high",
+        Confidence::High,
         f.steps(&found),
     ))
 }
@@ -256,7 +293,7 @@ fn some_aliases_missing(f: &Facts) -> Option<Diagnosis> {
             names.join(", ")
         ),
         &undefined,
-        "high",
+        Confidence::High,
         vec![Step::cmd(
             "Add these blocks to ~/.ssh/config:",
             blocks.join("\n\n"),
@@ -268,7 +305,7 @@ fn offline(f: &Facts) -> Option<Diagnosis> {
     let nodes = f.probed_nodes();
     let failed = f.with(CheckId::NetDns, Severity::Fail);
     (!nodes.is_empty() && failed.len() >= nodes.len()).then(|| {
-        diag(CheckId::DiagnosisOffline, "No login node name resolves: this machine looks offline, or its DNS does not work", &failed, "high", vec![
+        diag(CheckId::DiagnosisOffline, "No login node name resolves: this machine looks offline, or its DNS does not work", &failed, Confidence::High, vec![
             Step::new("Check that you are online: open any web page. On a hotel or train network, finish the captive portal login first."),
             Step::new("If you use a VPN, disconnect and reconnect it; then run mlc-doctor again."),
         ])
@@ -281,11 +318,14 @@ fn network_blocked(f: &Facts) -> Option<Diagnosis> {
     let timeouts: Vec<&Finding> = tcp_fail
         .iter()
         .copied()
-        .filter(|x| x.summary.contains("timed out"))
+        .filter(|x| {
+            matches!(&x.fact, Some(Fact::Tcp(outcomes))
+                if !outcomes.is_empty() && outcomes.iter().all(|o| *o == TcpOutcome::Timeout))
+        })
         .collect();
     (!tcp_ok && !timeouts.is_empty() && timeouts.len() == tcp_fail.len()).then(|| {
-        diag(CheckId::DiagnosisNetworkBlocked, "The login nodes' names resolve but nothing answers on their SSH port: a firewall or a missing VPN", &timeouts, "high", vec![
-            Step::new("Connect to the university VPN (or use the campus network) and run mlc-doctor again."),
+        diag(CheckId::DiagnosisNetworkBlocked, "The login nodes' names resolve but nothing answers on their SSH port: a firewall or a missing VPN", &timeouts, Confidence::High, vec![
+            Step::new(format!("Connect to {} (or use {}) and run mlc-doctor again.", f.profile.advice.vpn, f.profile.advice.campus_network)),
             Step::new("If you are on the VPN already, the network you are on may block outgoing SSH (port 22): try another network."),
         ])
     })
@@ -295,17 +335,18 @@ fn not_ssh(f: &Facts) -> Option<Diagnosis> {
     let found: Vec<&Finding> = f
         .with(CheckId::SshBanner, Severity::Fail)
         .into_iter()
-        .filter(|x| x.summary.contains("answers on this port"))
+        .filter(|x| x.fact == Some(Fact::Banner(BannerKind::NotSsh)))
         .collect();
     (!found.is_empty()).then(|| {
         diag(
             CheckId::DiagnosisNotSsh,
             "Something other than the login node answers (a proxy, captive portal or firewall)",
             &found,
-            "medium",
-            vec![Step::new(
-                "Try from another network or through the university VPN.",
-            )],
+            Confidence::Medium,
+            vec![Step::new(format!(
+                "Try from another network or through {}.",
+                f.profile.advice.vpn
+            ))],
         )
     })
 }
@@ -315,7 +356,7 @@ fn host_key_changed(f: &Facts) -> Option<Diagnosis> {
     (!found.is_empty()).then(|| {
         let mut steps = vec![Step::new("Do not log in yet. Ask support (with the bundle attached) whether the login node's host key changed; the report shows the new fingerprint.")];
         steps.extend(f.steps(&found));
-        diag(CheckId::DiagnosisHostKeyChanged, "The login node's host key is not the one you trusted before: ssh refuses to connect", &found, "high", steps)
+        diag(CheckId::DiagnosisHostKeyChanged, "The login node's host key is not the one you trusted before: ssh refuses to connect", &found, Confidence::High, steps)
     })
 }
 
@@ -324,20 +365,16 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
     let found: Vec<&Finding> = f
         .with(CheckId::KeyPresent, Severity::Fail)
         .into_iter()
-        .filter(|x| x.evidence.get("damaged").is_none())
+        .filter(|x| x.fact != Some(Fact::KeyDamaged))
         .collect();
     (!found.is_empty()).then(|| {
         // In the order a person can do them: the key, then the config, then deploying it
         // (which needs the alias and a real username).
         let mut steps = vec![Step::cmd(
             "Create a key as the site recommends (choose a passphrase when asked):",
-            format!("ssh-keygen -t ed25519 -a 100 -f {}", f.path("~/.ssh/id_ed25519")),
+            f.profile.keygen(&f.path(&f.profile.advice.key_path())),
         )];
-        if let Some(r) = f
-            .with(CheckId::ConfigPresent, Severity::Warn)
-            .first()
-            .and_then(|c| c.remedy.clone())
-        {
+        if let Some(r) = f.config_to_write() {
             steps.push(Step {
                 text: format!("Then write ~/.ssh/config: {}", r.text),
                 command: r.command,
@@ -345,7 +382,7 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
         }
         steps.push(deploy_step(f));
         steps.push(Step::new("Later than that, open a ticket and attach the bundle: it contains your new public key."));
-        diag(CheckId::DiagnosisNoKey, "You have no SSH key that ssh would use for the login nodes", &found, "high", steps)
+        diag(CheckId::DiagnosisNoKey, "You have no SSH key that ssh would use for the login nodes", &found, Confidence::High, steps)
     })
 }
 
@@ -356,28 +393,26 @@ fn user_unusable(f: &Facts) -> bool {
     let block_without_user = f
         .with(CheckId::ConfigPresent, Severity::Warn)
         .iter()
-        .any(|c| {
-            c.remedy
-                .as_ref()
-                .and_then(|r| r.command.as_deref())
-                .is_none_or(|cmd| cmd.contains("<your cluster username>"))
-        });
+        .any(|c| c.fact != Some(Fact::NoConfig { user_known: true }));
     f.any(CheckId::ConfigUser, Severity::Fail)
         || block_without_user
-        || (!f.any(CheckId::ConfigPresent, Severity::Warn)
-            && f.with(CheckId::ConfigUser, Severity::Warn)
-                .iter()
-                .any(|x| x.summary.contains("no User")))
+        || (!f.any(CheckId::ConfigPresent, Severity::Warn) && !f.missing_user().is_empty())
 }
 
 /// Deploying the key: `ssh-copy-id` only once the config names a real username.
 fn deploy_step(f: &Facts) -> Step {
     if user_unusable(f) {
-        Step::new("Once the Host blocks have your cluster username in `User` (`mlc-doctor fix --user NAME` writes it), deploy the key within 2 days of your account's creation with `ssh-copy-id -i ~/.ssh/id_ed25519.pub slurm`.")
+        Step::new(format!("Once the Host blocks have your cluster username in `User` (`mlc-doctor fix --user NAME` writes it), deploy the key {} with `ssh-copy-id -i {}.pub {}`.", f.profile.advice.deploy_window(), f.profile.advice.key_path(), f.profile.example_alias()))
     } else {
         Step::cmd(
-            "Within 2 days of your account's creation, deploy it yourself:",
-            f.shell().copy_id(&f.path("~/.ssh/id_ed25519.pub"), "slurm"),
+            format!(
+                "{}, deploy it yourself:",
+                capitalised(&f.profile.advice.deploy_window())
+            ),
+            f.shell().copy_id(
+                &f.path(&format!("{}.pub", f.profile.advice.key_path())),
+                f.profile.example_alias(),
+            ),
         )
     }
 }
@@ -391,7 +426,7 @@ fn key_refused_locally(f: &Facts) -> Option<Diagnosis> {
             CheckId::DiagnosisKeyRefusedLocally,
             "OpenSSH will not use your key, so the server never sees it",
             &found,
-            "high",
+            Confidence::High,
             f.steps(&found),
         )
     })
@@ -399,43 +434,40 @@ fn key_refused_locally(f: &Facts) -> Option<Diagnosis> {
 
 fn wrong_user(f: &Facts) -> Option<Diagnosis> {
     let fails = f.with(CheckId::ConfigUser, Severity::Fail);
-    let missing: Vec<&Finding> = f
-        .with(CheckId::ConfigUser, Severity::Warn)
-        .into_iter()
-        .filter(|x| x.summary.contains("no User"))
-        .collect();
+    let missing = f.missing_user();
     let refused = f.any(CheckId::SshKeyAccepted, Severity::Fail);
     if !fails.is_empty() {
-        return Some(diag(CheckId::DiagnosisWrongUser, "The username in your config is not a cluster username: the server refuses every key for it", &fails, "high", f.steps(&fails)));
+        return Some(diag(CheckId::DiagnosisWrongUser, "The username in your config is not a cluster username: the server refuses every key for it", &fails, Confidence::High, f.steps(&fails)));
     }
     let shadowed: Vec<&Finding> = f
         .with(CheckId::ConfigPrecedence, Severity::Warn)
         .into_iter()
-        .filter(|x| x.summary.starts_with("User "))
+        .filter(|x| matches!(&x.fact, Some(Fact::Shadowed(keyword)) if keyword == "user"))
         .collect();
     if !shadowed.is_empty() {
-        return Some(diag(CheckId::DiagnosisWrongUser, "An earlier block of your config (often `Host *`) sets another User, which wins over the one in the login node's block", &shadowed, if refused { "high" } else { "medium" }, f.steps(&shadowed)));
+        return Some(diag(CheckId::DiagnosisWrongUser, "An earlier block of your config (often `Host *`) sets another User, which wins over the one in the login node's block", &shadowed, if refused { Confidence::High } else { Confidence::Medium }, f.steps(&shadowed)));
     }
-    (!missing.is_empty() && refused).then(|| diag(CheckId::DiagnosisWrongUser, "Your config has no User for the login nodes, so ssh sends your local login name, which the cluster does not know", &missing, "medium", f.steps(&missing)))
+    (!missing.is_empty() && refused).then(|| diag(CheckId::DiagnosisWrongUser, "Your config has no User for the login nodes, so ssh sends your local login name, which the cluster does not know", &missing, Confidence::Medium, f.steps(&missing)))
 }
 
 fn too_many_keys(f: &Facts) -> Option<Diagnosis> {
     let mut found = f.with(CheckId::KeyAgent, Severity::Warn);
     found.extend(f.findings.iter().filter(|x| {
-        x.id == CheckId::SshTranscript && x.summary.contains("Too many authentication failures")
+        x.id == CheckId::SshTranscript
+            && x.fact == Some(Fact::Transcript(Outcome::TooManyAuthFailures))
     }));
     let accepted = f.any(CheckId::SshKeyAccepted, Severity::Pass);
     (!found.is_empty()).then(|| {
-        diag(CheckId::DiagnosisTooManyKeys, "ssh offers too many keys: the server stops after 6 refused keys, before yours is tried", &found, if accepted { "high" } else { "medium" }, vec![
+        diag(CheckId::DiagnosisTooManyKeys, "ssh offers too many keys: the server stops after 6 refused keys, before yours is tried", &found, if accepted { Confidence::High } else { Confidence::Medium }, vec![
             Step::new("Add `IdentitiesOnly yes` (and your IdentityFile) to each login node's Host block in ~/.ssh/config."),
-            Step::cmd("Or empty the agent and load only the cluster key:", format!("ssh-add -D{} ssh-add {}", if f.shell() == crate::platform::Shell::PowerShell { ";" } else { " &&" }, f.path("~/.ssh/id_ed25519"))),
+            Step::cmd("Or empty the agent and load only the cluster key:", format!("ssh-add -D{} ssh-add {}", if f.shell() == Shell::PowerShell { ";" } else { " &&" }, f.path(&f.profile.advice.key_path()))),
         ])
     })
 }
 
 fn second_factor_blocked(f: &Facts) -> Option<Diagnosis> {
     let found = f.with(CheckId::ConfigAuthOverride, Severity::Fail);
-    (!found.is_empty()).then(|| diag(CheckId::DiagnosisSecondFactorBlocked, "A setting in your config stops ssh from using your key or from asking for the TOTP code", &found, "high", f.steps(&found)))
+    (!found.is_empty()).then(|| diag(CheckId::DiagnosisSecondFactorBlocked, "A setting in your config stops ssh from using your key or from asking for the TOTP code", &found, Confidence::High, f.steps(&found)))
 }
 
 fn key_not_deployed(f: &Facts) -> Option<Diagnosis> {
@@ -463,7 +495,7 @@ fn key_not_deployed(f: &Facts) -> Option<Diagnosis> {
         CheckId::DiagnosisKeyNotDeployed,
         summary,
         &found,
-        "medium",
+        Confidence::Medium,
         steps,
     ))
 }
@@ -487,7 +519,7 @@ fn node_down(f: &Facts) -> Option<Diagnosis> {
                 ok.join(", ")
             ),
             &down,
-            "medium",
+            Confidence::Medium,
             vec![Step::cmd(
                 "Log in through a node that answers:",
                 format!("ssh {}", ok[0]),
@@ -499,17 +531,20 @@ fn node_down(f: &Facts) -> Option<Diagnosis> {
 fn key_policy(f: &Facts) -> Option<Diagnosis> {
     let mut found = f.used_key_problem(CheckId::KeyAlgorithm);
     found.extend(f.used_key_problem(CheckId::KeyPassphrase));
-    (!found.is_empty()).then(|| diag(CheckId::DiagnosisKeyPolicy, "Your key does not meet the site's key policy (Ed25519 or RSA ≥ 4096, with a passphrase)", &found, "high", f.steps(&found)))
+    (!found.is_empty()).then(|| diag(CheckId::DiagnosisKeyPolicy, "Your key does not meet the site's key policy (Ed25519 or RSA ≥ 4096, with a passphrase)", &found, Confidence::High, f.steps(&found)))
 }
 
 /// The ranked causes behind the findings; `diagnosis.healthy` when nothing failed.
-pub fn diagnose(findings: &[Finding]) -> Vec<Diagnosis> {
-    let facts = Facts { findings };
+pub fn diagnose(findings: &[Finding], shell: Shell, profile: &Profile) -> Vec<Diagnosis> {
+    let facts = Facts {
+        findings,
+        shell,
+        profile,
+    };
     let mut out: Vec<Diagnosis> = RULES.iter().filter_map(|rule| rule(&facts)).collect();
     // A missing config that the no-key steps already write is not a second cause.
-    let config_in_key_steps = out.iter().any(|d| {
-        d.id == CheckId::DiagnosisNoKey && d.steps.iter().any(|s| s.text.starts_with("Then write"))
-    });
+    let config_in_key_steps =
+        facts.config_to_write().is_some() && out.iter().any(|d| d.id == CheckId::DiagnosisNoKey);
     if config_in_key_steps {
         out.retain(|d| d.id != CheckId::DiagnosisNoConfig);
     }
@@ -525,7 +560,7 @@ pub fn diagnose(findings: &[Finding]) -> Vec<Diagnosis> {
             CheckId::DiagnosisHealthy,
             "No known cause matches; see the failed checks below",
             &failed,
-            "low",
+            Confidence::Low,
             facts.steps(&failed),
         )];
     }
@@ -556,9 +591,10 @@ pub fn diagnose(findings: &[Finding]) -> Vec<Diagnosis> {
     } else {
         (
             "Nothing is wrong that the client can see".to_string(),
-            vec![Step::new(
-                "If `ssh slurm` still fails, open a ticket and attach the bundle.",
-            )],
+            vec![Step::new(format!(
+                "If `ssh {}` still fails, open a ticket and attach the bundle.",
+                profile.example_alias()
+            ))],
         )
     };
     vec![Diagnosis {
@@ -566,9 +602,9 @@ pub fn diagnose(findings: &[Finding]) -> Vec<Diagnosis> {
         summary,
         because: vec![],
         confidence: if accepted.is_empty() {
-            "medium".into()
+            Confidence::Medium
         } else {
-            "high".into()
+            Confidence::High
         },
         steps,
     }]
@@ -579,7 +615,10 @@ mod tests {
     use super::*;
 
     fn ids(findings: &[Finding]) -> Vec<CheckId> {
-        diagnose(findings).into_iter().map(|d| d.id).collect()
+        diagnose(findings, Shell::Posix, &Profile::embedded())
+            .into_iter()
+            .map(|d| d.id)
+            .collect()
     }
 
     fn node(f: Finding, n: &str) -> Finding {
@@ -589,23 +628,125 @@ mod tests {
     #[test]
     fn each_rule_fires_on_its_findings() {
         let cases: Vec<(Vec<Finding>, CheckId)> = vec![
-            (vec![Finding::fail(CheckId::ConfigSyntax, "~/.ssh/config:3", "bad")], CheckId::DiagnosisConfigBroken),
-            (vec![Finding::fail(CheckId::PermConfig, "~/.ssh/config", "open")], CheckId::DiagnosisConfigBroken),
-            (vec![Finding::warn(CheckId::ConfigPresent, "~/.ssh/config", "none")], CheckId::DiagnosisNoConfig),
-            (vec![node(Finding::fail(CheckId::NetDns, "slurm", "no"), "slurm"), node(Finding::fail(CheckId::NetDns, "slurm2", "no"), "slurm2")], CheckId::DiagnosisOffline),
-            (vec![node(Finding::pass(CheckId::NetDns, "slurm", "ok"), "slurm"), node(Finding::fail(CheckId::NetTcp, "slurm", "port 22 timed out on every address"), "slurm")], CheckId::DiagnosisNetworkBlocked),
-            (vec![node(Finding::fail(CheckId::SshBanner, "slurm", "an HTTP server answers on this port"), "slurm")], CheckId::DiagnosisNotSsh),
-            (vec![node(Finding::fail(CheckId::SshHostKey, "slurm", "changed"), "slurm")], CheckId::DiagnosisHostKeyChanged),
-            (vec![Finding::fail(CheckId::KeyPresent, "~/.ssh", "none")], CheckId::DiagnosisNoKey),
-            (vec![Finding::fail(CheckId::PermPrivateKey, "~/.ssh/id", "0644").with("used_by", ["slurm"])], CheckId::DiagnosisKeyRefusedLocally),
-            (vec![Finding::fail(CheckId::ConfigUser, "Host slurm", "placeholder")], CheckId::DiagnosisWrongUser),
-            (vec![Finding::warn(CheckId::ConfigPrecedence, "Host slurm", "User jane at ~/.ssh/config:2 (in `Host *`) wins over User pbb111 at ~/.ssh/config:6")], CheckId::DiagnosisWrongUser),
-            (vec![Finding::warn(CheckId::KeyAgent, "ssh-agent", "7 keys")], CheckId::DiagnosisTooManyKeys),
-            (vec![Finding::fail(CheckId::ConfigAuthOverride, "Host slurm", "BatchMode yes")], CheckId::DiagnosisSecondFactorBlocked),
-            (vec![node(Finding::fail(CheckId::SshKeyAccepted, "slurm", "none"), "slurm")], CheckId::DiagnosisKeyNotDeployed),
-            (vec![node(Finding::pass(CheckId::SshBanner, "slurm", "SSH-2.0"), "slurm"), node(Finding::fail(CheckId::NetTcp, "slurm2", "refused"), "slurm2")], CheckId::DiagnosisNodeDown),
-            (vec![Finding::fail(CheckId::KeyPassphrase, "~/.ssh/id", "none").with("used_by", ["slurm"])], CheckId::DiagnosisKeyPolicy),
-            (vec![node(Finding::pass(CheckId::SshKeyAccepted, "slurm", "ok"), "slurm")], CheckId::DiagnosisHealthy),
+            (
+                vec![Finding::fail(
+                    CheckId::ConfigSyntax,
+                    "~/.ssh/config:3",
+                    "bad",
+                )],
+                CheckId::DiagnosisConfigBroken,
+            ),
+            (
+                vec![Finding::fail(CheckId::PermConfig, "~/.ssh/config", "open")],
+                CheckId::DiagnosisConfigBroken,
+            ),
+            (
+                vec![Finding::warn(
+                    CheckId::ConfigPresent,
+                    "~/.ssh/config",
+                    "none",
+                )],
+                CheckId::DiagnosisNoConfig,
+            ),
+            (
+                vec![
+                    node(Finding::fail(CheckId::NetDns, "slurm", "no"), "slurm"),
+                    node(Finding::fail(CheckId::NetDns, "slurm2", "no"), "slurm2"),
+                ],
+                CheckId::DiagnosisOffline,
+            ),
+            (
+                vec![
+                    node(Finding::pass(CheckId::NetDns, "slurm", "ok"), "slurm"),
+                    node(
+                        Finding::fail(CheckId::NetTcp, "slurm", "x")
+                            .fact(Fact::Tcp(vec![TcpOutcome::Timeout, TcpOutcome::Timeout])),
+                        "slurm",
+                    ),
+                ],
+                CheckId::DiagnosisNetworkBlocked,
+            ),
+            (
+                vec![node(
+                    Finding::fail(CheckId::SshBanner, "slurm", "x")
+                        .fact(Fact::Banner(BannerKind::NotSsh)),
+                    "slurm",
+                )],
+                CheckId::DiagnosisNotSsh,
+            ),
+            (
+                vec![node(
+                    Finding::fail(CheckId::SshHostKey, "slurm", "changed"),
+                    "slurm",
+                )],
+                CheckId::DiagnosisHostKeyChanged,
+            ),
+            (
+                vec![Finding::fail(CheckId::KeyPresent, "~/.ssh", "none")],
+                CheckId::DiagnosisNoKey,
+            ),
+            (
+                vec![Finding::fail(CheckId::PermPrivateKey, "~/.ssh/id", "0644")
+                    .with("used_by", ["slurm"])],
+                CheckId::DiagnosisKeyRefusedLocally,
+            ),
+            (
+                vec![Finding::fail(
+                    CheckId::ConfigUser,
+                    "Host slurm",
+                    "placeholder",
+                )],
+                CheckId::DiagnosisWrongUser,
+            ),
+            (
+                vec![Finding::warn(CheckId::ConfigPrecedence, "Host slurm", "x")
+                    .fact(Fact::Shadowed("user".into()))],
+                CheckId::DiagnosisWrongUser,
+            ),
+            (
+                vec![Finding::warn(CheckId::KeyAgent, "ssh-agent", "7 keys")],
+                CheckId::DiagnosisTooManyKeys,
+            ),
+            (
+                vec![Finding::fail(
+                    CheckId::ConfigAuthOverride,
+                    "Host slurm",
+                    "BatchMode yes",
+                )],
+                CheckId::DiagnosisSecondFactorBlocked,
+            ),
+            (
+                vec![node(
+                    Finding::fail(CheckId::SshKeyAccepted, "slurm", "none"),
+                    "slurm",
+                )],
+                CheckId::DiagnosisKeyNotDeployed,
+            ),
+            (
+                vec![
+                    node(
+                        Finding::pass(CheckId::SshBanner, "slurm", "SSH-2.0"),
+                        "slurm",
+                    ),
+                    node(
+                        Finding::fail(CheckId::NetTcp, "slurm2", "refused"),
+                        "slurm2",
+                    ),
+                ],
+                CheckId::DiagnosisNodeDown,
+            ),
+            (
+                vec![Finding::fail(CheckId::KeyPassphrase, "~/.ssh/id", "none")
+                    .with("used_by", ["slurm"])],
+                CheckId::DiagnosisKeyPolicy,
+            ),
+            (
+                vec![node(
+                    Finding::pass(CheckId::SshKeyAccepted, "slurm", "ok"),
+                    "slurm",
+                )],
+                CheckId::DiagnosisHealthy,
+            ),
         ];
         for (findings, expected) in cases {
             assert_eq!(
@@ -617,9 +758,83 @@ mod tests {
     }
 
     #[test]
+    fn advice_speaks_the_sites_words() {
+        let mut profile = Profile::embedded();
+        profile.advice.vpn = "the Example VPN".into();
+        profile.advice.key_file = "id_example".into();
+        profile.advice.self_deploy_days = 5;
+        profile.policy.min_kdf_rounds = 64;
+        let mut nodes = profile.nodes.get_ref().clone();
+        nodes.rotate_left(1);
+        *profile.nodes.get_mut() = nodes;
+        let alias = profile.example_alias().to_string();
+        assert_ne!(alias, "slurm");
+        let blocked = [node(
+            Finding::fail(CheckId::NetTcp, "x", "x").fact(Fact::Tcp(vec![TcpOutcome::Timeout])),
+            "x",
+        )];
+        let d = diagnose(&blocked, Shell::Posix, &profile);
+        assert!(d[0].steps[0].text.contains("the Example VPN"), "{:?}", d[0]);
+        let d = diagnose(
+            &[Finding::fail(CheckId::KeyPresent, "~/.ssh", "none")],
+            Shell::Posix,
+            &profile,
+        );
+        let text = serde_json::to_string(&d).unwrap();
+        assert!(
+            text.contains("ssh-keygen -t ed25519 -a 64 -f ~/.ssh/id_example"),
+            "{text}"
+        );
+        assert!(text.contains("Within 5 days"), "{text}");
+        assert!(
+            text.contains(&format!("~/.ssh/id_example.pub {alias}")),
+            "{text}"
+        );
+        assert!(
+            !text.contains("id_ed25519") && !text.contains("2 days"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn rules_read_facts_not_wording() {
+        // A summary that says "timed out" over refused connections is not a blocked network.
+        let refused = vec![node(
+            Finding::fail(
+                CheckId::NetTcp,
+                "slurm",
+                "port 22 timed out on every address",
+            )
+            .fact(Fact::Tcp(vec![TcpOutcome::Refused])),
+            "slurm",
+        )];
+        assert_ne!(
+            ids(&refused).first(),
+            Some(&CheckId::DiagnosisNetworkBlocked)
+        );
+        // "no User" in the words of a config.user finding whose fact says the user is set.
+        let set = vec![
+            Finding::warn(CheckId::ConfigUser, "Host slurm", "no User for `slurm`")
+                .fact(Fact::User(UserValue::Unusual)),
+            node(
+                Finding::fail(CheckId::SshKeyAccepted, "slurm", "none"),
+                "slurm",
+            ),
+        ];
+        assert_eq!(ids(&set), [CheckId::DiagnosisKeyNotDeployed]);
+        // A precedence finding about another keyword is not a wrong user.
+        let other = vec![
+            Finding::warn(CheckId::ConfigPrecedence, "Host slurm", "User x wins")
+                .fact(Fact::Shadowed("identityfile".into())),
+        ];
+        assert_ne!(ids(&other).first(), Some(&CheckId::DiagnosisWrongUser));
+    }
+
+    #[test]
     fn a_missing_user_and_a_refusal_point_to_the_username_and_deployment() {
         let f = vec![
-            Finding::warn(CheckId::ConfigUser, "Host slurm", "no User for `slurm`"),
+            Finding::warn(CheckId::ConfigUser, "Host slurm", "x")
+                .fact(Fact::User(UserValue::Missing)),
             node(
                 Finding::fail(CheckId::SshKeyAccepted, "slurm", "none"),
                 "slurm",
@@ -632,7 +847,7 @@ mod tests {
                 CheckId::DiagnosisKeyNotDeployed
             ]
         );
-        let d = diagnose(&f);
+        let d = diagnose(&f, Shell::Posix, &Profile::embedded());
         assert!(d[1]
             .steps
             .iter()
@@ -654,7 +869,7 @@ mod tests {
             ),
             Finding::fail(CheckId::PermPrivateKey, "~/.ssh/id", "0644").with("used_by", ["slurm"]),
         ];
-        let d = diagnose(&f);
+        let d = diagnose(&f, Shell::Posix, &Profile::embedded());
         assert_eq!(
             d.iter().map(|d| d.id).collect::<Vec<_>>(),
             [
@@ -669,14 +884,18 @@ mod tests {
     fn keys_the_cluster_never_sees_do_not_drive_the_diagnosis() {
         let f = vec![
             Finding::fail(CheckId::KeyPassphrase, "~/.ssh/github", "none")
-                .with("used_by", Vec::<String>::new()),
+                .fact(Fact::KeyUse(Vec::new())),
         ];
         assert_eq!(ids(&f), [CheckId::DiagnosisHealthy]);
     }
 
     #[test]
     fn healthy_offline_suggests_probing_the_nodes() {
-        let d = diagnose(&[Finding::pass(CheckId::KeyPresent, "~/.ssh", "ok")]);
+        let d = diagnose(
+            &[Finding::pass(CheckId::KeyPresent, "~/.ssh", "ok")],
+            Shell::Posix,
+            &Profile::embedded(),
+        );
         assert_eq!(d[0].id, CheckId::DiagnosisHealthy);
         assert_eq!(d[0].steps[0].command.as_deref(), Some("mlc-doctor"));
     }

@@ -23,50 +23,24 @@ impl ExitStatus {
             ExitStatus::ToolError => 3,
         }
     }
-
-    /// The status that findings alone give.
-    pub fn from_findings(findings: &[crate::finding::Finding], strict: bool) -> ExitStatus {
-        use crate::finding::Severity;
-        let worst = findings.iter().map(|f| f.severity).max();
-        match worst {
-            Some(Severity::Fail) => ExitStatus::Problems,
-            Some(Severity::Warn) if strict => ExitStatus::Problems,
-            _ => ExitStatus::Healthy,
-        }
-    }
 }
 
 /// A failure of the tool itself; exit status 3.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
-    #[error("cannot write {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Other(String),
+    /// The bundle could not be written, or the leak check refused it.
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::CheckId;
-    use crate::finding::Finding;
 
     #[test]
     fn exit_codes_follow_the_contract() {
-        let warn = vec![Finding::warn(CheckId::EnvOpenssh, "ssh", "old")];
-        let fail = vec![Finding::fail(CheckId::EnvOpenssh, "ssh", "gone")];
-        assert_eq!(ExitStatus::from_findings(&[], false).code(), 0);
-        assert_eq!(ExitStatus::from_findings(&warn, false).code(), 0);
-        assert_eq!(ExitStatus::from_findings(&warn, true).code(), 1);
-        assert_eq!(ExitStatus::from_findings(&fail, false).code(), 1);
+        assert_eq!(ExitStatus::Healthy.code(), 0);
+        assert_eq!(ExitStatus::Problems.code(), 1);
         assert_eq!(ExitStatus::Usage.code(), 2);
         assert_eq!(ExitStatus::ToolError.code(), 3);
     }

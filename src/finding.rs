@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::check::{Area, CheckId};
+use crate::fact::Fact;
 
 /// How bad a finding is. Ordered from harmless to blocking so that `max()` gives the worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -115,6 +116,9 @@ pub struct Finding {
     pub evidence: Map<String, Value>,
     #[serde(default)]
     pub node: Option<String>,
+    /// What the check observed, for the diagnosis rules (not serialised).
+    #[serde(skip)]
+    pub fact: Option<Fact>,
 }
 
 impl Finding {
@@ -134,6 +138,7 @@ impl Finding {
             remedy: None,
             evidence: Map::new(),
             node: None,
+            fact: None,
         }
     }
 
@@ -170,6 +175,12 @@ impl Finding {
         let mut value = serde_json::to_value(value).unwrap_or(Value::Null);
         crate::escape::json(&mut value);
         self.evidence.insert(crate::escape::text(key), value);
+        self
+    }
+
+    /// Records what the check observed, for the rules that read it.
+    pub fn fact(mut self, fact: Fact) -> Self {
+        self.fact = Some(fact);
         self
     }
 

@@ -150,7 +150,7 @@ pub struct NodeReport {
     pub host_key: Option<HostKeyReport>,
     pub auth_methods: Vec<String>,
     pub accepted_keys: Vec<String>,
-    pub second_factor: Option<String>,
+    pub second_factor: Option<SecondFactor>,
     pub transcript: Option<String>,
 }
 
@@ -165,8 +165,7 @@ pub struct DnsResult {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TcpResult {
     pub address: String,
-    /// connected, refused, timeout, unreachable or error.
-    pub outcome: String,
+    pub outcome: TcpOutcome,
     pub ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -184,8 +183,82 @@ pub struct Algorithms {
 pub struct HostKeyReport {
     pub algorithm: String,
     pub fingerprint: String,
-    /// match, mismatch, unknown, revoked, pinned or pin-mismatch.
-    pub known_hosts: String,
+    pub known_hosts: KnownHosts,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+}
+
+/// Declares a status enum whose JSON spelling is given per variant, with `as_str` and
+/// `Display` in the same spelling (summaries and the JSON say the same word).
+macro_rules! status {
+    ($(#[$doc:meta])* $name:ident { $( $(#[$vdoc:meta])* $variant:ident = $word:literal, )* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name {
+            $( $(#[$vdoc])* #[serde(rename = $word)] $variant, )*
+        }
+
+        impl $name {
+            /// The word of the JSON report.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( $name::$variant => $word, )*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+status! {
+    /// What became of one TCP connection attempt.
+    TcpOutcome {
+        Connected = "connected",
+        Refused = "refused",
+        Timeout = "timeout",
+        Unreachable = "unreachable",
+        Error = "error",
+        /// Still unanswered when another address connected.
+        Abandoned = "abandoned",
+        /// Not tried: an earlier address connected.
+        NotTried = "not-tried",
+    }
+}
+
+status! {
+    /// The node's host key against known_hosts and the profile's pins.
+    KnownHosts {
+        Match = "match",
+        Mismatch = "mismatch",
+        Unknown = "unknown",
+        Revoked = "revoked",
+        Pinned = "pinned",
+        PinMismatch = "pin-mismatch",
+    }
+}
+
+// The enum comes from `status!`, which takes no `#[default]`.
+#[allow(clippy::derivable_impls)]
+impl Default for KnownHosts {
+    fn default() -> Self {
+        KnownHosts::Unknown
+    }
+}
+
+status! {
+    /// What the server asks for after the key.
+    SecondFactor {
+        KeyboardInteractive = "keyboard-interactive",
+        /// Another method than keyboard-interactive.
+        Other = "other",
+        /// Nothing: the key alone logs in.
+        None = "none",
+        /// Not tested.
+        Unknown = "unknown",
+    }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::check::CheckId;
 use crate::context::Context;
+use crate::fact::Fact;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::keyfile::{self, Defect, KeyFacts, KeyFormat};
 use crate::probes::NodePlan;
@@ -285,15 +286,11 @@ fn mode_owner(ctx: &Context, path: &Path) -> (Option<String>, Option<bool>) {
     }
 }
 
-/// Lowers the severity of policy findings for keys the login nodes never see.
+/// Records which nodes use the key (the severity of findings about keys no node uses is
+/// lowered after the run, in `crate::verdict::adjust`).
 fn for_key(key: &KeyInfo, f: Finding) -> Finding {
-    if !key.used_by.is_empty() || !matches!(f.severity, Severity::Fail | Severity::Warn) {
-        return f.with("used_by", &key.used_by);
-    }
-    let mut f = f;
-    f.severity = Severity::Info;
-    f.summary = format!("{} (this key is not used for the login nodes)", f.summary);
     f.with("used_by", &key.used_by)
+        .fact(Fact::KeyUse(key.used_by.clone()))
 }
 
 fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
@@ -596,17 +593,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
                     format!("mode {:04o}, yours", st.mode),
                 )
             };
-            let f = f
-                .with("mode", format!("{:04o}", st.mode))
-                .with("used_by", &key.used_by);
-            // Open keys are a risk whether or not the cluster uses them.
-            out.push(if key.used_by.is_empty() && f.severity == Severity::Fail {
-                let mut f = f;
-                f.severity = Severity::Warn;
-                f
-            } else {
-                f
-            });
+            out.push(for_key(key, f.with("mode", format!("{:04o}", st.mode))));
         }
     } else {
         // Windows: OpenSSH for Windows' ACL rule for private keys.
@@ -618,11 +605,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
                 crate::platform::windows::FileRole::PrivateKey,
                 &acl,
                 &crate::platform::current_user_sid().unwrap_or_default(),
-                if key.used_by.is_empty() {
-                    Severity::Warn
-                } else {
-                    Severity::Fail
-                },
+                Severity::Fail,
             ),
             Err(e) => Finding::warn(
                 CheckId::PermPrivateKey,
@@ -630,7 +613,7 @@ fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
                 format!("{s} cannot be checked: {e}"),
             ),
         };
-        out.push(for_key(key, f.with("used_by", &key.used_by)));
+        out.push(for_key(key, f));
     }
 }
 
@@ -779,6 +762,7 @@ pub async fn agent(
             ),
         )
         .with("damaged", true)
+        .fact(Fact::KeyDamaged)
     } else if used.is_empty() && agent_keys == 0 {
         let others = keys.iter().filter(|k| k.facts.format.is_private()).count();
         let why = if others > 0 {

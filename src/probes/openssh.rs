@@ -7,6 +7,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::check::CheckId;
 use crate::context::Context;
+use crate::fact::Fact;
 use crate::finding::Finding;
 use crate::probes::handover::Mode;
 use crate::probes::{record, NodePlan, Shared};
@@ -430,6 +431,7 @@ fn transcript_finding(ctx: &Context, alias: &str, facts: &TranscriptFacts) -> Fi
             alias,
             format!("OpenSSH: {}{how}", facts.outcome.describe()),
         )
+        .fact(Fact::Transcript(facts.outcome.clone()))
     };
     finding
         .with("outcome", &facts.outcome)
@@ -470,19 +472,17 @@ pub fn reconcile(slot: &SharedSlot, alias: &str) {
     else {
         return;
     };
-    let Some(outcome) = f
-        .evidence
-        .get("outcome")
-        .and_then(|o| serde_json::from_value::<serde_json::Value>(o.clone()).ok())
-    else {
+    let Some(Fact::Transcript(outcome)) = &f.fact else {
         return;
     };
-    let kind = outcome.get("kind").and_then(|k| k.as_str()).unwrap_or("");
     let ssh_accepts = matches!(
-        kind,
-        "key-accepted" | "key-unusable" | "partial-success" | "authenticated"
+        outcome,
+        Outcome::KeyAccepted { .. }
+            | Outcome::KeyUnusable { .. }
+            | Outcome::PartialSuccess { .. }
+            | Outcome::Authenticated
     );
-    let comparable = ssh_accepts || kind == "permission-denied";
+    let comparable = ssh_accepts || matches!(outcome, Outcome::PermissionDenied { .. });
     if handshake_tested && comparable && ssh_accepts != (ours > 0) {
         f.severity = crate::finding::Severity::Warn;
         f.summary = format!("OpenSSH and the doctor disagree: {} (OpenSSH), {ours} key(s) accepted (the doctor's handshake)", f.summary.trim_start_matches("OpenSSH: "));

@@ -341,7 +341,7 @@ fn diagnosis(
             paint(
                 style,
                 "2",
-                &format!("because: {because} ({} confidence)", d.confidence)
+                &format!("because: {because} ({} confidence)", d.confidence.as_str())
             )
         )?;
     }

@@ -1,0 +1,114 @@
+//! The run's verdict, after every check has run: the severity adjustments that depend on
+//! more than one check, then the summary, the diagnosis and the exit status, each decided
+//! here and nowhere else.
+
+use crate::check::CheckId;
+use crate::error::ExitStatus;
+use crate::fact::Fact;
+use crate::finding::{Finding, Severity};
+use crate::platform::Shell;
+use crate::profile::Profile;
+use crate::report::{Report, Summary};
+
+/// Findings about a key that no login node uses matter less: a policy problem of such a
+/// key is information, an unprotected one (anyone may read it) a warning.
+pub fn adjust(findings: &mut [Finding]) {
+    for f in findings {
+        let unused = matches!(&f.fact, Some(Fact::KeyUse(used_by)) if used_by.is_empty());
+        if !unused {
+            continue;
+        }
+        match (f.id, f.severity) {
+            (CheckId::PermPrivateKey, Severity::Fail) => f.severity = Severity::Warn,
+            (CheckId::PermPrivateKey, _) => {}
+            (_, Severity::Warn | Severity::Fail) => {
+                f.severity = Severity::Info;
+                f.summary = format!("{} (this key is not used for the login nodes)", f.summary);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whom the advice is for: the shell of the machine and the site.
+#[derive(Clone, Copy)]
+pub struct Site<'a> {
+    pub shell: Shell,
+    pub profile: &'a Profile,
+}
+
+/// Fills in what follows from the findings: counts, diagnosis and exit code; returns the
+/// exit status. `tool_failed`: the tool itself could not do its job (exit status 3).
+pub fn conclude(report: &mut Report, site: Site, strict: bool, tool_failed: bool) -> ExitStatus {
+    report.summary = Summary::of(&report.findings);
+    report.diagnosis = crate::diagnosis::diagnose(&report.findings, site.shell, site.profile);
+    let status = exit_status(&report.findings, strict, tool_failed);
+    report.exit_code = status.code() as i32;
+    status
+}
+
+/// The exit status of a check run.
+fn exit_status(findings: &[Finding], strict: bool, tool_failed: bool) -> ExitStatus {
+    let bundle_failed = findings
+        .iter()
+        .any(|f| f.id == CheckId::BundleWritten && f.severity == Severity::Fail);
+    if tool_failed || bundle_failed {
+        return ExitStatus::ToolError;
+    }
+    match findings.iter().map(|f| f.severity).max() {
+        Some(Severity::Fail) => ExitStatus::Problems,
+        Some(Severity::Warn) if strict => ExitStatus::Problems,
+        _ => ExitStatus::Healthy,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_finding(id: CheckId, severity: Severity, used_by: &[&str]) -> Finding {
+        Finding::new(id, severity, "~/.ssh/id_rsa", "weak").fact(Fact::KeyUse(
+            used_by.iter().map(|s| s.to_string()).collect(),
+        ))
+    }
+
+    #[test]
+    fn findings_about_unused_keys_are_lowered_once() {
+        let mut f = vec![
+            key_finding(CheckId::KeyAlgorithm, Severity::Fail, &[]),
+            key_finding(CheckId::KeyAlgorithm, Severity::Fail, &["slurm"]),
+            key_finding(CheckId::PermPrivateKey, Severity::Fail, &[]),
+            key_finding(CheckId::PermPrivateKey, Severity::Warn, &[]),
+            key_finding(CheckId::KeyPassphrase, Severity::Pass, &[]),
+        ];
+        adjust(&mut f);
+        let sev: Vec<Severity> = f.iter().map(|f| f.severity).collect();
+        assert_eq!(
+            sev,
+            [
+                Severity::Info,
+                Severity::Fail,
+                Severity::Warn,
+                Severity::Warn,
+                Severity::Pass
+            ]
+        );
+        assert!(f[0]
+            .summary
+            .ends_with("(this key is not used for the login nodes)"));
+        assert_eq!(f[1].summary, "weak");
+    }
+
+    #[test]
+    fn exit_status_follows_the_contract() {
+        let warn = [Finding::warn(CheckId::EnvOpenssh, "ssh", "old")];
+        let fail = [Finding::fail(CheckId::EnvOpenssh, "ssh", "gone")];
+        let bundle = [Finding::fail(CheckId::BundleWritten, "bundle", "refused")];
+        assert_eq!(exit_status(&warn, false, false), ExitStatus::Healthy);
+        assert_eq!(exit_status(&warn, true, false), ExitStatus::Problems);
+        assert_eq!(exit_status(&fail, false, false), ExitStatus::Problems);
+        assert_eq!(exit_status(&fail, false, true), ExitStatus::ToolError);
+        assert_eq!(exit_status(&bundle, false, false), ExitStatus::ToolError);
+        assert_eq!(exit_status(&[], true, false), ExitStatus::Healthy);
+    }
+}
