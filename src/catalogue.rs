@@ -25,13 +25,7 @@ fn site_words(profile: &Profile) -> [(&'static str, String); 9] {
         ("{key}", profile.advice.key_path()),
         ("{keyfile}", profile.advice.key_file.clone()),
         ("{rounds}", profile.policy.min_kdf_rounds.to_string()),
-        (
-            "{days}",
-            match profile.advice.self_deploy_days {
-                1 => "a day".to_string(),
-                n => format!("{n} days"),
-            },
-        ),
+        ("{days}", profile.advice.days()),
         ("{vpn}", profile.advice.vpn.clone()),
         ("{campus}", profile.advice.campus_network.clone()),
     ]

@@ -72,12 +72,17 @@ impl Advice {
         format!("~/.ssh/{}", self.key_file)
     }
 
+    /// The self-deployment window as words: "2 days".
+    pub fn days(&self) -> String {
+        match self.self_deploy_days {
+            1 => "a day".to_string(),
+            n => format!("{n} days"),
+        }
+    }
+
     /// "within 2 days of your account's creation".
     pub fn deploy_window(&self) -> String {
-        match self.self_deploy_days {
-            1 => "within a day of your account's creation".to_string(),
-            n => format!("within {n} days of your account's creation"),
-        }
+        format!("within {} of your account's creation", self.days())
     }
 }
 

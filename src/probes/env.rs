@@ -135,7 +135,10 @@ pub fn client_path(ctx: &Context) -> Result<PathBuf, Box<Finding>> {
                     "ssh",
                     "no OpenSSH client (`ssh`) found on PATH",
                 )
-                .detail("`ssh slurm` needs an OpenSSH client. The doctor's own checks still run.")
+                .detail(format!(
+                    "`ssh {}` needs an OpenSSH client. The doctor's own checks still run.",
+                    ctx.profile.example_alias()
+                ))
                 .remedy(Remedy::command(words, command)),
             )
         }),

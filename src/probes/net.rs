@@ -293,13 +293,14 @@ pub async fn tcp(
     lock(slot).report.tcp = results.clone();
     let (_, port) = target(plan);
     let connected = reached.as_ref().map(|r| r.addr);
-    let finding = tcp_finding(alias, port, &results, connected);
+    let finding = tcp_finding(&ctx.profile.advice, alias, port, &results, connected);
     record(slot, Stage::Tcp, [finding], alias);
     reached
 }
 
 /// The `net.tcp` finding, from the outcome of every address and the one that connected.
 fn tcp_finding(
+    advice: &crate::profile::Advice,
     alias: &str,
     port: u16,
     results: &[TcpResult],
@@ -352,7 +353,7 @@ fn tcp_finding(
                 )
             };
             let remedy = if all_timeout {
-                Remedy::text("Connect to the university VPN (or the campus network) and try again; if you are on it, the node may be down: try another node.")
+                Remedy::text(format!("Connect to {} (or {}) and try again; if you are on it, the node may be down: try another node.", advice.vpn, advice.campus_network))
             } else if all_refused && port != 22 {
                 Remedy::text(format!("The config sends ssh to port {port}; the login nodes listen on 22. Remove or correct the Port line of `{alias}` in ~/.ssh/config."))
             } else {
@@ -508,7 +509,9 @@ mod tests {
             r("[::1]:22", TcpOutcome::Timeout),
             r("127.0.0.1:22", TcpOutcome::Connected),
         ];
+        let advice = crate::profile::Advice::default();
         let ok = tcp_finding(
+            &advice,
             "slurm",
             22,
             &attempts,
@@ -519,6 +522,7 @@ mod tests {
             "127.0.0.1:22 accepts connections (5 ms); 1 other address(es) did not ([::1]:22 timeout)"
         );
         let refused = tcp_finding(
+            &advice,
             "slurm",
             2222,
             &[r("127.0.0.1:2222", TcpOutcome::Refused)],

@@ -93,7 +93,7 @@ impl Presence {
         match self {
             Presence::Missing => {
                 let user_known = ctx.user_override.is_some();
-                Finding::warn(id, subject, "there is no ~/.ssh/config: `ssh slurm` cannot know the short names")
+                Finding::warn(id, subject, format!("there is no ~/.ssh/config: `ssh {}` cannot know the short names", ctx.profile.example_alias()))
                     .detail(if user_known { "Add one Host block per login node. The block below uses your key, the profile's node names and the username you gave (--user). `mlc-doctor fix` writes it for you." } else { "Add one Host block per login node. The block below uses your key and the profile's node names; run the doctor with `--user NAME` to have your cluster username filled in, or `mlc-doctor fix --user NAME` to write the file for you." })
                     .remedy(Remedy::command(ctx.os.create_config_words(), suggested_block(ctx, state, &ctx.nodes, None)))
                     .with("path", ctx.show(&cs.path))

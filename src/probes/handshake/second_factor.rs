@@ -157,7 +157,7 @@ pub(super) fn finding(ctx: &Context, alias: &str, step: &Step) -> Finding {
     match step {
         Step::NoKeyAccepted => skip("no key is accepted".into()),
         Step::NotInAgent => skip("seeing the second factor needs a signature, and the accepted key is not loaded in ssh-agent (the doctor never asks for your passphrase)".into())
-            .remedy(Remedy::command("To let the doctor check it, load the key into the agent and run it again:", format!("ssh-add {}", ctx.shell_shown("~/.ssh/id_ed25519")))),
+            .remedy(Remedy::command("To let the doctor check it, load the key into the agent and run it again:", format!("ssh-add {}", ctx.shell_shown(&ctx.profile.advice.key_path())))),
         Step::NoAgent => no_agent(),
         Step::HostNotVerified { fingerprint } => skip(format!("nothing signs for a server whose host key ({fingerprint}) is not yet in known_hosts or pinned by the profile"))
             .detail("Compare the fingerprint with the one the site publishes (see ssh.host-key). Once you have logged in with `ssh` and confirmed it, the doctor checks the second factor too.")
