@@ -58,6 +58,7 @@ pub async fn agent(
 }
 
 /// `key.present`: what ssh has to offer the login nodes.
+#[derive(Debug, PartialEq)]
 enum Presence {
     /// The only key files ssh would use are damaged (as shown).
     Damaged(Vec<String>),
@@ -364,4 +365,40 @@ async fn list_agent(address: &AgentAddress) -> Result<Vec<AgentKey>, String> {
             _ => None,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::discovery::fixture_key;
+    use super::*;
+
+    #[test]
+    fn presence_prefers_node_keys_then_the_agent_then_damage() {
+        let damaged = fixture_key("random_bytes", Some("slurm"));
+        let good = fixture_key("ed25519_100", Some("slurm"));
+        let unused = fixture_key("ed25519_plain", None);
+        let shown = |k: &KeyInfo| vec![k.shown.clone()];
+        let of = |keys: &[&KeyInfo], agent_keys| {
+            let keys: Vec<KeyInfo> = keys.iter().map(|k| (*k).clone()).collect();
+            Presence::of(&keys, agent_keys)
+        };
+        assert_eq!(of(&[&damaged, &good], 0), Presence::Keys(shown(&good)));
+        assert_eq!(of(&[&damaged], 3), Presence::AgentOnly(3));
+        assert_eq!(
+            of(&[&damaged, &unused], 0),
+            Presence::Damaged(shown(&damaged))
+        );
+        assert_eq!(of(&[&unused], 0), Presence::Missing { others: 1 });
+    }
+
+    #[test]
+    fn only_damaged_keys_are_a_fact_for_the_diagnosis() {
+        let ctx = Context::for_home(
+            std::path::Path::new("/nonexistent-home"),
+            crate::profile::Profile::embedded(),
+        );
+        let damaged = present(&ctx, &Presence::Damaged(vec!["~/.ssh/id_ed25519".into()]));
+        assert_eq!(damaged.fact, Some(Fact::KeyDamaged));
+        assert_eq!(present(&ctx, &Presence::Missing { others: 0 }).fact, None);
+    }
 }

@@ -211,3 +211,58 @@ pub fn preferred_key_path(ctx: &Context, state: &RunState) -> String {
         _ => "~/.ssh/id_ed25519".to_string(),
     }
 }
+
+/// A key of `fixtures/keys` (with its `.pub`, if any) as discovery reads it, offered to
+/// `alias`.
+#[cfg(test)]
+pub(super) fn fixture_key(name: &str, alias: Option<&str>) -> KeyInfo {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
+    let ctx = Context::for_home(&dir, crate::profile::Profile::embedded());
+    read_key(&ctx, dir.join(name), false, true, alias).expect("a fixture key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_node_gets_its_identity_file_or_the_default_names() {
+        let home = tempfile::tempdir().unwrap();
+        let ssh = home.path().join(".ssh");
+        std::fs::create_dir(&ssh).unwrap();
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
+        for (fixture, name) in [
+            ("ed25519_100", "id_ed25519"),
+            ("ed25519_plain", "work"),
+            ("rsa4096_enc", "spare"),
+        ] {
+            std::fs::copy(fixtures.join(fixture), ssh.join(name)).unwrap();
+        }
+        let ctx = Context::for_home(home.path(), crate::profile::Profile::embedded());
+        let mut plans = crate::probes::plan_nodes(&ctx, &RunState::default());
+        plans[0].identity_files = vec![ssh.join("work")];
+        let found: Vec<(String, Vec<String>, bool)> = find(&ctx, &plans)
+            .into_iter()
+            .map(|k| (k.shown, k.used_by, k.explicit))
+            .collect();
+        let others: Vec<String> = plans[1..].iter().map(|p| p.alias.clone()).collect();
+        assert_eq!(
+            found,
+            [
+                ("~/.ssh/work".into(), vec![plans[0].alias.clone()], true),
+                ("~/.ssh/id_ed25519".into(), others, false),
+                ("~/.ssh/spare".into(), vec![], false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_no_key_counts_only_where_ssh_looks_for_one() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
+        let ctx = Context::for_home(&dir, crate::profile::Profile::embedded());
+        let path = dir.join("random_bytes");
+        assert!(read_key(&ctx, path.clone(), false, false, None).is_none());
+        let kept = read_key(&ctx, path, false, true, Some("slurm")).unwrap();
+        assert_eq!(kept.facts.format, KeyFormat::NotAKey);
+    }
+}

@@ -452,3 +452,74 @@ fn public_match(ctx: &Context, name: &Name, seen: &PublicMatch) -> Finding {
     };
     f.with("fingerprint", seen.fingerprint())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::discovery::fixture_key;
+    use super::*;
+    use crate::fact::Fact;
+
+    #[test]
+    fn public_match_compares_fingerprints() {
+        let seen = |name| {
+            let key = fixture_key(name, None);
+            match PublicMatch::of(&key) {
+                PublicMatch::Missing { putty, private } => {
+                    format!("missing putty={putty} private={}", private.is_some())
+                }
+                PublicMatch::Differs { public, .. } => {
+                    format!("differs public={}", public.is_some())
+                }
+                PublicMatch::Matches(_) => "matches".to_string(),
+                PublicMatch::Unverifiable { public } => {
+                    format!("unverifiable public={}", public.is_some())
+                }
+            }
+        };
+        assert_eq!(seen("ed25519_100"), "matches");
+        assert_eq!(seen("ed25519_mismatch"), "differs public=true");
+        assert_eq!(
+            seen("putty_v3_plain.ppk"),
+            "missing putty=true private=true"
+        );
+        assert_eq!(seen("pem_rsa_enc"), "unverifiable public=true");
+    }
+
+    #[test]
+    fn only_an_encrypted_key_has_kdf_facts() {
+        assert!(KdfSeen::of(&fixture_key("ed25519_plain", None)).is_none());
+        let key = fixture_key("ed25519_16", None);
+        let kdf = KdfSeen::of(&key).unwrap();
+        assert_eq!((kdf.format, kdf.rounds), (KeyFormat::OpenSsh, Some(16)));
+    }
+
+    #[test]
+    fn every_finding_about_a_key_names_the_nodes_that_use_it() {
+        let ctx = Context::for_home(
+            Path::new("/nonexistent-home"),
+            crate::profile::Profile::embedded(),
+        );
+        let ids = |name| {
+            let mut out = Vec::new();
+            judge(&ctx, &fixture_key(name, Some("slurm")), &mut out);
+            assert!(out
+                .iter()
+                .all(|f| f.fact == Some(Fact::KeyUse(vec!["slurm".into()]))));
+            out.into_iter().map(|f| f.id).collect::<Vec<_>>()
+        };
+        let mut all = vec![
+            CheckId::KeyFormat,
+            CheckId::KeyAlgorithm,
+            CheckId::KeyPassphrase,
+            CheckId::KeyKdfRounds,
+            CheckId::KeyPublicMatch,
+        ];
+        if ctx.os.has_unix_modes() {
+            all.push(CheckId::PermPrivateKey);
+        }
+        assert_eq!(ids("ed25519_100"), all);
+        all.retain(|id| *id != CheckId::KeyKdfRounds);
+        assert_eq!(ids("ed25519_plain"), all);
+        assert_eq!(ids("random_bytes"), [CheckId::KeyFormat]);
+    }
+}
