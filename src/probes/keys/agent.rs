@@ -94,6 +94,7 @@ impl Presence {
     }
 }
 
+/// The `key.present` finding.
 fn present(ctx: &Context, seen: &Presence) -> Finding {
     let f = match seen {
         Presence::Damaged(damaged) => Finding::fail(
@@ -227,6 +228,7 @@ async fn ask(ctx: &Context, address: AgentAddress) -> Result<AgentState, AgentSe
     }
 }
 
+/// The `key.agent` finding.
 fn agent_finding(ctx: &Context, seen: &AgentSeen) -> Finding {
     match seen {
         AgentSeen::NotSet { encrypted } => {

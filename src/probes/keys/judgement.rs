@@ -74,6 +74,7 @@ impl<'a> FormatSeen<'a> {
     }
 }
 
+/// The `key.format` finding.
 fn format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
     let (s, sp) = (name.shown, name.shell.as_str());
     let f = if seen.format == KeyFormat::NotAKey {
@@ -192,6 +193,7 @@ fn family(algorithm: &str) -> &str {
         .unwrap_or(algorithm)
 }
 
+/// The `key.algorithm` finding.
 fn algorithm(ctx: &Context, name: &Name, seen: &AlgorithmSeen) -> Finding {
     let s = name.shown;
     let policy = &ctx.profile.policy;
@@ -272,6 +274,7 @@ impl<'a> PassphraseSeen<'a> {
     }
 }
 
+/// The `key.passphrase` finding.
 fn passphrase(ctx: &Context, name: &Name, seen: &PassphraseSeen) -> Finding {
     let s = name.shown;
     let f = match seen.encrypted {
@@ -322,6 +325,7 @@ impl<'a> KdfSeen<'a> {
     }
 }
 
+/// The `key.kdf-rounds` finding.
 fn kdf_rounds(ctx: &Context, name: &Name, seen: &KdfSeen) -> Finding {
     let s = name.shown;
     let min_rounds = ctx.profile.policy.min_kdf_rounds;
@@ -406,6 +410,7 @@ impl<'a> PublicMatch<'a> {
     }
 }
 
+/// The `key.public-match` finding.
 fn public_match(ctx: &Context, name: &Name, seen: &PublicMatch) -> Finding {
     let (s, sp) = (name.shown, name.shell.as_str());
     let pub_sp = ctx.shell_path(Path::new(&format!("{}.pub", name.path.display())));

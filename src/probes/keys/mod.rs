@@ -1,9 +1,9 @@
 //! `key.*` and `perm.private-key`: every key the user may have, judged without its
 //! passphrase, and the ssh-agent.
 //!
-//! [`discovery`] finds which key files ssh would offer to which node, [`judgement`] checks
-//! each file, [`agent`] asks the ssh-agent; `perm.private-key` stands apart in
-//! [`private_key_perm`], to join the other `perm.*` checks.
+//! `discovery` finds which key files ssh would offer to which node, `judgement` checks
+//! each file, `agent` asks the ssh-agent; `perm.private-key` stands apart in
+//! `private_key_perm`, to join the other `perm.*` checks.
 
 mod agent;
 mod discovery;

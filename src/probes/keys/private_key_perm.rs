@@ -47,6 +47,7 @@ pub fn check(ctx: &Context, key: &KeyInfo) -> Option<Finding> {
     Some(for_key(key, finding(ctx, &key.path, &key.shown, &access)))
 }
 
+/// The `perm.private-key` finding.
 fn finding(ctx: &Context, path: &Path, s: &str, access: &KeyAccess) -> Finding {
     match access {
         KeyAccess::Mode { mode, other_owner } => {
@@ -69,6 +70,8 @@ fn finding(ctx: &Context, path: &Path, s: &str, access: &KeyAccess) -> Finding {
     }
 }
 
+/// `perm.private-key` by Unix mode and owner: OpenSSH refuses a key another user owns or
+/// others may read.
 fn mode_finding(
     ctx: &Context,
     path: &Path,
