@@ -202,11 +202,18 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
         Err(e) => return usage(&e.to_string()),
     };
     let ctx = Arc::new(Context::from_settings(&settings, env.clone()));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // Offline, the only async work is one agent query: no worker threads to start.
+    let runtime = if settings.offline {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => return fatal(&format!("cannot start the async runtime: {e}")),
     };
@@ -237,15 +244,13 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
         eprintln!("mlc-doctor: {e}");
     }
     // The bundle's own verdict came last: the headline must not say all is well above it.
-    crate::verdict::conclude(
+    let status = crate::verdict::conclude(
         &mut report,
-        ctx.os.shell(),
+        ctx.site(),
         settings.strict,
         bundle_error.is_some(),
     );
     report.escape();
-    let status =
-        crate::verdict::exit_status(&report.findings, settings.strict, bundle_error.is_some());
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -370,18 +375,20 @@ pub fn build_report(
         bundle: None,
         exit_code: 0,
     };
-    crate::verdict::conclude(&mut report, ctx.os.shell(), settings.strict, false);
+    crate::verdict::conclude(&mut report, ctx.site(), settings.strict, false);
     report.escape();
     report
 }
 
 fn list(json: bool) -> ExitStatus {
+    let profile = crate::profile::Profile::embedded();
+    let title = |d: &crate::catalogue::CheckDoc| crate::catalogue::in_site_words(d.title, &profile);
     let docs: Vec<_> = crate::catalogue::all().collect();
     let mut out = std::io::stdout().lock();
     let result = if json {
         let rows: Vec<_> = docs
             .iter()
-            .map(|d| serde_json::json!({"id": d.id, "area": d.area().as_str(), "title": d.title}))
+            .map(|d| serde_json::json!({"id": d.id, "area": d.area().as_str(), "title": title(d)}))
             .collect();
         writeln!(
             out,
@@ -391,7 +398,7 @@ fn list(json: bool) -> ExitStatus {
     } else {
         let width = docs.iter().map(|d| d.id.as_str().len()).max().unwrap_or(10);
         docs.iter()
-            .try_for_each(|d| writeln!(out, "{:width$}  {:9} {}", d.id, d.area(), d.title))
+            .try_for_each(|d| writeln!(out, "{:width$}  {:9} {}", d.id, d.area(), title(d)))
     };
     match result {
         Ok(()) => ExitStatus::Healthy,
@@ -413,8 +420,9 @@ fn explain(id: &str) -> ExitStatus {
         ));
     };
     let profile = crate::profile::Profile::embedded();
+    let words = |t: &str| crate::catalogue::in_site_words(t, &profile);
     let mut text = String::new();
-    text.push_str(&format!("{} — {}\n\n", doc.id, doc.title));
+    text.push_str(&format!("{} — {}\n\n", doc.id, words(doc.title)));
     for (head, body) in [
         ("What it checks", doc.what),
         ("Why it matters", doc.why),
@@ -422,7 +430,7 @@ fn explain(id: &str) -> ExitStatus {
     ] {
         text.push_str(head);
         text.push('\n');
-        for line in crate::render::human::wrap(body, 88, "  ") {
+        for line in crate::render::human::wrap(&words(body), 88, "  ") {
             text.push_str(&line);
             text.push('\n');
         }

@@ -165,50 +165,50 @@ checks! {
     EnvOpenssh = "env.openssh" {
         title: "OpenSSH client present and recent enough",
         what: "Runs `ssh -V` (or the client given with --ssh) and reads its version.",
-        why: "Without an OpenSSH client `ssh slurm` cannot work at all. Clients older than 7.2 cannot make rsa-sha2 signatures, which current servers require for RSA keys.",
+        why: "Without an OpenSSH client `ssh {alias}` cannot work at all. Clients older than 7.2 cannot make rsa-sha2 signatures, which current servers require for RSA keys.",
         fix: "Install a current OpenSSH client: `sudo apt install openssh-client` (Debian/Ubuntu), `sudo dnf install openssh-clients` (Fedora/RHEL); macOS ships one; on Windows enable the \"OpenSSH Client\" optional feature.",
     },
     KeyPresent = "key.present" {
         title: "A private key exists for the login nodes",
-        what: "Looks for the private keys ssh would offer to the login nodes: the IdentityFile of each node's config, else the default names (~/.ssh/id_ed25519, id_rsa, …), and keys loaded in ssh-agent.",
+        what: "Looks for the private keys ssh would offer to the login nodes: the IdentityFile of each node's config, else the default names ({key}, id_rsa, …), and keys loaded in ssh-agent.",
         why: "The login nodes accept only public keys: without a key pair there is nothing to log in with.",
-        fix: "Create a key as the site recommends: `ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519` (choose a passphrase), then have the public key deployed (ssh-copy-id in the first 2 days, else a ticket).",
+        fix: "Create a key as the site recommends: `ssh-keygen -t ed25519 -a {rounds} -f {key}` (choose a passphrase), then have the public key deployed (ssh-copy-id in the first {days}, else a ticket).",
     },
     KeyFormat = "key.format" {
         title: "The key file is in a format OpenSSH can load",
         what: "Reads the header of each key file: OpenSSH, legacy PEM or PKCS#8, PuTTY .ppk, and damage such as Windows line endings, a byte-order mark, a missing last newline or a cut-off file.",
         why: "OpenSSH fails to load damaged keys (`Load key …: error in libcrypto` / `invalid format`) and cannot read PuTTY .ppk files at all; the key is then simply not offered.",
-        fix: "For damage: restore the file from the original (or convert: `dos2unix ~/.ssh/id_ed25519`). For .ppk: in PuTTYgen, Conversions → Export OpenSSH key. For PEM/PKCS#8: `ssh-keygen -p -a 100 -f ~/.ssh/id_rsa` rewrites it in the OpenSSH format.",
+        fix: "For damage: restore the file from the original (or convert: `dos2unix {key}`). For .ppk: in PuTTYgen, Conversions → Export OpenSSH key. For PEM/PKCS#8: `ssh-keygen -p -a {rounds} -f ~/.ssh/id_rsa` rewrites it in the OpenSSH format.",
     },
     KeyAlgorithm = "key.algorithm" {
         title: "The key type and size are accepted by the site",
         what: "Checks the key algorithm and size against the site policy: Ed25519, or RSA with at least 4096 bits.",
         why: "The site accepts only Ed25519 and RSA ≥ 4096; DSA keys are refused by current OpenSSH; short RSA keys are weak.",
-        fix: "Create a new key: `ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519_mlcloud`, and send the new public key to support.",
+        fix: "Create a new key: `ssh-keygen -t ed25519 -a {rounds} -f {key}`, and send the new public key to support.",
     },
     KeyPassphrase = "key.passphrase" {
         title: "The private key is protected by a passphrase",
         what: "Checks whether each private key file is encrypted, without asking for the passphrase.",
         why: "The site requires passphrase-protected keys: an unencrypted key file is a login for anyone who copies it.",
-        fix: "Add a passphrase in place: `ssh-keygen -p -a 100 -f ~/.ssh/id_ed25519` (the public key and the deployment stay the same).",
+        fix: "Add a passphrase in place: `ssh-keygen -p -a {rounds} -f {key}` (the public key and the deployment stay the same).",
     },
     KeyKdfRounds = "key.kdf-rounds" {
         title: "The passphrase is hashed with enough bcrypt rounds",
-        what: "Reads the key derivation of encrypted keys: bcrypt rounds of OpenSSH keys (site minimum 100), and the weak MD5-based scheme of legacy PEM keys.",
+        what: "Reads the key derivation of encrypted keys: bcrypt rounds of OpenSSH keys (site minimum {rounds}), and the weak MD5-based scheme of legacy PEM keys.",
         why: "Few rounds (16 is ssh-keygen's default) or the PEM scheme make the passphrase of a stolen key much faster to guess.",
-        fix: "Re-encrypt with 100 rounds: `ssh-keygen -p -a 100 -f ~/.ssh/id_ed25519` (asks for the old and new passphrase; this also converts PEM to the OpenSSH format).",
+        fix: "Re-encrypt with {rounds} rounds: `ssh-keygen -p -a {rounds} -f {key}` (asks for the old and new passphrase; this also converts PEM to the OpenSSH format).",
     },
     KeyPublicMatch = "key.public-match" {
         title: "The .pub file belongs to the private key",
         what: "Compares the public key in `<key>.pub` with the public half of the private key file (or, for encrypted legacy files, records the .pub's facts).",
         why: "The .pub file is what gets deployed. A .pub from another key means the cluster knows a key you do not use, and every login is refused.",
-        fix: "Recreate the .pub from the private key: `ssh-keygen -y -f ~/.ssh/id_ed25519 > ~/.ssh/id_ed25519.pub` (asks for the passphrase), and deploy that one.",
+        fix: "Recreate the .pub from the private key: `ssh-keygen -y -f {key} > {key}.pub` (asks for the passphrase), and deploy that one.",
     },
     KeyAgent = "key.agent" {
         title: "ssh-agent state and the number of keys it offers",
         what: "Connects to the agent in SSH_AUTH_SOCK (if any; on Windows the ssh-agent service's pipe \\\\.\\pipe\\openssh-ssh-agent, and Pageant), lists its keys' fingerprints and whether the login nodes' keys are loaded.",
         why: "ssh offers agent keys before key files. With more than 5 keys and no `IdentitiesOnly yes`, the server's limit of 6 attempts ends the login with `Too many authentication failures` before the right key is tried.",
-        fix: "Add `IdentitiesOnly yes` to the login nodes' blocks, or remove unneeded keys from the agent: `ssh-add -D` then `ssh-add ~/.ssh/id_ed25519`.",
+        fix: "Add `IdentitiesOnly yes` to the login nodes' blocks, or remove unneeded keys from the agent: `ssh-add -D` then `ssh-add {key}`.",
     },
     PermHome = "perm.home" {
         title: "Home directory not writable by others",
@@ -226,7 +226,7 @@ checks! {
         title: "Private keys readable only by you",
         what: "Checks each private key file: owned by you, and no permission bits for group or others (0600 or 0400). On Windows: owned by you, Administrators or SYSTEM, and no access entry for any other account (OpenSSH for Windows' rule).",
         why: "OpenSSH refuses a private key that others can read: `WARNING: UNPROTECTED PRIVATE KEY FILE!` and `Load key …: bad permissions`, then the key is not offered at all.",
-        fix: "`chmod 600 ~/.ssh/id_ed25519` (with your key's path). On Windows, in PowerShell: `icacls \"$env:USERPROFILE\\.ssh\\id_ed25519\" /inheritance:r /grant:r \"${env:USERNAME}:F\"`, then `/remove` each account the report names (e.g. `/remove \"*S-1-5-32-545\"` for BUILTIN\\Users).",
+        fix: "`chmod 600 {key}` (with your key's path). On Windows, in PowerShell: `icacls \"$env:USERPROFILE\\.ssh\\{keyfile}\" /inheritance:r /grant:r \"${env:USERNAME}:F\"`, then `/remove` each account the report names (e.g. `/remove \"*S-1-5-32-545\"` for BUILTIN\\Users).",
     },
     PermConfig = "perm.config" {
         title: "~/.ssh/config and its Includes are not writable by others",
@@ -248,8 +248,8 @@ checks! {
     },
     ConfigPresent = "config.present" {
         title: "~/.ssh/config exists",
-        what: "Looks for ~/.ssh/config, the file that gives the login nodes their short names (slurm, slurm2, slurm-r2, slurm1-r2).",
-        why: "Without it `ssh slurm` looks for a machine literally called `slurm` and fails with `Could not resolve hostname`.",
+        what: "Looks for ~/.ssh/config, the file that gives the login nodes their short names ({aliases}).",
+        why: "Without it `ssh {alias}` looks for a machine literally called `{alias}` and fails with `Could not resolve hostname`.",
         fix: "Create ~/.ssh/config with the block the report prints (one `Host` block per login node with HostName, User and IdentityFile), then `chmod 600 ~/.ssh/config`.",
     },
     ConfigSyntax = "config.syntax" {
@@ -266,14 +266,14 @@ checks! {
     },
     ConfigAlias = "config.alias" {
         title: "The login node's short name is defined",
-        what: "Checks that a Host (or Match) block in your config matches each login node alias of the profile (slurm, slurm2, slurm-r2, slurm1-r2).",
-        why: "`ssh slurm` only works if your config says what `slurm` means.",
+        what: "Checks that a Host (or Match) block in your config matches each login node alias of the profile ({aliases}).",
+        why: "`ssh {alias}` only works if your config says what `{alias}` means.",
         fix: "Add the block the report prints for the missing alias to ~/.ssh/config.",
     },
     ConfigHostname = "config.hostname" {
         title: "HostName points to the right login node",
         what: "Compares the HostName your config gives each alias with the profile's login node name.",
-        why: "Without HostName ssh looks up the alias itself (`slurm`), which is not a host name; a different HostName (old node name, typo) sends you to the wrong machine.",
+        why: "Without HostName ssh looks up the alias itself (`{alias}`), which is not a host name; a different HostName (old node name, typo) sends you to the wrong machine.",
         fix: "Set `HostName` in the alias's block to the login node named in the report.",
     },
     ConfigUser = "config.user" {
@@ -286,7 +286,7 @@ checks! {
         title: "IdentityFile names an existing private key",
         what: "Checks each IdentityFile of the alias: the file exists, it is the private key (not the `.pub`), and there is only one.",
         why: "A missing IdentityFile is silently skipped by ssh; a `.pub` file cannot be used to log in; several files mean several keys offered, and the server disconnects after 6 refused keys.",
-        fix: "Point `IdentityFile` at your private key, e.g. `IdentityFile ~/.ssh/id_ed25519` (without `.pub`), and keep one per login node.",
+        fix: "Point `IdentityFile` at your private key, e.g. `IdentityFile {key}` (without `.pub`), and keep one per login node.",
     },
     ConfigPrecedence = "config.precedence" {
         title: "No earlier block silently overrides the alias's own settings",
@@ -321,14 +321,14 @@ checks! {
     NetTcp = "net.tcp" {
         title: "The login node accepts TCP connections on its SSH port",
         what: "Connects to the node's addresses in order on its SSH port (22 unless your config says otherwise), as ssh does, trying the next address beside one that has not answered within 250 ms, all within --timeout; classifies each result (connected, refused, timed out, unreachable; abandoned or not tried once another address connected). The connection that succeeds carries the handshake, so the node sees one connection, not two.",
-        why: "Refused means nothing listens on that port (wrong Port, or the node is down). Timed out on every address while the name resolves is what a firewall or a missing VPN looks like: the university network or VPN may be required.",
-        fix: "Connect to the university VPN if you are off campus and try again. Check the Port line in ~/.ssh/config (the login nodes use 22). If the node is refused or times out while the others work, it may be down: try another node (e.g. `ssh slurm2`).",
+        why: "Refused means nothing listens on that port (wrong Port, or the node is down). Timed out on every address while the name resolves is what a firewall or a missing VPN looks like: {campus} or {vpn} may be required.",
+        fix: "Connect to {vpn} if you are off campus and try again. Check the Port line in ~/.ssh/config (the login nodes use 22). If the node is refused or times out while the others work, it may be down: try another node (e.g. `ssh {alias2}`).",
     },
     SshBanner = "ssh.banner" {
         title: "The node answers with an SSH banner",
         what: "After the TCP connection, reads the server's identification line (`SSH-2.0-OpenSSH_…`) within --timeout.",
         why: "No banner, a closed connection or something that is not SSH (an HTTP proxy, a captive portal) means ssh fails with `kex_exchange_identification` or `Connection timed out during banner exchange`, whatever your keys are.",
-        fix: "Usually a network in the way: a hotel or company network intercepting port 22, or a VPN that is half up. Try another network or the university VPN; if every node behaves the same from a working network, attach the bundle to a ticket.",
+        fix: "Usually a network in the way: a hotel or company network intercepting port 22, or a VPN that is half up. Try another network or {vpn}; if every node behaves the same from a working network, attach the bundle to a ticket.",
     },
     SshKex = "ssh.kex" {
         title: "Client and server share key exchange, cipher and MAC algorithms",
@@ -351,8 +351,8 @@ checks! {
     SshKeyAccepted = "ssh.key-accepted" {
         title: "The server accepts one of your public keys",
         what: "Offers your public keys in the order your ssh would (agent keys, unless IdentitiesOnly leaves only the node's IdentityFiles, then the key files) and stops at the first one the server would accept, without the private key or passphrase: the server's answer to the unsigned query proves it. It never offers a key your ssh would not, costs one connection at most the profile's max_auth_tries refused keys (the server's MaxAuthTries), and opens a new connection only when the server closes one; the evidence counts them.",
-        why: "If no key is accepted, `ssh slurm` ends in `Permission denied (publickey)`. Usually the public key was never deployed on the cluster, or the username is wrong; the client cannot tell these apart.",
-        fix: "Within the 2-day window after account creation run `ssh-copy-id -i ~/.ssh/id_ed25519.pub slurm`; later, open a ticket and attach the bundle (it contains your public key, which support deploys). Also check `User` in ~/.ssh/config is your cluster username.",
+        why: "If no key is accepted, `ssh {alias}` ends in `Permission denied (publickey)`. Usually the public key was never deployed on the cluster, or the username is wrong; the client cannot tell these apart.",
+        fix: "Within {days} of account creation run `ssh-copy-id -i {key}.pub {alias}`; later, open a ticket and attach the bundle (it contains your public key, which support deploys). Also check `User` in ~/.ssh/config is your cluster username.",
     },
     SshSecondFactor = "ssh.second-factor" {
         title: "The server asks for the TOTP second factor after the key",
@@ -381,7 +381,7 @@ checks! {
     DiagnosisNoClient = "diagnosis.no-client" {
         title: "No usable OpenSSH client",
         what: "Concluded when env.openssh fails: no `ssh` on PATH, one that cannot run, or one older than 7.2.",
-        why: "Without an OpenSSH client `ssh slurm` cannot work, whatever else is right.",
+        why: "Without an OpenSSH client `ssh {alias}` cannot work, whatever else is right.",
         fix: "Install the OpenSSH client the report names, then run the doctor again.",
     },
     DiagnosisConfigBroken = "diagnosis.config-broken" {
@@ -391,9 +391,9 @@ checks! {
         fix: "Correct the line the report names, or `chmod 600 ~/.ssh/config`.",
     },
     DiagnosisNoConfig = "diagnosis.no-config" {
-        title: "The short names (slurm, …) are not defined",
+        title: "The short names ({alias}, …) are not defined",
         what: "Concluded when ~/.ssh/config is missing or does not define the login node aliases.",
-        why: "`ssh slurm` then looks for a machine called `slurm` and fails with `Could not resolve hostname`.",
+        why: "`ssh {alias}` then looks for a machine called `{alias}` and fails with `Could not resolve hostname`.",
         fix: "Paste the Host blocks the report prints into ~/.ssh/config.",
     },
     DiagnosisOffline = "diagnosis.offline" {
@@ -406,7 +406,7 @@ checks! {
         title: "The login nodes do not answer on their SSH port",
         what: "Concluded when names resolve but every login node times out on TCP.",
         why: "This is what a firewall or a missing VPN looks like: the login nodes are only reachable from certain networks.",
-        fix: "Connect to the university VPN (or the campus network) and try again.",
+        fix: "Connect to {vpn} (or {campus}) and try again.",
     },
     DiagnosisNodeDown = "diagnosis.node-down" {
         title: "One login node is unreachable, others work",
@@ -430,7 +430,7 @@ checks! {
         title: "You have no SSH key for the cluster",
         what: "Concluded when key.present fails.",
         why: "The login nodes accept only public keys.",
-        fix: "Create a key with `ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519` and have it deployed.",
+        fix: "Create a key with `ssh-keygen -t ed25519 -a {rounds} -f {key}` and have it deployed.",
     },
     DiagnosisKeyRefusedLocally = "diagnosis.key-refused-locally" {
         title: "OpenSSH will not use your key",
@@ -454,7 +454,7 @@ checks! {
         title: "The server does not accept your key",
         what: "Concluded when the handshake works but no local key is accepted.",
         why: "Usually the public key was never deployed; the client cannot tell this apart from a wrong username, server-side permissions or a locked account.",
-        fix: "Within 2 days of account creation use ssh-copy-id; otherwise open a ticket with the bundle (it contains your public key).",
+        fix: "Within {days} of account creation use ssh-copy-id; otherwise open a ticket with the bundle (it contains your public key).",
     },
     DiagnosisSecondFactorBlocked = "diagnosis.second-factor-blocked" {
         title: "Your config prevents the TOTP prompt",
@@ -466,13 +466,13 @@ checks! {
         title: "Your key does not meet the site's key policy",
         what: "Concluded when the key the nodes use is the wrong type or size, or has no passphrase.",
         why: "The site requires Ed25519 (or RSA ≥ 4096) with a passphrase; support may refuse to deploy other keys.",
-        fix: "Add a passphrase with `ssh-keygen -p -a 100 -f <key>`, or create a new Ed25519 key.",
+        fix: "Add a passphrase with `ssh-keygen -p -a {rounds} -f <key>`, or create a new Ed25519 key.",
     },
     DiagnosisHealthy = "diagnosis.healthy" {
         title: "Nothing is wrong that the client can see",
         what: "Concluded when no check failed.",
-        why: "If `ssh slurm` still fails, the cause is on the server side: attach the bundle to a ticket.",
-        fix: "Log in with `ssh slurm`.",
+        why: "If `ssh {alias}` still fails, the cause is on the server side: attach the bundle to a ticket.",
+        fix: "Log in with `ssh {alias}`.",
     },
 }
 

@@ -159,6 +159,14 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
+    /// Whom the advice is for: this machine's shell and the site's profile.
+    pub fn site(&self) -> crate::verdict::Site<'_> {
+        crate::verdict::Site {
+            shell: self.os.shell(),
+            profile: &self.profile,
+        }
+    }
+
     /// The real world: system resolver, real TCP, the process's account.
     pub fn from_settings(settings: &Settings, env: BTreeMap<String, String>) -> Context {
         let (login, passwd_home) = match crate::platform::passwd_entry() {

@@ -7,6 +7,7 @@ use crate::check::CheckId;
 use crate::fact::{BannerKind, Fact, UserValue};
 use crate::finding::{Finding, Severity};
 use crate::platform::Shell;
+use crate::profile::Profile;
 use crate::report::TcpOutcome;
 use crate::transcript::Outcome;
 
@@ -69,6 +70,8 @@ impl Confidence {
 struct Facts<'a> {
     findings: &'a [Finding],
     shell: Shell,
+    /// The site's words for advice (its VPN, key file, deployment window, alias).
+    profile: &'a Profile,
 }
 
 impl<'a> Facts<'a> {
@@ -145,6 +148,15 @@ impl<'a> Facts<'a> {
             })
             .collect()
     }
+}
+
+/// The phrase with its first letter in upper case, to start a sentence.
+fn capitalised(phrase: &str) -> String {
+    let mut chars = phrase.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn diag(
@@ -247,7 +259,10 @@ fn no_config(f: &Facts) -> Option<Diagnosis> {
     }
     let missing = f.any(CheckId::ConfigPresent, Severity::Warn);
     let summary = if missing {
-        "There is no ~/.ssh/config, so `ssh slurm` does not know what `slurm` is"
+        &format!(
+            "There is no ~/.ssh/config, so `ssh {alias}` does not know what `{alias}` is",
+            alias = f.profile.example_alias()
+        )
     } else {
         "Your ~/.ssh/config does not define the login nodes' short names correctly"
     };
@@ -310,7 +325,7 @@ fn network_blocked(f: &Facts) -> Option<Diagnosis> {
         .collect();
     (!tcp_ok && !timeouts.is_empty() && timeouts.len() == tcp_fail.len()).then(|| {
         diag(CheckId::DiagnosisNetworkBlocked, "The login nodes' names resolve but nothing answers on their SSH port: a firewall or a missing VPN", &timeouts, Confidence::High, vec![
-            Step::new("Connect to the university VPN (or use the campus network) and run mlc-doctor again."),
+            Step::new(format!("Connect to {} (or use {}) and run mlc-doctor again.", f.profile.advice.vpn, f.profile.advice.campus_network)),
             Step::new("If you are on the VPN already, the network you are on may block outgoing SSH (port 22): try another network."),
         ])
     })
@@ -328,9 +343,10 @@ fn not_ssh(f: &Facts) -> Option<Diagnosis> {
             "Something other than the login node answers (a proxy, captive portal or firewall)",
             &found,
             Confidence::Medium,
-            vec![Step::new(
-                "Try from another network or through the university VPN.",
-            )],
+            vec![Step::new(format!(
+                "Try from another network or through {}.",
+                f.profile.advice.vpn
+            ))],
         )
     })
 }
@@ -356,7 +372,7 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
         // (which needs the alias and a real username).
         let mut steps = vec![Step::cmd(
             "Create a key as the site recommends (choose a passphrase when asked):",
-            format!("ssh-keygen -t ed25519 -a 100 -f {}", f.path("~/.ssh/id_ed25519")),
+            f.profile.keygen(&f.path(&f.profile.advice.key_path())),
         )];
         if let Some(r) = f.config_to_write() {
             steps.push(Step {
@@ -386,11 +402,17 @@ fn user_unusable(f: &Facts) -> bool {
 /// Deploying the key: `ssh-copy-id` only once the config names a real username.
 fn deploy_step(f: &Facts) -> Step {
     if user_unusable(f) {
-        Step::new("Once the Host blocks have your cluster username in `User` (`mlc-doctor fix --user NAME` writes it), deploy the key within 2 days of your account's creation with `ssh-copy-id -i ~/.ssh/id_ed25519.pub slurm`.")
+        Step::new(format!("Once the Host blocks have your cluster username in `User` (`mlc-doctor fix --user NAME` writes it), deploy the key {} with `ssh-copy-id -i {}.pub {}`.", f.profile.advice.deploy_window(), f.profile.advice.key_path(), f.profile.example_alias()))
     } else {
         Step::cmd(
-            "Within 2 days of your account's creation, deploy it yourself:",
-            f.shell().copy_id(&f.path("~/.ssh/id_ed25519.pub"), "slurm"),
+            format!(
+                "{}, deploy it yourself:",
+                capitalised(&f.profile.advice.deploy_window())
+            ),
+            f.shell().copy_id(
+                &f.path(&format!("{}.pub", f.profile.advice.key_path())),
+                f.profile.example_alias(),
+            ),
         )
     }
 }
@@ -438,7 +460,7 @@ fn too_many_keys(f: &Facts) -> Option<Diagnosis> {
     (!found.is_empty()).then(|| {
         diag(CheckId::DiagnosisTooManyKeys, "ssh offers too many keys: the server stops after 6 refused keys, before yours is tried", &found, if accepted { Confidence::High } else { Confidence::Medium }, vec![
             Step::new("Add `IdentitiesOnly yes` (and your IdentityFile) to each login node's Host block in ~/.ssh/config."),
-            Step::cmd("Or empty the agent and load only the cluster key:", format!("ssh-add -D{} ssh-add {}", if f.shell() == Shell::PowerShell { ";" } else { " &&" }, f.path("~/.ssh/id_ed25519"))),
+            Step::cmd("Or empty the agent and load only the cluster key:", format!("ssh-add -D{} ssh-add {}", if f.shell() == Shell::PowerShell { ";" } else { " &&" }, f.path(&f.profile.advice.key_path()))),
         ])
     })
 }
@@ -513,8 +535,12 @@ fn key_policy(f: &Facts) -> Option<Diagnosis> {
 }
 
 /// The ranked causes behind the findings; `diagnosis.healthy` when nothing failed.
-pub fn diagnose(findings: &[Finding], shell: Shell) -> Vec<Diagnosis> {
-    let facts = Facts { findings, shell };
+pub fn diagnose(findings: &[Finding], shell: Shell, profile: &Profile) -> Vec<Diagnosis> {
+    let facts = Facts {
+        findings,
+        shell,
+        profile,
+    };
     let mut out: Vec<Diagnosis> = RULES.iter().filter_map(|rule| rule(&facts)).collect();
     // A missing config that the no-key steps already write is not a second cause.
     let config_in_key_steps =
@@ -565,9 +591,10 @@ pub fn diagnose(findings: &[Finding], shell: Shell) -> Vec<Diagnosis> {
     } else {
         (
             "Nothing is wrong that the client can see".to_string(),
-            vec![Step::new(
-                "If `ssh slurm` still fails, open a ticket and attach the bundle.",
-            )],
+            vec![Step::new(format!(
+                "If `ssh {}` still fails, open a ticket and attach the bundle.",
+                profile.example_alias()
+            ))],
         )
     };
     vec![Diagnosis {
@@ -588,7 +615,7 @@ mod tests {
     use super::*;
 
     fn ids(findings: &[Finding]) -> Vec<CheckId> {
-        diagnose(findings, Shell::Posix)
+        diagnose(findings, Shell::Posix, &Profile::embedded())
             .into_iter()
             .map(|d| d.id)
             .collect()
@@ -731,6 +758,45 @@ mod tests {
     }
 
     #[test]
+    fn advice_speaks_the_sites_words() {
+        let mut profile = Profile::embedded();
+        profile.advice.vpn = "the Example VPN".into();
+        profile.advice.key_file = "id_example".into();
+        profile.advice.self_deploy_days = 5;
+        profile.policy.min_kdf_rounds = 64;
+        let mut nodes = profile.nodes.get_ref().clone();
+        nodes.rotate_left(1);
+        *profile.nodes.get_mut() = nodes;
+        let alias = profile.example_alias().to_string();
+        assert_ne!(alias, "slurm");
+        let blocked = [node(
+            Finding::fail(CheckId::NetTcp, "x", "x").fact(Fact::Tcp(vec![TcpOutcome::Timeout])),
+            "x",
+        )];
+        let d = diagnose(&blocked, Shell::Posix, &profile);
+        assert!(d[0].steps[0].text.contains("the Example VPN"), "{:?}", d[0]);
+        let d = diagnose(
+            &[Finding::fail(CheckId::KeyPresent, "~/.ssh", "none")],
+            Shell::Posix,
+            &profile,
+        );
+        let text = serde_json::to_string(&d).unwrap();
+        assert!(
+            text.contains("ssh-keygen -t ed25519 -a 64 -f ~/.ssh/id_example"),
+            "{text}"
+        );
+        assert!(text.contains("Within 5 days"), "{text}");
+        assert!(
+            text.contains(&format!("~/.ssh/id_example.pub {alias}")),
+            "{text}"
+        );
+        assert!(
+            !text.contains("id_ed25519") && !text.contains("2 days"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn rules_read_facts_not_wording() {
         // A summary that says "timed out" over refused connections is not a blocked network.
         let refused = vec![node(
@@ -781,7 +847,7 @@ mod tests {
                 CheckId::DiagnosisKeyNotDeployed
             ]
         );
-        let d = diagnose(&f, Shell::Posix);
+        let d = diagnose(&f, Shell::Posix, &Profile::embedded());
         assert!(d[1]
             .steps
             .iter()
@@ -803,7 +869,7 @@ mod tests {
             ),
             Finding::fail(CheckId::PermPrivateKey, "~/.ssh/id", "0644").with("used_by", ["slurm"]),
         ];
-        let d = diagnose(&f, Shell::Posix);
+        let d = diagnose(&f, Shell::Posix, &Profile::embedded());
         assert_eq!(
             d.iter().map(|d| d.id).collect::<Vec<_>>(),
             [
@@ -828,6 +894,7 @@ mod tests {
         let d = diagnose(
             &[Finding::pass(CheckId::KeyPresent, "~/.ssh", "ok")],
             Shell::Posix,
+            &Profile::embedded(),
         );
         assert_eq!(d[0].id, CheckId::DiagnosisHealthy);
         assert_eq!(d[0].steps[0].command.as_deref(), Some("mlc-doctor"));

@@ -28,18 +28,9 @@ impl ExitStatus {
 /// A failure of the tool itself; exit status 3.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
-    #[error("cannot write {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Other(String),
+    /// The bundle could not be written, or the leak check refused it.
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
 }
 
 #[cfg(test)]

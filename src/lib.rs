@@ -32,3 +32,38 @@ pub use error::ExitStatus;
 
 /// Version with the git commit, as `--version` prints it.
 pub const VERSION: &str = env!("MLC_DOCTOR_VERSION");
+
+/// The finding model and the rules over it stand below the probes: none of their files
+/// may name a probe, the runner, the bundle or the app, so no import cycle can form.
+#[cfg(test)]
+mod layering {
+    #[test]
+    fn the_model_imports_no_probe() {
+        let model = [
+            "check.rs",
+            "catalogue.rs",
+            "fact.rs",
+            "finding.rs",
+            "report.rs",
+            "diagnosis.rs",
+            "verdict.rs",
+            "transcript.rs",
+            "escape.rs",
+        ];
+        let above = [
+            "crate::probes",
+            "crate::runner",
+            "crate::bundle",
+            "crate::app",
+            "crate::context",
+            "crate::fix",
+        ];
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for file in model {
+            let text = std::fs::read_to_string(src.join(file)).unwrap();
+            for module in above {
+                assert!(!text.contains(module), "src/{file} names {module}");
+            }
+        }
+    }
+}

@@ -2,7 +2,6 @@
 //! hung or chatty child can never stall or flood the doctor.
 
 use std::io::Read;
-use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -93,21 +92,6 @@ pub fn run(cmd: &mut Command, timeout: Duration, cap: usize) -> Result<Output, P
         stderr,
         truncated: t1 || t2,
     })
-}
-
-/// True when the file has an execute bit (always true off Unix).
-pub fn is_executable(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path)
-            .map(|m| m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    }
-    #[cfg(not(unix))]
-    {
-        path.is_file()
-    }
 }
 
 #[cfg(test)]

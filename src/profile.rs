@@ -34,7 +34,51 @@ pub struct Profile {
     #[serde(default)]
     pub placeholder_users: Vec<String>,
     pub policy: Policy,
+    /// The site's own words for advice; every field has the ML Cloud's as default.
+    #[serde(default)]
+    pub advice: Advice,
     pub nodes: Spanned<Vec<Node>>,
+}
+
+/// Words and numbers from the site's access guide that the doctor's advice repeats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Advice {
+    /// The network that reaches the login nodes from outside ("the university VPN").
+    pub vpn: String,
+    /// The network that reaches them without it ("the campus network").
+    pub campus_network: String,
+    /// Days after an account's creation in which users deploy their own key with
+    /// `ssh-copy-id`; later, support does.
+    pub self_deploy_days: u32,
+    /// The name, in `~/.ssh`, of the key file the guide has users create.
+    pub key_file: String,
+}
+
+impl Default for Advice {
+    fn default() -> Self {
+        Advice {
+            vpn: "the university VPN".into(),
+            campus_network: "the campus network".into(),
+            self_deploy_days: 2,
+            key_file: "id_ed25519".into(),
+        }
+    }
+}
+
+impl Advice {
+    /// `~/.ssh/<key_file>`.
+    pub fn key_path(&self) -> String {
+        format!("~/.ssh/{}", self.key_file)
+    }
+
+    /// "within 2 days of your account's creation".
+    pub fn deploy_window(&self) -> String {
+        match self.self_deploy_days {
+            1 => "within a day of your account's creation".to_string(),
+            n => format!("within {n} days of your account's creation"),
+        }
+    }
 }
 
 /// What keys the site accepts.
@@ -116,6 +160,20 @@ impl Profile {
     /// The login nodes in profile order.
     pub fn nodes(&self) -> &[Node] {
         self.nodes.get_ref()
+    }
+
+    /// The alias the advice uses in examples (`ssh slurm`): the first node's.
+    pub fn example_alias(&self) -> &str {
+        self.nodes().first().map(Node::alias).unwrap_or("slurm")
+    }
+
+    /// The command that creates the key the site recommends, at `path` as the user's
+    /// shell writes it.
+    pub fn keygen(&self, path: &str) -> String {
+        format!(
+            "ssh-keygen -t ed25519 -a {} -f {path}",
+            self.policy.min_kdf_rounds.max(16)
+        )
     }
 
     /// The node with this alias.
@@ -232,6 +290,7 @@ impl Profile {
                 ));
             }
         }
+        self.validate_advice(text, file)?;
         if self.nodes().is_empty() {
             return Err(err(
                 self.nodes.span(),
@@ -282,6 +341,43 @@ impl Profile {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn validate_advice(&self, text: &str, file: &str) -> Result<(), ProfileError> {
+        let err = |message: String| ProfileError {
+            file: file.to_string(),
+            line: text.find("[advice]").map(|offset| line_of(text, offset)),
+            message,
+        };
+        let a = &self.advice;
+        for (key, value) in [("vpn", &a.vpn), ("campus_network", &a.campus_network)] {
+            if value.trim().is_empty() || value.len() > 200 || value.chars().any(char::is_control) {
+                return Err(err(format!(
+                    "key `advice.{key}`: a short phrase is needed (1 to 200 characters, one line)"
+                )));
+            }
+        }
+        if !(1..=365).contains(&a.self_deploy_days) {
+            return Err(err(format!(
+                "key `advice.self_deploy_days`: {} is outside 1..=365",
+                a.self_deploy_days
+            )));
+        }
+        // The name is pasted into commands: a plain file name only.
+        let name_ok = !a.key_file.is_empty()
+            && a.key_file.len() <= 64
+            && !a.key_file.starts_with(['.', '-'])
+            && !a.key_file.ends_with(".pub")
+            && a.key_file
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !name_ok {
+            return Err(err(format!(
+                "key `advice.key_file`: {:?} is not a plain key file name (letters, digits, `.`, `_` and `-`, no `.pub`)",
+                crate::escape::text(&a.key_file)
+            )));
         }
         Ok(())
     }

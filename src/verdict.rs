@@ -7,6 +7,7 @@ use crate::error::ExitStatus;
 use crate::fact::Fact;
 use crate::finding::{Finding, Severity};
 use crate::platform::Shell;
+use crate::profile::Profile;
 use crate::report::{Report, Summary};
 
 /// Findings about a key that no login node uses matter less: a policy problem of such a
@@ -29,16 +30,25 @@ pub fn adjust(findings: &mut [Finding]) {
     }
 }
 
-/// Fills in what follows from the findings: counts, diagnosis and exit code.
-/// `tool_failed`: the tool itself could not do its job (exit status 3).
-pub fn conclude(report: &mut Report, shell: Shell, strict: bool, tool_failed: bool) {
+/// Whom the advice is for: the shell of the machine and the site.
+#[derive(Clone, Copy)]
+pub struct Site<'a> {
+    pub shell: Shell,
+    pub profile: &'a Profile,
+}
+
+/// Fills in what follows from the findings: counts, diagnosis and exit code; returns the
+/// exit status. `tool_failed`: the tool itself could not do its job (exit status 3).
+pub fn conclude(report: &mut Report, site: Site, strict: bool, tool_failed: bool) -> ExitStatus {
     report.summary = Summary::of(&report.findings);
-    report.diagnosis = crate::diagnosis::diagnose(&report.findings, shell);
-    report.exit_code = exit_status(&report.findings, strict, tool_failed).code() as i32;
+    report.diagnosis = crate::diagnosis::diagnose(&report.findings, site.shell, site.profile);
+    let status = exit_status(&report.findings, strict, tool_failed);
+    report.exit_code = status.code() as i32;
+    status
 }
 
 /// The exit status of a check run.
-pub fn exit_status(findings: &[Finding], strict: bool, tool_failed: bool) -> ExitStatus {
+fn exit_status(findings: &[Finding], strict: bool, tool_failed: bool) -> ExitStatus {
     let bundle_failed = findings
         .iter()
         .any(|f| f.id == CheckId::BundleWritten && f.severity == Severity::Fail);

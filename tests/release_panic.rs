@@ -1,8 +1,14 @@
 //! The shipped profile keeps the runner's promise: a panicking probe becomes a finding and
 //! the run goes on. Built only with the `fault-injection` feature; `scripts/release-test`
 //! runs it with `--release`, so the binary has the release profile's panic strategy.
+//!
+//! Its own test binary, not a module of `tests/it`: `scripts/release-test` builds it with
+//! `--release` (LTO) and the feature, and so only this test goes through that build, not
+//! the whole suite.
 #![cfg(all(unix, feature = "fault-injection"))]
 
+#[allow(dead_code)] // the shared helpers; this test uses a few
+#[path = "it/common/mod.rs"]
 mod common;
 
 use common::*;

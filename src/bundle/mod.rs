@@ -992,7 +992,7 @@ pub fn write(
                     .detail(e.to_string())
                     .remedy(Remedy::text("Please report this to the mlc-doctor maintainers (the message names file and line, never the value). Nothing was written.")),
             );
-            Err(crate::error::ToolError::Other(e.to_string()))
+            Err(e.into())
         }
         Err(e) => {
             report.findings.push(
@@ -1005,7 +1005,7 @@ pub fn write(
                     "Pass --bundle with a writable path that does not exist yet.",
                 )),
             );
-            Err(crate::error::ToolError::Other(e.to_string()))
+            Err(e.into())
         }
     }
 }

@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+mod access;
 pub mod macos;
 pub mod windows;
+
+pub use access::{access, is_executable, make_private, Access};
 
 #[cfg(unix)]
 mod unix;
@@ -323,7 +326,7 @@ pub fn which(os: Os, env: &BTreeMap<String, String>, name: &str) -> Option<PathB
     for dir in search_path(os, env) {
         for n in &names {
             let candidate = dir.join(n);
-            if candidate.is_file() && crate::proc::is_executable(&candidate) {
+            if candidate.is_file() && is_executable(&candidate) {
                 return Some(candidate);
             }
         }

@@ -1,0 +1,153 @@
+//! `mlc-doctor fix`: every kind of fix, the diff, the backup, idempotence, and the path
+//! without a terminal (print only).
+#![cfg(unix)] // modes, symlinks, sh, a real OpenSSH: Unix only
+
+use crate::common::*;
+
+const CONFIG: &str = "# my config\nUseKeychain yes\nHost slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User ml-cloud-user-id\n  IdentityFile ~/.ssh/id_ed25519\n\nHost github.com\n  User git\n";
+
+fn broken_home() -> TestHome {
+    let home = TestHome::new();
+    home.write(".ssh/config", CONFIG);
+    home.key("ed25519_100", "id_ed25519");
+    home.write(".ssh/known_hosts", "example.org ssh-ed25519 AAAA\n");
+    home.chmod(".ssh/config", 0o664);
+    home.chmod(".ssh/id_ed25519", 0o644);
+    home.chmod(".ssh", 0o755);
+    home
+}
+
+#[test]
+fn without_a_terminal_fix_only_prints_the_plan() {
+    let home = broken_home();
+    let out = home.fix(&["--user", "abc123"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text.contains("--- ~/.ssh/config"), "{text}");
+    assert!(text.contains("chmod 600 ~/.ssh/id_ed25519"), "{text}");
+    assert!(text.contains("Nothing was changed"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(home.ssh().join("config")).unwrap(),
+        CONFIG
+    );
+    assert_eq!(home.mode(".ssh/id_ed25519"), 0o644);
+}
+
+#[test]
+fn every_fix_kind_applies_with_a_backup_and_a_second_run_changes_nothing() {
+    let home = broken_home();
+    let key_before = std::fs::read(home.ssh().join("id_ed25519")).unwrap();
+    let kh_before = std::fs::read(home.ssh().join("known_hosts")).unwrap();
+    let run = || home.fix(&["--yes", "--user", "abc123"]);
+    let out = run();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("done: wrote ~/.ssh/config"), "{text}");
+    let config = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    // Placeholder user replaced, macOS option ignored elsewhere, IdentitiesOnly added,
+    // the missing login nodes added; comments and other blocks kept.
+    assert!(config.contains("User abc123") && !config.contains("ml-cloud-user-id"));
+    if !cfg!(target_os = "macos") {
+        assert!(
+            config.starts_with("IgnoreUnknown UseKeychain\n"),
+            "{config}"
+        );
+    }
+    assert!(
+        config.contains("Host slurm\n  IdentitiesOnly yes\n"),
+        "{config}"
+    );
+    for alias in ["slurm2", "slurm-r2", "slurm1-r2"] {
+        assert!(config.contains(&format!("Host {alias}\n")), "{config}");
+    }
+    assert!(config.contains("# my config\n") && config.contains("Host github.com\n  User git\n"));
+    // Modes.
+    assert_eq!(home.mode(".ssh"), 0o700);
+    assert_eq!(home.mode(".ssh/config"), 0o600);
+    assert_eq!(home.mode(".ssh/id_ed25519"), 0o600);
+    // The backup holds the old config; keys and known_hosts are untouched.
+    let backups: Vec<_> = std::fs::read_dir(home.ssh())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".mlc-doctor-"))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(std::fs::read_to_string(&backups[0]).unwrap(), CONFIG);
+    assert_eq!(
+        std::fs::read(home.ssh().join("id_ed25519")).unwrap(),
+        key_before
+    );
+    assert_eq!(
+        std::fs::read(home.ssh().join("known_hosts")).unwrap(),
+        kh_before
+    );
+    // The checks ran again: the new diagnosis has no local failure.
+    assert!(text.contains("The checks again"), "{text}");
+    let (_, r) = home.json(&["--offline", "--user", "abc123"]);
+    for id in [
+        "config.syntax",
+        "config.user",
+        "perm.private-key",
+        "perm.config",
+    ] {
+        assert_ne!(worst(&r, id), "fail", "{id} still fails");
+    }
+    // Idempotent.
+    let again = run();
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(text.contains("Nothing to fix"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(home.ssh().join("config")).unwrap(),
+        config
+    );
+}
+
+#[test]
+fn fix_never_writes_through_a_link() {
+    let home = TestHome::new();
+    let outside = home.path().join("elsewhere-config");
+    std::fs::write(&outside, "Host slurm\n  User ml-cloud-user-id\n").unwrap();
+    std::os::unix::fs::symlink(&outside, home.ssh().join("config")).unwrap();
+    let out = home.fix(&["--yes", "--user", "abc123"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("is a link"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&outside).unwrap(),
+        "Host slurm\n  User ml-cloud-user-id\n"
+    );
+}
+
+#[test]
+fn fix_changes_only_what_it_means_to() {
+    // `user user`: only the value is replaced.
+    let home = TestHome::new();
+    home.write(".ssh/config", "Host slurm\n  user user\n");
+    let run = |home: &TestHome| home.fix(&["--yes", "--user", "abc123"]);
+    run(&home);
+    let config = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    assert!(config.contains("  user abc123\n"), "{config}");
+    // A config larger than what the checks keep, and one that is not UTF-8: nothing lost.
+    for body in [
+        {
+            let mut b = b"Host slurm\n  User user\n".to_vec();
+            b.extend(b"# padding\n".repeat(40_000));
+            b.extend(b"Host end\n  User keep\n");
+            b
+        },
+        b"# J\xf6rg\nHost slurm\n  User user\n".to_vec(),
+    ] {
+        let home = TestHome::new();
+        home.write(".ssh/config", &body);
+        run(&home);
+        let after = std::fs::read(home.ssh().join("config")).unwrap();
+        if std::str::from_utf8(&body).is_err() {
+            assert_eq!(after, body, "a non-UTF-8 config is left alone");
+        } else {
+            let text = String::from_utf8(after.clone()).unwrap();
+            assert!(
+                text.contains("# padding\nHost end\n  User keep\n"),
+                "the tail was lost"
+            );
+            assert!(after.len() >= body.len());
+        }
+    }
+}

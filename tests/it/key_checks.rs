@@ -1,0 +1,386 @@
+//! `key.*` and `perm.private-key` on temp homes, with real fixture keys and a real ssh-agent.
+#![cfg(unix)] // modes, symlinks, a real OpenSSH: Unix only
+
+use std::process::Command;
+
+use crate::common::agent::Agent;
+use crate::common::*;
+use serde_json::{json, Value};
+
+const CONFIG: &str = "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User pbb111\n  IdentityFile ~/.ssh/id_mlcloud\n  IdentitiesOnly yes\n";
+
+fn home_with(fixture: &str) -> TestHome {
+    let home = TestHome::new();
+    home.write(".ssh/config", CONFIG);
+    home.key(fixture, "id_mlcloud");
+    home
+}
+
+fn run(home: &TestHome) -> Value {
+    home.json(&["--offline", "--no-openssh", "--node", "slurm"])
+        .1
+}
+
+/// The finding with this id about `~/.ssh/id_mlcloud`.
+fn of<'a>(report: &'a Value, id: &str) -> &'a Value {
+    findings(report, id)
+        .into_iter()
+        .find(|f| f["subject"] == "~/.ssh/id_mlcloud")
+        .unwrap_or_else(|| panic!("no {id} for ~/.ssh/id_mlcloud"))
+}
+
+#[test]
+fn the_recommended_key_passes_everything() {
+    let home = home_with("ed25519_100");
+    let r = run(&home);
+    for id in [
+        "key.format",
+        "key.algorithm",
+        "key.passphrase",
+        "key.kdf-rounds",
+        "key.public-match",
+        "perm.private-key",
+    ] {
+        assert_eq!(of(&r, id)["severity"], "pass", "{id}: {}", of(&r, id));
+    }
+    assert_eq!(severity(&r, "key.present"), "pass");
+}
+
+#[test]
+fn each_fixture_gets_the_right_verdicts() {
+    // (fixture, id, severity, the evidence that says why: JSON pointer and value)
+    let cases: Vec<(&str, &str, &str, &str, Value)> = vec![
+        (
+            "ed25519_plain",
+            "key.passphrase",
+            "fail",
+            "/encrypted",
+            json!(false),
+        ),
+        ("ed25519_16", "key.kdf-rounds", "warn", "/rounds", json!(16)),
+        (
+            "ed25519_16",
+            "key.kdf-rounds",
+            "warn",
+            "/kdf",
+            json!("bcrypt"),
+        ),
+        ("rsa2048_enc", "key.algorithm", "fail", "/bits", json!(2048)),
+        (
+            "rsa2048_enc",
+            "key.algorithm",
+            "fail",
+            "/algorithm",
+            json!("ssh-rsa"),
+        ),
+        ("rsa4096_enc", "key.algorithm", "pass", "/bits", json!(4096)),
+        (
+            "rsa4096_plain",
+            "key.passphrase",
+            "fail",
+            "/encrypted",
+            json!(false),
+        ),
+        (
+            "ecdsa_enc",
+            "key.algorithm",
+            "warn",
+            "/algorithm",
+            json!("ecdsa-sha2-nistp256"),
+        ),
+        (
+            "dsa_plain",
+            "key.algorithm",
+            "fail",
+            "/algorithm",
+            json!("ssh-dss"),
+        ),
+        (
+            "pem_rsa_enc",
+            "key.format",
+            "warn",
+            "/format",
+            json!("pem-rsa"),
+        ),
+        (
+            "pem_rsa_enc",
+            "key.kdf-rounds",
+            "warn",
+            "/kdf",
+            json!("pem (md5)"),
+        ),
+        (
+            "pem_rsa_plain",
+            "key.passphrase",
+            "fail",
+            "/encrypted",
+            json!(false),
+        ),
+        (
+            "pem_ec_enc",
+            "key.format",
+            "warn",
+            "/format",
+            json!("pem-ec"),
+        ),
+        (
+            "pkcs8_plain",
+            "key.format",
+            "warn",
+            "/format",
+            json!("pkcs8"),
+        ),
+        (
+            "pkcs8_enc",
+            "key.passphrase",
+            "pass",
+            "/encrypted",
+            json!(true),
+        ),
+        (
+            "putty_v3_enc.ppk",
+            "key.format",
+            "fail",
+            "/format",
+            json!("putty-v3"),
+        ),
+        (
+            "putty_v2_plain.ppk",
+            "key.format",
+            "fail",
+            "/format",
+            json!("putty-v2"),
+        ),
+        (
+            "ed25519_crlf",
+            "key.format",
+            "fail",
+            "/defects/0/kind",
+            json!("crlf"),
+        ),
+        (
+            "ed25519_bom",
+            "key.format",
+            "fail",
+            "/defects/0/kind",
+            json!("bom"),
+        ),
+        (
+            "ed25519_nonewline",
+            "key.format",
+            "fail",
+            "/defects/0/kind",
+            json!("no-final-newline"),
+        ),
+        (
+            "ed25519_truncated",
+            "key.format",
+            "fail",
+            "/defects/0/kind",
+            json!("truncated"),
+        ),
+        // The private half is ed25519_100; the .pub beside it is ed25519_16's.
+        (
+            "ed25519_mismatch",
+            "key.public-match",
+            "fail",
+            "/fingerprint",
+            json!(fingerprint("ed25519_100.pub")),
+        ),
+        (
+            "random_bytes",
+            "key.format",
+            "fail",
+            "/format",
+            json!("not-a-key"),
+        ),
+        (
+            "random_bytes",
+            "key.format",
+            "fail",
+            "/damaged",
+            json!(true),
+        ),
+    ];
+    for (fixture, id, sev, pointer, value) in &cases {
+        let home = home_with(fixture);
+        let r = run(&home);
+        let f = of(&r, id);
+        assert_eq!(f["severity"], *sev, "{fixture} {id}: {f}");
+        assert_eq!(
+            f["evidence"].pointer(pointer),
+            Some(value),
+            "{fixture} {id}: evidence{pointer} in {f}"
+        );
+    }
+    assert_ne!(
+        fingerprint("ed25519_100.pub"),
+        fingerprint("ed25519_mismatch.pub")
+    );
+}
+
+/// The fingerprint of a fixture key file.
+fn fingerprint(name: &str) -> String {
+    let bytes = std::fs::read(fixtures().join("keys").join(name)).unwrap();
+    mlc_doctor::keyfile::sniff(&bytes).fingerprint.unwrap()
+}
+
+#[test]
+fn remedies_are_exact_commands_with_the_users_path() {
+    let home = home_with("ed25519_plain");
+    let r = run(&home);
+    let f = findings(&r, "key.passphrase")[0];
+    assert_eq!(
+        f["remedy"]["command"],
+        "ssh-keygen -p -a 100 -f ~/.ssh/id_mlcloud"
+    );
+    home.chmod(".ssh/id_mlcloud", 0o644);
+    let r = run(&home);
+    let f = findings(&r, "perm.private-key")
+        .into_iter()
+        .find(|f| f["subject"] == "~/.ssh/id_mlcloud")
+        .unwrap();
+    assert_eq!(f["severity"], "fail");
+    assert_eq!(f["remedy"]["command"], "chmod 600 ~/.ssh/id_mlcloud");
+}
+
+#[test]
+fn missing_pub_and_missing_key() {
+    let home = home_with("ed25519_100");
+    std::fs::remove_file(home.ssh().join("id_mlcloud.pub")).unwrap();
+    let r = run(&home);
+    assert_eq!(of(&r, "key.public-match")["severity"], "warn");
+    let home = TestHome::new();
+    home.write(".ssh/config", CONFIG);
+    let r = run(&home);
+    assert_eq!(severity(&r, "key.present"), "fail");
+    assert!(findings(&r, "key.present")[0]["remedy"]["command"]
+        .as_str()
+        .unwrap()
+        .contains("ssh-keygen -t ed25519 -a 100"));
+}
+
+#[test]
+fn default_names_and_other_keys_are_found_once() {
+    let home = TestHome::new();
+    home.write(
+        ".ssh/config",
+        "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User pbb111\n",
+    );
+    home.key("ed25519_100", "id_ed25519");
+    home.key("ed25519_plain", "github_key");
+    let r = run(&home);
+    let subjects: Vec<&str> = findings(&r, "key.format")
+        .iter()
+        .map(|f| f["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["~/.ssh/id_ed25519", "~/.ssh/github_key"]);
+    // An unencrypted key that the cluster never sees is information, not a failure.
+    let f = findings(&r, "key.passphrase")
+        .into_iter()
+        .find(|f| f["subject"] == "~/.ssh/github_key")
+        .unwrap();
+    assert_eq!(f["severity"], "info");
+    assert_eq!(severity(&r, "key.present"), "pass");
+}
+
+#[test]
+fn fifos_and_directories_in_dot_ssh_are_not_opened() {
+    let home = home_with("ed25519_100");
+    let fifo = home.ssh().join("a_fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::create_dir(home.ssh().join("id_rsa")).unwrap();
+    let started = std::time::Instant::now();
+    let r = run(&home);
+    assert!(started.elapsed().as_secs() < 10);
+    assert_eq!(severity(&r, "key.present"), "pass");
+}
+
+#[test]
+fn no_private_key_material_in_the_report() {
+    let home = home_with("ed25519_plain");
+    let out = home
+        .cmd(&[
+            "--offline",
+            "--no-openssh",
+            "--no-bundle",
+            "-v",
+            "--color",
+            "never",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (_, json) = home.json(&["--offline", "--no-openssh"]);
+    let json = json.to_string();
+    let key = std::fs::read_to_string(fixtures().join("keys/ed25519_plain")).unwrap();
+    for line in key.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(
+            !text.contains(line) && !json.contains(line),
+            "a private key line reached the output"
+        );
+    }
+    assert!(!json.contains("PRIVATE KEY-----"));
+}
+
+/// `check --json` offline for `slurm`, with the agent in SSH_AUTH_SOCK.
+fn with_agent(home: &TestHome, agent: &Agent) -> Value {
+    home.json_env(
+        &["--offline", "--no-openssh", "--node", "slurm"],
+        &[("SSH_AUTH_SOCK", agent.sock())],
+    )
+    .1
+}
+
+#[test]
+fn agent_with_seven_keys_and_no_identities_only_warns() {
+    let keys = tempfile::tempdir().unwrap();
+    let (agent, _) = Agent::with_fresh_keys(keys.path(), 7);
+    let home = TestHome::new();
+    home.write(
+        ".ssh/config",
+        "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User pbb111\n",
+    );
+    let r = with_agent(&home, &agent);
+    assert_eq!(severity(&r, "key.agent"), "warn");
+    assert_eq!(
+        findings(&r, "key.agent")[0]["evidence"]["keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
+    // Keys in the agent count as present.
+    assert_eq!(severity(&r, "key.present"), "pass");
+
+    home.write(".ssh/config", "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User pbb111\n  IdentitiesOnly yes\n");
+    assert_eq!(severity(&with_agent(&home, &agent), "key.agent"), "info");
+}
+
+#[test]
+fn agent_reports_which_node_key_is_loaded_and_broken_sockets() {
+    let agent = Agent::start();
+    let home = home_with("ed25519_plain");
+    agent.add(&home.ssh().join("id_mlcloud"));
+    let r = with_agent(&home, &agent);
+    let f = finding(&r, "key.agent");
+    assert_eq!(f["severity"], "info", "{f}");
+    assert_eq!(f["evidence"]["loaded"], json!(["~/.ssh/id_mlcloud"]), "{f}");
+    assert_eq!(
+        f["evidence"]["keys"],
+        json!([fingerprint("ed25519_plain.pub")]),
+        "{f}"
+    );
+
+    let (_, r) = home.json_env(
+        &["--offline", "--no-openssh"],
+        &[("SSH_AUTH_SOCK", "/nonexistent/agent.sock")],
+    );
+    assert_eq!(severity(&r, "key.agent"), "warn");
+    let (_, r) = home.json(&["--offline", "--no-openssh"]);
+    assert_eq!(severity(&r, "key.agent"), "info");
+}

@@ -1,0 +1,103 @@
+//! Fix commands work when pasted: every remedy command of these scenarios that can run
+//! offline is run in a scratch home (with `sh`, HOME set to it), must succeed, and must
+//! make its finding go away.
+#![cfg(unix)] // modes, symlinks, sh, a real OpenSSH: Unix only
+
+use crate::common::*;
+use serde_json::Value;
+
+/// Commands that need nothing but the files: no network, no passphrase, no editor.
+const RUNNABLE: &[&str] = &["chmod ", "mv ", "mkdir ", "iconv "];
+
+fn problems(r: &Value) -> Vec<(String, String, String)> {
+    r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "warn" || f["severity"] == "fail")
+        .filter_map(|f| {
+            let cmd = f["remedy"]["command"].as_str()?;
+            RUNNABLE.iter().any(|p| cmd.starts_with(p)).then(|| {
+                (
+                    f["id"].as_str().unwrap().to_string(),
+                    f["subject"].as_str().unwrap().to_string(),
+                    cmd.to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+fn scenarios() -> Vec<(&'static str, TestHome)> {
+    let mut out = Vec::new();
+    let h = TestHome::new();
+    h.write(".ssh/config", GUIDE);
+    h.key("ed25519_100", "id_ed25519");
+    h.chmod(".ssh/id_ed25519", 0o644);
+    out.push(("key readable by others", h));
+    let h = TestHome::new();
+    h.write(".ssh/config", GUIDE);
+    h.key("ed25519_100", "id_ed25519");
+    h.chmod(".ssh/config", 0o664);
+    h.chmod(".ssh", 0o775);
+    out.push(("config and ~/.ssh writable by the group", h));
+    let h = TestHome::new();
+    h.write(
+        ".ssh/config",
+        [b"\xEF\xBB\xBF".as_slice(), GUIDE.as_bytes()].concat(),
+    );
+    h.key("ed25519_100", "id_ed25519");
+    out.push(("config saved with a BOM", h));
+    let h = TestHome::new();
+    h.write(".ssh/config", [0u8, 7, 0, 255, 1, 2].repeat(200));
+    h.key("ed25519_100", "id_ed25519");
+    out.push(("binary config", h));
+    let h = TestHome::new();
+    h.write(".ssh/config", GUIDE);
+    h.write(
+        ".ssh/id_ed25519",
+        (0..300u32)
+            .map(|i| (i * 37 % 251) as u8)
+            .collect::<Vec<_>>(),
+    );
+    out.push(("damaged key", h));
+    out
+}
+
+#[test]
+fn every_offline_remedy_command_works_and_removes_its_finding() {
+    let mut ran = 0;
+    for (name, home) in scenarios() {
+        let (_, before) = home.json(&["--offline"]);
+        let todo = problems(&before);
+        assert!(!todo.is_empty(), "{name}: no runnable remedy to test");
+        for (id, subject, cmd) in todo {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &cmd])
+                .env("HOME", home.path())
+                .current_dir(home.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name}: `{cmd}` failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            ran += 1;
+            let (_, after) = home.json(&["--offline"]);
+            let still: Vec<&Value> = after["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["id"] == id.as_str() && f["subject"] == subject.as_str())
+                .filter(|f| f["severity"] == "warn" || f["severity"] == "fail")
+                .filter(|f| f["remedy"]["command"] == cmd.as_str())
+                .collect();
+            assert!(
+                still.is_empty(),
+                "{name}: `{cmd}` did not fix {id}: {still:?}"
+            );
+        }
+    }
+    assert!(ran >= 5, "only {ran} commands ran");
+}
