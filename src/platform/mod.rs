@@ -77,8 +77,12 @@ impl Os {
         }
     }
 
-    /// The system-wide client config OpenSSH reads after the user's.
+    /// The system-wide client config OpenSSH reads after the user's, unless
+    /// [`SYSTEM_CONFIG_VAR`] names another file (none, when that is no file).
     pub fn system_config(self, env: &BTreeMap<String, String>) -> PathBuf {
+        if let Some(path) = env_get(self, env, SYSTEM_CONFIG_VAR).filter(|p| !p.is_empty()) {
+            return PathBuf::from(path);
+        }
         match self {
             Os::Windows => {
                 let data = env_get(self, env, "PROGRAMDATA")
@@ -308,6 +312,11 @@ pub fn env_get<'a>(os: Os, env: &'a BTreeMap<String, String>, key: &str) -> Opti
     }
 }
 
+/// The environment variable that names the system-wide client config in place of the
+/// platform's, as `GIT_CONFIG_SYSTEM` does for git: tests set it so that a report does not
+/// depend on the machine's `/etc/ssh/ssh_config`.
+pub const SYSTEM_CONFIG_VAR: &str = "MLC_DOCTOR_SYSTEM_CONFIG";
+
 /// The search path of `os` split into directories.
 pub fn search_path(os: Os, env: &BTreeMap<String, String>) -> Vec<PathBuf> {
     let Some(path) = env_get(os, env, "PATH") else {
@@ -494,6 +503,25 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_environment_may_name_the_system_config() {
+        let e = env(&[(SYSTEM_CONFIG_VAR, "/tmp/t/ssh_config")]);
+        assert_eq!(
+            Os::Linux.system_config(&e),
+            PathBuf::from("/tmp/t/ssh_config")
+        );
+        let e = env(&[("mlc_doctor_system_config", r"C:\t\ssh_config")]);
+        assert_eq!(
+            Os::Windows.system_config(&e),
+            PathBuf::from(r"C:\t\ssh_config")
+        );
+        let e = env(&[(SYSTEM_CONFIG_VAR, "")]);
+        assert_eq!(
+            Os::Linux.system_config(&e),
+            PathBuf::from("/etc/ssh/ssh_config")
+        );
     }
 
     #[test]

@@ -30,31 +30,15 @@ fn target(plan: &NodePlan) -> (String, u16) {
 pub async fn dns(ctx: &Context, plan: &NodePlan, slot: &SharedSlot) -> Vec<SocketAddr> {
     let alias = plan.alias.as_str();
     let (host, port) = target(plan);
-    let via = if plan.proxy.is_some() {
-        " (first ProxyJump hop)"
-    } else {
-        ""
-    };
     if let Some(ip) = is_ip_literal(&host) {
-        let addr = SocketAddr::new(ip, port);
         lock(slot).report.dns = Some(DnsResult {
             addresses: vec![ip.to_string()],
             ms: 0,
             error: None,
         });
-        record(
-            slot,
-            Stage::Dns,
-            [Finding::pass(
-                CheckId::NetDns,
-                alias,
-                format!("{host}{via} is an address; no lookup needed"),
-            )
-            .with("addresses", [ip.to_string()])
-            .with("ms", 0)],
-            alias,
-        );
-        return vec![addr];
+        let finding = dns_finding(ctx, plan, &host, &Lookup::Literal(ip));
+        record(slot, Stage::Dns, [finding], alias);
+        return vec![SocketAddr::new(ip, port)];
     }
     let started = Instant::now();
     let result = tokio::time::timeout(ctx.timeout, ctx.resolver.resolve(&host, port)).await;
@@ -80,23 +64,67 @@ pub async fn dns(ctx: &Context, plan: &NodePlan, slot: &SharedSlot) -> Vec<Socke
         ms,
         error: error.clone(),
     });
-    let finding = match &error {
-        None => Finding::pass(CheckId::NetDns, alias, format!("{host}{via} resolves to {} ({ms} ms)", shown.join(", "))),
-        Some(e) => Finding::fail(CheckId::NetDns, alias, format!("{host}{via} does not resolve: {e}"))
-            .detail("ssh would stop with `Could not resolve hostname`. Either this machine has no working DNS (offline, captive portal, broken VPN) or the host name is wrong.")
-            .remedy(Remedy::text(format!("Check that you are online; check the HostName of `{alias}` in ~/.ssh/config (the profile expects {}).", plan_profile_host(ctx, alias)))),
+    let lookup = Lookup::Resolver {
+        addresses: &shown,
+        ms,
+        error: error.as_deref(),
     };
     record(
         slot,
         Stage::Dns,
-        [finding
-            .with("host", &host)
-            .with("addresses", &shown)
-            .with("ms", ms)
-            .with("error", &error)],
+        [dns_finding(ctx, plan, &host, &lookup)],
         alias,
     );
     addrs
+}
+
+/// The `net.dns` fact.
+enum Lookup<'a> {
+    /// The host is an address: nothing to look up.
+    Literal(IpAddr),
+    /// What the system resolver answered, after `ms`: the addresses, or why none.
+    Resolver {
+        addresses: &'a [String],
+        ms: u64,
+        error: Option<&'a str>,
+    },
+}
+
+/// The `net.dns` finding for `host`, the node or its first ProxyJump hop.
+fn dns_finding(ctx: &Context, plan: &NodePlan, host: &str, lookup: &Lookup) -> Finding {
+    let alias = plan.alias.as_str();
+    let via = if plan.proxy.is_some() {
+        " (first ProxyJump hop)"
+    } else {
+        ""
+    };
+    let (addresses, ms, error) = match lookup {
+        Lookup::Literal(ip) => {
+            return Finding::pass(
+                CheckId::NetDns,
+                alias,
+                format!("{host}{via} is an address; no lookup needed"),
+            )
+            .with("addresses", [ip.to_string()])
+            .with("ms", 0)
+        }
+        Lookup::Resolver {
+            addresses,
+            ms,
+            error,
+        } => (addresses, ms, error),
+    };
+    let finding = match error {
+        None => Finding::pass(CheckId::NetDns, alias, format!("{host}{via} resolves to {} ({ms} ms)", addresses.join(", "))),
+        Some(e) => Finding::fail(CheckId::NetDns, alias, format!("{host}{via} does not resolve: {e}"))
+            .detail("ssh would stop with `Could not resolve hostname`. Either this machine has no working DNS (offline, captive portal, broken VPN) or the host name is wrong.")
+            .remedy(Remedy::text(format!("Check that you are online; check the HostName of `{alias}` in ~/.ssh/config (the profile expects {}).", plan_profile_host(ctx, alias)))),
+    };
+    finding
+        .with("host", host)
+        .with("addresses", addresses)
+        .with("ms", ms)
+        .with("error", error)
 }
 
 fn plan_profile_host(ctx: &Context, alias: &str) -> String {
@@ -263,10 +291,27 @@ pub async fn tcp(
     let alias = plan.alias.as_str();
     let (results, reached) = first_connection(ctx, addrs).await;
     lock(slot).report.tcp = results.clone();
-    let first_ok = reached.as_ref().map(|r| r.addr);
     let (_, port) = target(plan);
-    let evidence = serde_json::to_value(&results).unwrap_or_default();
-    let finding = match first_ok {
+    let connected = reached.as_ref().map(|r| r.addr);
+    let finding = tcp_finding(alias, port, &results, connected);
+    record(slot, Stage::Tcp, [finding], alias);
+    reached
+}
+
+/// The `net.tcp` finding, from the outcome of every address and the one that connected.
+fn tcp_finding(
+    alias: &str,
+    port: u16,
+    results: &[TcpResult],
+    connected: Option<SocketAddr>,
+) -> Finding {
+    let listed = |list: &[&TcpResult]| {
+        list.iter()
+            .map(|r| format!("{} {}", r.address, r.outcome))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let finding = match connected {
         Some(addr) => {
             let failed: Vec<&TcpResult> = results
                 .iter()
@@ -282,23 +327,15 @@ pub async fn tcp(
                 .find(|r| r.address == addr.to_string())
                 .map(|r| r.ms)
                 .unwrap_or(0);
-            let mut f = Finding::pass(
-                CheckId::NetTcp,
-                alias,
-                format!("{addr} accepts connections ({ms} ms)"),
-            );
+            let mut summary = format!("{addr} accepts connections ({ms} ms)");
             if !failed.is_empty() {
-                f.summary.push_str(&format!(
+                summary.push_str(&format!(
                     "; {} other address(es) did not ({})",
                     failed.len(),
-                    failed
-                        .iter()
-                        .map(|r| format!("{} {}", r.address, r.outcome))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    listed(&failed)
                 ));
             }
-            f
+            Finding::pass(CheckId::NetTcp, alias, summary)
         }
         None => {
             let all_timeout = results.iter().all(|r| r.outcome == TcpOutcome::Timeout);
@@ -308,13 +345,10 @@ pub async fn tcp(
             } else if all_refused {
                 format!("port {port} refused on every address: nothing listens there")
             } else {
+                let all: Vec<&TcpResult> = results.iter().collect();
                 format!(
                     "port {port} cannot be reached on any address ({})",
-                    results
-                        .iter()
-                        .map(|r| format!("{} {}", r.address, r.outcome))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    listed(&all)
                 )
             };
             let remedy = if all_timeout {
@@ -327,16 +361,10 @@ pub async fn tcp(
             Finding::fail(CheckId::NetTcp, alias, summary).remedy(remedy)
         }
     };
-    record(
-        slot,
-        Stage::Tcp,
-        [finding
-            .with("port", port)
-            .with("attempts", evidence)
-            .fact(Fact::Tcp(results.iter().map(|r| r.outcome).collect()))],
-        alias,
-    );
-    reached
+    finding
+        .with("port", port)
+        .with("attempts", results)
+        .fact(Fact::Tcp(results.iter().map(|r| r.outcome).collect()))
 }
 
 /// Ends a connection the doctor will not use (the first hop of a ProxyJump) as an SSH
@@ -405,6 +433,16 @@ mod tests {
         }
     }
 
+    /// A listener on 127.0.0.1 (kept while the test runs) and the connector that uses it.
+    async fn scripted() -> (tokio::net::TcpListener, Arc<Scripted>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let connector = Arc::new(Scripted {
+            listener: listener.local_addr().unwrap(),
+            tried: Mutex::new(Vec::new()),
+        });
+        (listener, connector)
+    }
+
     fn ctx_with(connector: Arc<Scripted>) -> Context {
         let mut ctx = Context::for_home(
             std::path::Path::new("/nonexistent"),
@@ -421,11 +459,7 @@ mod tests {
 
     #[tokio::test]
     async fn addresses_are_tried_in_turn_and_the_first_connection_is_kept() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let connector = Arc::new(Scripted {
-            listener: listener.local_addr().unwrap(),
-            tried: Mutex::new(Vec::new()),
-        });
+        let (_listener, connector) = scripted().await;
         let ctx = ctx_with(connector.clone());
         // Refused, then silent, then one that connects; the last is never needed.
         let addrs = [addr(2), addr(1), addr(22), addr(23)];
@@ -445,11 +479,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_single_silent_address_costs_the_timeout_and_no_more() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let connector = Arc::new(Scripted {
-            listener: listener.local_addr().unwrap(),
-            tried: Mutex::new(Vec::new()),
-        });
+        let (_listener, connector) = scripted().await;
         let mut ctx = ctx_with(connector);
         ctx.timeout = Duration::from_millis(600);
         let started = Instant::now();
@@ -464,5 +494,41 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn the_tcp_finding_reads_the_outcomes() {
+        let r = |address: &str, outcome| TcpResult {
+            address: address.into(),
+            outcome,
+            ms: 5,
+            error: None,
+        };
+        let attempts = [
+            r("[::1]:22", TcpOutcome::Timeout),
+            r("127.0.0.1:22", TcpOutcome::Connected),
+        ];
+        let ok = tcp_finding(
+            "slurm",
+            22,
+            &attempts,
+            Some("127.0.0.1:22".parse().unwrap()),
+        );
+        assert_eq!(
+            ok.summary,
+            "127.0.0.1:22 accepts connections (5 ms); 1 other address(es) did not ([::1]:22 timeout)"
+        );
+        let refused = tcp_finding(
+            "slurm",
+            2222,
+            &[r("127.0.0.1:2222", TcpOutcome::Refused)],
+            None,
+        );
+        assert_eq!(
+            refused.summary,
+            "port 2222 refused on every address: nothing listens there"
+        );
+        assert!(refused.remedy.unwrap().text.contains("port 2222"));
+        assert_eq!(refused.fact, Some(Fact::Tcp(vec![TcpOutcome::Refused])));
     }
 }

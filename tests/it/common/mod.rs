@@ -184,6 +184,8 @@ pub fn doctor() -> std::process::Command {
     cmd.env_clear();
     cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
     cmd.env("LANG", "C.UTF-8");
+    // No system-wide ssh_config: a report does not depend on the machine's /etc/ssh/ssh_config.
+    cmd.env(mlc_doctor::platform::SYSTEM_CONFIG_VAR, "/dev/null");
     cmd
 }
 

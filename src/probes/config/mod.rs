@@ -1,0 +1,291 @@
+//! `config.*`: the user's ssh_config, evaluated as OpenSSH would for each login node.
+//!
+//! Here the config is loaded and each node planned from it; `checks` holds the `config.*`
+//! checks (one fact type each), `listing` the config as the bundle and the remedies show
+//! it, and `agreement` the comparison with OpenSSH's own reading (`ssh -G`).
+
+mod agreement;
+mod checks;
+mod listing;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::context::Context;
+use crate::probes::{NodePlan, Proxy};
+use crate::profile::Node;
+use crate::runner::RunState;
+use crate::sshconfig::{
+    evaluate, Config, ConfigFile, Disk, Effective, EvalInput, Issue, IssueKind,
+};
+
+pub use agreement::{dash_g, openssh_agrees, DashG};
+pub use checks::is_placeholder;
+pub use listing::suggested_block;
+
+/// What the config probe learnt.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigState {
+    /// `~/.ssh/config`.
+    pub path: PathBuf,
+    pub exists: bool,
+    /// The whole config tree (user's, then system-wide).
+    pub config: Config,
+    /// Alias → effective settings.
+    pub effective: BTreeMap<String, Effective>,
+}
+
+impl ConfigState {
+    /// Reads `~/.ssh/config` (and the system-wide config after it) and evaluates it for
+    /// every alias to probe. `version`: the OpenSSH client's, for the keywords it knows.
+    fn load(ctx: &Context, version: Option<(u32, u32)>) -> ConfigState {
+        let path = ctx.ssh_dir().join("config");
+        let exists = std::fs::symlink_metadata(&path).is_ok();
+        let config = Config::load(
+            &Disk,
+            exists.then_some(path.as_path()),
+            ctx.system_config.as_deref(),
+            &ctx.home,
+            version,
+        );
+        let effective = ctx
+            .nodes
+            .iter()
+            .map(|alias| {
+                let input = EvalInput {
+                    alias,
+                    local_user: &ctx.local_user,
+                };
+                (alias.clone(), evaluate(&config, &input))
+            })
+            .collect();
+        ConfigState {
+            path,
+            exists,
+            config,
+            effective,
+        }
+    }
+
+    /// True when `~/.ssh/config` was read (it exists and is a readable file).
+    fn user_file_read(&self) -> bool {
+        self.exists && self.config.files.first().is_some_and(|f| !f.system)
+    }
+
+    /// The plan for a node from the profile alone (no config).
+    pub fn profile_plan(ctx: &Context, node: &Node) -> NodePlan {
+        NodePlan {
+            alias: node.alias().to_string(),
+            hostname: node.hostname().to_string(),
+            port: node.port(),
+            user: ctx.user_override.clone(),
+            region: node.region.clone(),
+            identity_files: vec![],
+            identities_only: false,
+            known_hosts_files: vec![
+                ctx.ssh_dir().join("known_hosts"),
+                ctx.ssh_dir().join("known_hosts2"),
+            ],
+            proxy: None,
+            host_key_pins: node.host_keys().to_vec(),
+        }
+    }
+
+    /// The plan for a node: the effective config, the profile filling the gaps.
+    pub fn plan(&self, ctx: &Context, node: &Node) -> NodePlan {
+        let mut plan = Self::profile_plan(ctx, node);
+        let Some(eff) = self.effective.get(node.alias()) else {
+            return plan;
+        };
+        if eff.get("hostname").is_some() {
+            plan.hostname = eff.hostname(node.alias());
+        }
+        if eff.get("port").is_some() {
+            plan.port = eff.port();
+        }
+        if let Some(u) = eff.user() {
+            plan.user = Some(u.to_string());
+        }
+        let user = plan.user.clone().unwrap_or_else(|| ctx.local_user.clone());
+        let tokens = Tokens {
+            ctx,
+            alias: node.alias(),
+            host: &plan.hostname,
+            user: &user,
+            port: plan.port,
+        };
+        plan.identity_files = eff
+            .identity_files()
+            .iter()
+            .map(|f| tokens.path(f))
+            .collect();
+        plan.identities_only = eff.flag("identitiesonly").unwrap_or(false);
+        if let Some(files) = eff.first("userknownhostsfile") {
+            if !files.value().eq_ignore_ascii_case("none") {
+                plan.known_hosts_files = files.args.iter().map(|f| tokens.path(f)).collect();
+            }
+        }
+        if let Some(jump) = eff
+            .get("proxyjump")
+            .filter(|v| !v.eq_ignore_ascii_case("none"))
+        {
+            plan.proxy = Some(Proxy {
+                kind: "ProxyJump",
+                value: jump.to_string(),
+                first_hop: first_hop(jump),
+            });
+        } else if let Some(cmd) = eff
+            .get("proxycommand")
+            .filter(|v| !v.eq_ignore_ascii_case("none"))
+        {
+            plan.proxy = Some(Proxy {
+                kind: "ProxyCommand",
+                value: cmd.to_string(),
+                first_hop: None,
+            });
+        }
+        plan
+    }
+
+    /// `file:line` of a config line, the file as the user knows it.
+    fn shown(&self, ctx: &Context, file: usize, line: usize) -> String {
+        match self.config.files.get(file) {
+            Some(f) => format!("{}:{line}", ctx.show(&f.path)),
+            None => format!("?:{line}"),
+        }
+    }
+}
+
+/// A User in the user's config that has the site's username shape.
+pub fn username_in_config(ctx: &Context, cs: &ConfigState) -> Option<String> {
+    let re = ctx.profile.username_regex()?;
+    cs.config
+        .files
+        .iter()
+        .filter(|f| !f.system)
+        .flat_map(|f| f.parsed.lines.iter())
+        .find_map(|l| match &l.kind {
+            crate::sshconfig::LineKind::Option {
+                keyword: "user",
+                args,
+            } => args.first().filter(|a| re.is_match(a)).cloned(),
+            _ => None,
+        })
+}
+
+/// The problem that makes a file no text config at all (binary, or too large), if any.
+fn not_text(file: &ConfigFile) -> Option<&Issue> {
+    file.parsed
+        .issues
+        .iter()
+        .find(|is| matches!(is.kind, IssueKind::Binary | IssueKind::TooLarge { .. }))
+}
+
+/// `[user@]host[:port]` of the first ProxyJump hop.
+pub fn first_hop(value: &str) -> Option<(String, u16)> {
+    let first = value.split(',').next()?.trim();
+    let first = first.strip_prefix("ssh://").unwrap_or(first);
+    let host_port = first.rsplit_once('@').map(|(_, h)| h).unwrap_or(first);
+    if let Some(rest) = host_port.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = after
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(22);
+        return Some((host.to_string(), port));
+    }
+    match host_port.rsplit_once(':') {
+        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
+        None => Some((host_port.to_string(), 22)),
+    }
+}
+
+/// The `%` tokens and `~` OpenSSH expands in file paths.
+pub struct Tokens<'a> {
+    pub ctx: &'a Context,
+    pub alias: &'a str,
+    pub host: &'a str,
+    pub user: &'a str,
+    pub port: u16,
+}
+
+impl Tokens<'_> {
+    /// Expands `~`, `%d %u %h %r %p %n %l %i %%` in a path.
+    pub fn path(&self, value: &str) -> PathBuf {
+        let home = self.ctx.home.to_string_lossy();
+        let mut out = String::new();
+        let mut chars = value.chars().peekable();
+        if value == "~" || value.starts_with("~/") {
+            out.push_str(&home);
+            chars.next();
+        }
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('d') => out.push_str(&home),
+                Some('u') => out.push_str(&self.ctx.local_user),
+                Some('h') => out.push_str(self.host),
+                Some('r') => out.push_str(self.user),
+                Some('p') => out.push_str(&self.port.to_string()),
+                Some('n') => out.push_str(self.alias),
+                Some('l') => out.push_str(&self.ctx.local_host),
+                Some('i') => out.push_str(&self.ctx.uid.to_string()),
+                Some('%') => out.push('%'),
+                Some(other) => {
+                    out.push('%');
+                    out.push(other);
+                }
+                None => out.push('%'),
+            }
+        }
+        PathBuf::from(out)
+    }
+}
+
+/// Loads and evaluates the config; produces every `config.*` finding but `openssh-agrees`.
+pub fn run(ctx: &Context, state: &mut RunState) {
+    let version = state.openssh.as_ref().map(|o| (o.major, o.minor));
+    let cs = ConfigState::load(ctx, version);
+    let findings = checks::all(ctx, state, &cs);
+    state.push(findings);
+    listing::record(ctx, &cs, &mut state.artifacts);
+    state.config = Some(cs);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn proxy_jump_first_hop() {
+        assert_eq!(
+            first_hop("jump@gw.example.org:2222,other"),
+            Some(("gw.example.org".into(), 2222))
+        );
+        assert_eq!(first_hop("gw"), Some(("gw".into(), 22)));
+        assert_eq!(first_hop("[::1]:2200"), Some(("::1".into(), 2200)));
+        assert_eq!(first_hop("ssh://u@h:23"), Some(("h".into(), 23)));
+    }
+
+    #[test]
+    fn tokens_expand() {
+        let ctx = Context::for_home(Path::new("/home/u"), crate::profile::Profile::embedded());
+        let t = Tokens {
+            ctx: &ctx,
+            alias: "slurm",
+            host: "h.example",
+            user: "pbb111",
+            port: 22,
+        };
+        assert_eq!(
+            t.path("~/.ssh/id_%r_%h"),
+            PathBuf::from("/home/u/.ssh/id_pbb111_h.example")
+        );
+        assert_eq!(t.path("%d/.ssh/%n%%"), PathBuf::from("/home/u/.ssh/slurm%"));
+        assert_eq!(t.path("/abs/%u"), PathBuf::from("/abs/tester"));
+    }
+}
