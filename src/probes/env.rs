@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::check::CheckId;
 use crate::context::Context;
 use crate::finding::{Finding, Remedy};
+use crate::platform::Os;
 use crate::runner::RunState;
 use crate::settings::OpenSshChoice;
 
@@ -63,43 +64,48 @@ fn os_name_version() -> (String, String) {
 /// `env.os`.
 pub fn os(ctx: &Context, state: &mut RunState) {
     let (os, version) = os_name_version();
-    let kernel = sysinfo::System::kernel_version().unwrap_or_default();
-    let arch = std::env::consts::ARCH.to_string();
-    let memory_mib = sysinfo::System::new()
-        .map(|mut sys| {
-            sys.refresh_memory();
-            sys.total_memory() / (1024 * 1024)
-        })
-        .unwrap_or(0);
-    let shell = ctx
-        .env
-        .get("SHELL")
-        .and_then(|s| Path::new(s).file_name())
-        .map(|s| s.to_string_lossy().into_owned());
-    let wsl = kernel.to_ascii_lowercase().contains("microsoft");
-    let summary = format!(
-        "{os} {version} ({arch}), kernel {kernel}{}",
-        if wsl { ", inside WSL" } else { "" }
-    );
-    state.push([Finding::info(CheckId::EnvOs, "system", summary)
-        .with("os", &os)
-        .with("os_version", &version)
-        .with("kernel", &kernel)
-        .with("arch", &arch)
-        .with("wsl", wsl)]);
     let info = SystemInfo {
         os,
         os_version: version,
-        kernel,
-        arch,
-        memory_mib,
-        shell,
+        kernel: sysinfo::System::kernel_version().unwrap_or_default(),
+        arch: std::env::consts::ARCH.to_string(),
+        memory_mib: sysinfo::System::new()
+            .map(|mut sys| {
+                sys.refresh_memory();
+                sys.total_memory() / (1024 * 1024)
+            })
+            .unwrap_or(0),
+        shell: ctx
+            .env
+            .get("SHELL")
+            .and_then(|s| Path::new(s).file_name())
+            .map(|s| s.to_string_lossy().into_owned()),
         openssh: None,
     };
+    state.push([os_finding(&info)]);
     state.artifacts.insert(
         "env/system.json".into(),
         serde_json::to_vec_pretty(&info).unwrap_or_default(),
     );
+}
+
+/// The `env.os` finding: the system in one line, and whether it runs inside WSL.
+fn os_finding(info: &SystemInfo) -> Finding {
+    let wsl = info.kernel.to_ascii_lowercase().contains("microsoft");
+    let summary = format!(
+        "{} {} ({}), kernel {}{}",
+        info.os,
+        info.os_version,
+        info.arch,
+        info.kernel,
+        if wsl { ", inside WSL" } else { "" }
+    );
+    Finding::info(CheckId::EnvOs, "system", summary)
+        .with("os", &info.os)
+        .with("os_version", &info.os_version)
+        .with("kernel", &info.kernel)
+        .with("arch", &info.arch)
+        .with("wsl", wsl)
 }
 
 /// Parses `OpenSSH_9.2p1 …` into (major, minor).
@@ -121,27 +127,15 @@ pub fn which(ctx: &Context, name: &str) -> Option<PathBuf> {
 /// The OpenSSH client to use, or the finding that says why there is none.
 pub fn client_path(ctx: &Context) -> Result<PathBuf, Box<Finding>> {
     match &ctx.openssh {
-        OpenSshChoice::Disabled => Err(Box::new(Finding::skip(
-            CheckId::EnvOpenssh,
-            "ssh",
-            "not used (--no-openssh): no `ssh -G` comparison and no `ssh -vvv` transcript",
-        ))),
+        OpenSshChoice::Disabled => Err(Box::new(openssh_finding(&ClientSeen::Disabled))),
         OpenSshChoice::Path(p) => Ok(p.clone()),
-        OpenSshChoice::Auto => which(ctx, "ssh").ok_or_else(|| {
-            let (words, command) = ctx.os.install_openssh();
-            Box::new(
-                Finding::fail(
-                    CheckId::EnvOpenssh,
-                    "ssh",
-                    "no OpenSSH client (`ssh`) found on PATH",
-                )
-                .detail(format!(
-                    "`ssh {}` needs an OpenSSH client. The doctor's own checks still run.",
-                    ctx.profile.example_alias()
-                ))
-                .remedy(Remedy::command(words, command)),
-            )
-        }),
+        OpenSshChoice::Auto => which(ctx, "ssh")
+            .ok_or_else(|| {
+                Box::new(openssh_finding(&ClientSeen::NotFound {
+                    os: ctx.os,
+                    alias: ctx.profile.example_alias(),
+                }))
+            }),
     }
 }
 
@@ -196,29 +190,19 @@ pub fn openssh_from(
             String::from_utf8_lossy(&out.stdout)
         ),
         Err(e) => {
-            state.push([Finding::fail(
-                CheckId::EnvOpenssh,
-                shown,
-                format!("the OpenSSH client could not be run: {e}"),
-            )
-            .remedy(Remedy::text(
-                "Check the path given with --ssh, or install the OpenSSH client.",
-            ))]);
-            return;
+            let error = e.to_string();
+            return state.push([openssh_finding(&ClientSeen::Failed {
+                path: &shown,
+                error: &error,
+            })]);
         }
     };
     let banner = text.lines().next().unwrap_or("").trim().to_string();
     let Some((major, minor)) = parse_version(&banner) else {
-        state.push([Finding::warn(
-            CheckId::EnvOpenssh,
-            shown,
-            "`ssh -V` did not print an OpenSSH version",
-        )
-        .with("output", banner.chars().take(200).collect::<String>())
-        .detail(
-            "This may be another SSH client (e.g. Dropbear); the doctor's advice assumes OpenSSH.",
-        )]);
-        return;
+        return state.push([openssh_finding(&ClientSeen::NotOpenSsh {
+            path: &shown,
+            output: &banner,
+        })]);
     };
     if let Some(v) = state.artifacts.get_mut("env/system.json") {
         if let Ok(mut info) = serde_json::from_slice::<serde_json::Value>(v) {
@@ -226,35 +210,97 @@ pub fn openssh_from(
             *v = serde_json::to_vec_pretty(&info).unwrap_or_default();
         }
     }
-    let finding = if (major, minor) < (7, 2) {
-        Finding::fail(
-            CheckId::EnvOpenssh,
-            shown.clone(),
-            format!(
-                "OpenSSH {major}.{minor} is older than 7.2: it cannot make rsa-sha2 signatures"
-            ),
-        )
-        .remedy({
-            let (words, command) = crate::platform::Os::current().upgrade_openssh();
-            Remedy::command(words, command)
-        })
-    } else {
-        Finding::pass(
-            CheckId::EnvOpenssh,
-            shown.clone(),
-            format!("OpenSSH {major}.{minor} ({banner})"),
-        )
-    };
-    state.push([finding
-        .with("version", format!("{major}.{minor}"))
-        .with("banner", &banner)
-        .with("path", &shown)]);
-    state.openssh = Some(OpenSsh {
+    let client = OpenSsh {
         path,
         banner,
         major,
         minor,
-    });
+    };
+    state.push([openssh_finding(&ClientSeen::Found(&client))]);
+    state.openssh = Some(client);
+}
+
+/// `env.openssh`: what became of the OpenSSH client.
+enum ClientSeen<'a> {
+    /// `--no-openssh`.
+    Disabled,
+    /// No `ssh` on PATH (of this platform, whose install words apply); `alias` is the
+    /// example the advice names.
+    NotFound { os: Os, alias: &'a str },
+    /// `ssh -V` could not be run.
+    Failed { path: &'a str, error: &'a str },
+    /// `ssh -V` printed no OpenSSH version: its first line.
+    NotOpenSsh { path: &'a str, output: &'a str },
+    /// An OpenSSH client, by its version.
+    Found(&'a OpenSsh),
+}
+
+/// The `env.openssh` finding.
+fn openssh_finding(seen: &ClientSeen) -> Finding {
+    match *seen {
+        ClientSeen::Disabled => Finding::skip(
+            CheckId::EnvOpenssh,
+            "ssh",
+            "not used (--no-openssh): no `ssh -G` comparison and no `ssh -vvv` transcript",
+        ),
+        ClientSeen::NotFound { os, alias } => {
+            let (words, command) = os.install_openssh();
+            Finding::fail(
+                CheckId::EnvOpenssh,
+                "ssh",
+                "no OpenSSH client (`ssh`) found on PATH",
+            )
+            .detail(format!(
+                "`ssh {alias}` needs an OpenSSH client. The doctor's own checks still run."
+            ))
+            .remedy(Remedy::command(words, command))
+        }
+        ClientSeen::Failed { path, error } => Finding::fail(
+            CheckId::EnvOpenssh,
+            path,
+            format!("the OpenSSH client could not be run: {error}"),
+        )
+        .remedy(Remedy::text(
+            "Check the path given with --ssh, or install the OpenSSH client.",
+        )),
+        ClientSeen::NotOpenSsh { path, output } => Finding::warn(
+            CheckId::EnvOpenssh,
+            path,
+            "`ssh -V` did not print an OpenSSH version",
+        )
+        .with("output", output.chars().take(200).collect::<String>())
+        .detail(
+            "This may be another SSH client (e.g. Dropbear); the doctor's advice assumes OpenSSH.",
+        ),
+        ClientSeen::Found(client) => found(client),
+    }
+}
+
+/// `env.openssh` for a client that reports its version: too old for rsa-sha2, or fine.
+fn found(client: &OpenSsh) -> Finding {
+    let (major, minor) = (client.major, client.minor);
+    let shown = client.path.display().to_string();
+    let finding = if (major, minor) < (7, 2) {
+        let (words, command) = Os::current().upgrade_openssh();
+        Finding::fail(
+            CheckId::EnvOpenssh,
+            &shown,
+            format!(
+                "OpenSSH {major}.{minor} is older than 7.2: it cannot make rsa-sha2 signatures"
+            ),
+        )
+        .remedy(Remedy::command(words, command))
+    } else {
+        Finding::pass(
+            CheckId::EnvOpenssh,
+            &shown,
+            format!("OpenSSH {major}.{minor} ({})", client.banner),
+        )
+    };
+    finding
+        .with("version", format!("{major}.{minor}"))
+        .with("banner", &client.banner)
+        .with("path", &shown)
 }
 
 #[cfg(test)]

@@ -1,0 +1,268 @@
+//! Which key files ssh would offer to which node: the IdentityFiles of each node's config,
+//! else OpenSSH's default names, and the other private keys in ~/.ssh (offered to none).
+
+use std::path::{Path, PathBuf};
+
+use super::KeyInfo;
+use crate::context::Context;
+use crate::keyfile::{self, KeyFormat};
+use crate::probes::NodePlan;
+use crate::runner::RunState;
+
+/// The names OpenSSH tries when no IdentityFile is given.
+pub const DEFAULT_NAMES: &[&str] = &[
+    "id_rsa",
+    "id_ecdsa",
+    "id_ecdsa_sk",
+    "id_ed25519",
+    "id_ed25519_sk",
+    "id_xmss",
+    "id_dsa",
+];
+
+/// Key files larger than this are not keys.
+const MAX_KEY_BYTES: u64 = 64 * 1024;
+
+/// Every key file a node would be offered, then the unused private keys of ~/.ssh.
+pub(super) fn find(ctx: &Context, plans: &[NodePlan]) -> Vec<KeyInfo> {
+    let mut found = Found {
+        ctx,
+        keys: Vec::new(),
+    };
+    for plan in plans {
+        for f in &plan.identity_files {
+            if f.extension().is_some_and(|e| e == "pub") {
+                continue; // config.identity-file reports it
+            }
+            found.add(f.clone(), true, true, Some(&plan.alias));
+        }
+    }
+    for name in DEFAULT_NAMES {
+        let p = ctx.ssh_dir().join(name);
+        if std::fs::metadata(&p).is_err() {
+            continue;
+        }
+        let users: Vec<&NodePlan> = plans
+            .iter()
+            .filter(|p| p.identity_files.is_empty())
+            .collect();
+        // Only a regular file counts: a directory or a FIFO of that name is not a key.
+        let keep = std::fs::metadata(&p).is_ok_and(|m| m.is_file());
+        if users.is_empty() {
+            found.add(p.clone(), false, keep, None);
+        }
+        for plan in users {
+            found.add(p.clone(), false, keep, Some(&plan.alias));
+        }
+    }
+    for p in scan_ssh_dir(ctx) {
+        found.add(p, false, false, None);
+    }
+    found.keys
+}
+
+/// The key files found so far, each once however many paths lead to it.
+struct Found<'a> {
+    ctx: &'a Context,
+    keys: Vec<KeyInfo>,
+}
+
+impl Found<'_> {
+    /// Records that `alias` (if any) would be offered the key at `path`. `keep`: judge the
+    /// file even when it is not a private key: ssh looks for a key there (an IdentityFile,
+    /// or a default name), so a damaged file is a damaged key, not none.
+    fn add(&mut self, path: PathBuf, explicit: bool, keep: bool, alias: Option<&str>) {
+        let canon = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if let Some(k) = self
+            .keys
+            .iter_mut()
+            .find(|k| std::fs::canonicalize(&k.path).unwrap_or_else(|_| k.path.clone()) == canon)
+        {
+            k.explicit |= explicit;
+            if let Some(a) = alias {
+                if !k.used_by.iter().any(|u| u == a) {
+                    k.used_by.push(a.to_string());
+                }
+            }
+            return;
+        }
+        if let Some(key) = read_key(self.ctx, path, explicit, keep, alias) {
+            self.keys.push(key);
+        }
+    }
+}
+
+/// The key file at `path` with its `.pub`, mode and owner; `None` for a file too large
+/// to be a key, or one that holds no private key unless `keep`.
+fn read_key(
+    ctx: &Context,
+    path: PathBuf,
+    explicit: bool,
+    keep: bool,
+    alias: Option<&str>,
+) -> Option<KeyInfo> {
+    let bytes = read_small(&path, MAX_KEY_BYTES)?;
+    let facts = keyfile::sniff(&bytes);
+    drop(bytes);
+    if !facts.format.is_private() && !keep {
+        return None;
+    }
+    let pub_path = PathBuf::from(format!("{}.pub", path.display()));
+    let pub_facts = read_small(&pub_path, MAX_KEY_BYTES)
+        .map(|b| keyfile::sniff(&b))
+        .filter(|f| f.format == KeyFormat::PublicKey);
+    let comment = pub_facts
+        .as_ref()
+        .and_then(|p| p.comment.clone())
+        .or_else(|| facts.comment.clone());
+    let (mode, owner) = mode_owner(ctx, &path);
+    Some(KeyInfo {
+        shown: ctx.show(&path),
+        path,
+        facts,
+        pub_facts,
+        comment,
+        used_by: alias.map(|a| vec![a.to_string()]).unwrap_or_default(),
+        explicit,
+        mode,
+        owner_is_user: owner,
+    })
+}
+
+fn mode_owner(ctx: &Context, path: &Path) -> (Option<String>, Option<bool>) {
+    match crate::probes::perms::stat(path) {
+        Ok(f) => (Some(format!("{:04o}", f.mode)), Some(f.uid == ctx.uid)),
+        Err(_) => (None, None),
+    }
+}
+
+fn read_small(path: &Path, limit: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > limit {
+        return None;
+    }
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(limit)
+        .read_to_end(&mut buf)
+        .ok()?;
+    Some(buf)
+}
+
+fn head(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_KEY_BYTES {
+        return None;
+    }
+    let mut buf = [0u8; 64];
+    let n = std::fs::File::open(path).ok()?.read(&mut buf).ok()?;
+    Some(buf[..n].to_vec())
+}
+
+/// Every candidate key path in ~/.ssh that holds a private key (not following IdentityFiles).
+fn scan_ssh_dir(ctx: &Context) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(ctx.ssh_dir()) else {
+        return out;
+    };
+    for e in entries.filter_map(Result::ok).take(20_000) {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "pub") {
+            continue;
+        }
+        // file_type() does not follow links; metadata in head() does, and skips FIFOs.
+        if head(&p).is_some_and(|h| keyfile::looks_private(&h)) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The key path to suggest in a config block: an Ed25519 key if the user has one.
+pub fn preferred_key_path(ctx: &Context, state: &RunState) -> String {
+    let mut candidates: Vec<PathBuf> = state.keys.iter().map(|k| k.path.clone()).collect();
+    if candidates.is_empty() {
+        candidates = scan_ssh_dir(ctx);
+    }
+    // Only names that paste safely into a config block: a name with a newline, a control
+    // character or a quote could add lines to the block the user is told to paste.
+    candidates.retain(|p| {
+        p.to_str().is_some_and(|s| {
+            s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-+@~:".contains(c))
+        })
+    });
+    let score = |p: &PathBuf| {
+        let facts = read_small(p, MAX_KEY_BYTES).map(|b| keyfile::sniff(&b));
+        match facts.as_ref().and_then(|f| f.algorithm.clone()).as_deref() {
+            Some("ssh-ed25519") => 0,
+            Some("ssh-rsa") if facts.as_ref().and_then(|f| f.bits).unwrap_or(0) >= 4096 => 1,
+            Some(_) => 2,
+            None => 3,
+        }
+    };
+    candidates.sort_by_key(|p| (score(p), !p.to_string_lossy().contains("mlcloud")));
+    match candidates.first() {
+        Some(p) if score(p) < 3 => ctx.show(p),
+        _ => "~/.ssh/id_ed25519".to_string(),
+    }
+}
+
+/// A key of `fixtures/keys` (with its `.pub`, if any) as discovery reads it, offered to
+/// `alias`.
+#[cfg(test)]
+pub(super) fn fixture_key(name: &str, alias: Option<&str>) -> KeyInfo {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
+    let ctx = Context::for_home(&dir, crate::profile::Profile::embedded());
+    read_key(&ctx, dir.join(name), false, true, alias).expect("a fixture key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_node_gets_its_identity_file_or_the_default_names() {
+        let home = tempfile::tempdir().unwrap();
+        let ssh = home.path().join(".ssh");
+        std::fs::create_dir(&ssh).unwrap();
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
+        for (fixture, name) in [
+            ("ed25519_100", "id_ed25519"),
+            ("ed25519_plain", "work"),
+            ("rsa4096_enc", "spare"),
+        ] {
+            std::fs::copy(fixtures.join(fixture), ssh.join(name)).unwrap();
+        }
+        let ctx = Context::for_home(home.path(), crate::profile::Profile::embedded());
+        let mut plans = crate::probes::plan_nodes(&ctx, &RunState::default());
+        plans[0].identity_files = vec![ssh.join("work")];
+        let found: Vec<(String, Vec<String>, bool)> = find(&ctx, &plans)
+            .into_iter()
+            .map(|k| (k.shown, k.used_by, k.explicit))
+            .collect();
+        let others: Vec<String> = plans[1..].iter().map(|p| p.alias.clone()).collect();
+        assert_eq!(
+            found,
+            [
+                ("~/.ssh/work".into(), vec![plans[0].alias.clone()], true),
+                ("~/.ssh/id_ed25519".into(), others, false),
+                ("~/.ssh/spare".into(), vec![], false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_no_key_counts_only_where_ssh_looks_for_one() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
+        let ctx = Context::for_home(&dir, crate::profile::Profile::embedded());
+        let path = dir.join("random_bytes");
+        assert!(read_key(&ctx, path.clone(), false, false, None).is_none());
+        let kept = read_key(&ctx, path, false, true, Some("slurm")).unwrap();
+        assert_eq!(kept.facts.format, KeyFormat::NotAKey);
+    }
+}

@@ -1,0 +1,530 @@
+//! One key file judged without its passphrase: `key.format`, `key.algorithm`,
+//! `key.passphrase`, `key.kdf-rounds` and `key.public-match`. Each check reads what the
+//! file says into a small fact type, and one function turns that into its finding.
+
+use std::path::Path;
+
+use super::{for_key, private_key_perm, KeyInfo};
+use crate::check::CheckId;
+use crate::context::Context;
+use crate::finding::{Finding, Remedy};
+use crate::keyfile::{Defect, KeyFormat};
+
+/// How the findings name a key file: as shown to the reader, and quoted for the shell.
+struct Name<'a> {
+    path: &'a Path,
+    shown: &'a str,
+    shell: String,
+}
+
+/// Every check of one key file, in the order the report lists them. A file that holds
+/// no private key gets `key.format` only.
+pub(super) fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
+    let name = Name {
+        path: &key.path,
+        shown: &key.shown,
+        shell: ctx.shell_path(&key.path),
+    };
+    out.push(for_key(key, format(ctx, &name, &FormatSeen::of(key))));
+    if !key.facts.format.is_private() {
+        return;
+    }
+    out.push(for_key(key, algorithm(ctx, &name, &AlgorithmSeen::of(key))));
+    out.push(for_key(
+        key,
+        passphrase(ctx, &name, &PassphraseSeen::of(key)),
+    ));
+    if let Some(kdf) = KdfSeen::of(key) {
+        out.push(for_key(key, kdf_rounds(ctx, &name, &kdf)));
+    }
+    out.push(for_key(
+        key,
+        public_match(ctx, &name, &PublicMatch::of(key)),
+    ));
+    out.extend(private_key_perm::check(ctx, key));
+}
+
+/// `ssh-keygen -p` with the site's bcrypt rounds: rewrites the key in the OpenSSH format
+/// (asks for the passphrase, keeps the key itself).
+fn reencrypt(ctx: &Context, name: &Name) -> String {
+    format!(
+        "ssh-keygen -p -a {} -f {}",
+        ctx.profile.policy.min_kdf_rounds, name.shell
+    )
+}
+
+/// `key.format`: the file's container, and what keeps OpenSSH from loading it.
+struct FormatSeen<'a> {
+    format: KeyFormat,
+    defects: &'a [Defect],
+    /// An IdentityFile names the file.
+    explicit: bool,
+    /// The file sits where OpenSSH's own Ed25519 key would (`id_ed25519`).
+    ed25519_name: bool,
+}
+
+impl<'a> FormatSeen<'a> {
+    fn of(key: &'a KeyInfo) -> Self {
+        FormatSeen {
+            format: key.facts.format,
+            defects: &key.facts.defects,
+            explicit: key.explicit,
+            ed25519_name: key.path.ends_with("id_ed25519"),
+        }
+    }
+}
+
+/// The `key.format` finding.
+fn format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
+    let (s, sp) = (name.shown, name.shell.as_str());
+    let f = if seen.format == KeyFormat::NotAKey {
+        // Where ssh looks for a key, a file that is no key at all is a damaged key.
+        Finding::fail(
+            CheckId::KeyFormat,
+            s,
+            format!("{s} is damaged: it is not a key file (ssh fails on it with `invalid format`)"),
+        )
+        .detail("The file may be truncated, overwritten or copied wrongly. If you have a backup of the key, restore it; otherwise move the file aside and create a new key (its public key must then be deployed again).")
+        .remedy(Remedy::command(
+            "Move the damaged file aside (nothing is deleted), then create a new key:",
+            format!("mv {sp} {sp}.broken"),
+        ))
+        .with("damaged", true)
+    } else if seen.format == KeyFormat::PublicKey {
+        Finding::fail(
+            CheckId::KeyFormat,
+            s,
+            format!("{s} is a public key, not a private key"),
+        )
+        .remedy(Remedy::text(
+            "Point IdentityFile at the private key file (the one without .pub).",
+        ))
+    } else if seen.format.is_putty() {
+        putty_format(name, seen)
+    } else if let Some(defect) = seen.defects.first() {
+        let all: Vec<String> = seen.defects.iter().map(Defect::describe).collect();
+        let remedy = match defect {
+            Defect::Crlf | Defect::Bom | Defect::NoFinalNewline => Remedy::command("Rewrite the file with Unix line endings, no BOM and a final newline (keeps the key itself):", ctx.os.shell().normalize_text_file(sp)),
+            _ => Remedy::text("Restore the key from a backup or the original machine; if it is lost, create a new key and have the new public key deployed."),
+        };
+        Finding::fail(
+            CheckId::KeyFormat,
+            s,
+            format!("{s} cannot be loaded by OpenSSH: {}", all.join(", ")),
+        )
+        .remedy(remedy)
+        .with("defects", seen.defects)
+    } else if seen.format.is_legacy() {
+        Finding::warn(
+            CheckId::KeyFormat,
+            s,
+            format!("{s} is a {} (legacy format)", seen.format.describe()),
+        )
+        .detail("OpenSSH still reads it, but the legacy format protects the passphrase poorly.")
+        .remedy(Remedy::command(
+            "Rewrite it in the OpenSSH format (asks for the passphrase):",
+            reencrypt(ctx, name),
+        ))
+    } else {
+        Finding::pass(
+            CheckId::KeyFormat,
+            s,
+            format!("{s} is an {}", seen.format.describe()),
+        )
+    };
+    f.with("format", seen.format)
+}
+
+/// `key.format` of a PuTTY key: a failure where an IdentityFile names it, else a note.
+fn putty_format(name: &Name, seen: &FormatSeen) -> Finding {
+    let (s, sp) = (name.shown, name.shell.as_str());
+    let f = if seen.explicit {
+        Finding::fail(
+            CheckId::KeyFormat,
+            s,
+            format!(
+                "{s} is a {}: OpenSSH cannot read it",
+                seen.format.describe()
+            ),
+        )
+    } else {
+        Finding::info(
+            CheckId::KeyFormat,
+            s,
+            format!(
+                "{s} is a {} (for PuTTY; OpenSSH cannot read it)",
+                seen.format.describe()
+            ),
+        )
+    };
+    // OpenSSH cannot read a .ppk (`ssh-keygen -y` on it fails and leaves an empty
+    // .pub): PuTTYgen converts it, on the command line or in its window.
+    let target = if seen.ed25519_name {
+        "~/.ssh/id_ed25519_mlcloud"
+    } else {
+        "~/.ssh/id_ed25519"
+    };
+    f.remedy(Remedy::command(
+        format!("Convert it with PuTTYgen (Debian/Ubuntu: `sudo apt install putty-tools`; on Windows: PuTTYgen → Load {s} → Conversions → Export OpenSSH key), then point IdentityFile at {target} and run `chmod 600 {target}`:"),
+        format!("puttygen {sp} -O private-openssh -o {target}"),
+    ))
+}
+
+/// `key.algorithm`: the key type and its size, from the file or its `.pub`.
+struct AlgorithmSeen {
+    algorithm: Option<String>,
+    bits: Option<u32>,
+}
+
+impl AlgorithmSeen {
+    fn of(key: &KeyInfo) -> Self {
+        AlgorithmSeen {
+            algorithm: key.algorithm(),
+            bits: key.bits(),
+        }
+    }
+}
+
+/// The name the site's list of key types uses for an algorithm (`ecdsa` for every curve).
+fn family(algorithm: &str) -> &str {
+    ["ecdsa", "sk-ssh-ed25519", "sk-ecdsa"]
+        .into_iter()
+        .find(|f| algorithm.starts_with(f))
+        .unwrap_or(algorithm)
+}
+
+/// The `key.algorithm` finding.
+fn algorithm(ctx: &Context, name: &Name, seen: &AlgorithmSeen) -> Finding {
+    let s = name.shown;
+    let policy = &ctx.profile.policy;
+    let allowed = |name: &str| policy.key_types().iter().any(|t| t == name);
+    let new_key = Remedy::command(
+        "Create an Ed25519 key and have its public key deployed:",
+        "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519_mlcloud",
+    );
+    let f = match seen.algorithm.as_deref() {
+        None => Finding::skip(
+            CheckId::KeyAlgorithm,
+            s,
+            "key type unknown (encrypted file without a .pub)",
+        ),
+        Some("ssh-ed25519") if allowed("ssh-ed25519") => {
+            Finding::pass(CheckId::KeyAlgorithm, s, "Ed25519")
+        }
+        Some("ssh-rsa") => match seen.bits {
+            Some(b) if b < policy.min_rsa_bits() => Finding::fail(
+                CheckId::KeyAlgorithm,
+                s,
+                format!(
+                    "RSA {b} bits: the site requires at least {}",
+                    policy.min_rsa_bits()
+                ),
+            )
+            .remedy(new_key),
+            Some(b) if allowed("rsa") => {
+                Finding::pass(CheckId::KeyAlgorithm, s, format!("RSA {b} bits"))
+            }
+            None if allowed("rsa") => Finding::info(
+                CheckId::KeyAlgorithm,
+                s,
+                "RSA (size unknown: encrypted file without a .pub)",
+            ),
+            _ => Finding::warn(
+                CheckId::KeyAlgorithm,
+                s,
+                "RSA keys are not in the site's list",
+            )
+            .remedy(new_key),
+        },
+        Some("ssh-dss") => Finding::fail(
+            CheckId::KeyAlgorithm,
+            s,
+            "DSA: OpenSSH no longer accepts DSA keys",
+        )
+        .remedy(new_key),
+        Some(other) if allowed(family(other)) => {
+            Finding::pass(CheckId::KeyAlgorithm, s, other.to_string())
+        }
+        Some(other) => Finding::warn(
+            CheckId::KeyAlgorithm,
+            s,
+            format!(
+                "{other} is not a key type the site lists ({})",
+                policy.key_types().join(", ")
+            ),
+        )
+        .remedy(new_key),
+    };
+    f.with("algorithm", &seen.algorithm).with("bits", seen.bits)
+}
+
+/// `key.passphrase`: whether the file is encrypted, and with which cipher.
+struct PassphraseSeen<'a> {
+    /// `None`: the file does not say.
+    encrypted: Option<bool>,
+    cipher: Option<&'a str>,
+}
+
+impl<'a> PassphraseSeen<'a> {
+    fn of(key: &'a KeyInfo) -> Self {
+        PassphraseSeen {
+            encrypted: key.facts.encrypted,
+            cipher: key.facts.cipher.as_deref(),
+        }
+    }
+}
+
+/// The `key.passphrase` finding.
+fn passphrase(ctx: &Context, name: &Name, seen: &PassphraseSeen) -> Finding {
+    let s = name.shown;
+    let f = match seen.encrypted {
+        Some(true) => Finding::pass(
+            CheckId::KeyPassphrase,
+            s,
+            format!(
+                "encrypted{}",
+                seen.cipher.map(|c| format!(" ({c})")).unwrap_or_default()
+            ),
+        ),
+        Some(false) if ctx.profile.policy.require_passphrase => Finding::fail(
+            CheckId::KeyPassphrase,
+            s,
+            format!("{s} has no passphrase: anyone who copies the file can log in as you"),
+        )
+        .remedy(Remedy::command(
+            "Add a passphrase (the public key stays the same):",
+            reencrypt(ctx, name),
+        )),
+        Some(false) => Finding::warn(CheckId::KeyPassphrase, s, format!("{s} has no passphrase")),
+        None => Finding::skip(
+            CheckId::KeyPassphrase,
+            s,
+            "cannot tell whether the file is encrypted",
+        ),
+    };
+    f.with("encrypted", seen.encrypted)
+}
+
+/// `key.kdf-rounds`, for an encrypted key: how its passphrase is turned into the key
+/// that encrypts it.
+struct KdfSeen<'a> {
+    format: KeyFormat,
+    kdf: Option<&'a str>,
+    /// bcrypt rounds (OpenSSH format).
+    rounds: Option<u32>,
+}
+
+impl<'a> KdfSeen<'a> {
+    /// None for a key without a passphrase.
+    fn of(key: &'a KeyInfo) -> Option<Self> {
+        (key.facts.encrypted == Some(true)).then_some(KdfSeen {
+            format: key.facts.format,
+            kdf: key.facts.kdf.as_deref(),
+            rounds: key.facts.kdf_rounds,
+        })
+    }
+}
+
+/// The `key.kdf-rounds` finding.
+fn kdf_rounds(ctx: &Context, name: &Name, seen: &KdfSeen) -> Finding {
+    let s = name.shown;
+    let min_rounds = ctx.profile.policy.min_kdf_rounds;
+    let f = match (seen.format, seen.rounds) {
+        (KeyFormat::OpenSsh, Some(r)) if r < min_rounds => Finding::warn(
+            CheckId::KeyKdfRounds,
+            s,
+            format!("{r} bcrypt rounds; the site asks for at least {min_rounds}"),
+        )
+        .remedy(Remedy::command(
+            "Re-encrypt with more rounds (asks for the passphrase):",
+            reencrypt(ctx, name),
+        )),
+        (KeyFormat::OpenSsh, Some(r)) => {
+            Finding::pass(CheckId::KeyKdfRounds, s, format!("{r} bcrypt rounds"))
+        }
+        (KeyFormat::PemRsa | KeyFormat::PemEc | KeyFormat::PemDsa, _) => Finding::warn(
+            CheckId::KeyKdfRounds,
+            s,
+            "legacy PEM encryption: the passphrase is hashed once with MD5",
+        )
+        .remedy(Remedy::command(
+            "Convert to the OpenSSH format with bcrypt (asks for the passphrase):",
+            reencrypt(ctx, name),
+        )),
+        (_, _) => Finding::info(
+            CheckId::KeyKdfRounds,
+            s,
+            format!("key derivation: {}", seen.kdf.unwrap_or("unknown")),
+        ),
+    };
+    f.with("kdf", seen.kdf).with("rounds", seen.rounds)
+}
+
+/// `key.public-match`: whether the `.pub` beside the key holds the same key (by SHA256
+/// fingerprint).
+enum PublicMatch<'a> {
+    /// No `.pub`. `putty`: a PuTTY key, whose `.pub` only PuTTYgen writes.
+    Missing {
+        putty: bool,
+        private: Option<&'a str>,
+    },
+    /// The `.pub` holds another key.
+    Differs {
+        private: &'a str,
+        public: Option<&'a str>,
+    },
+    /// The `.pub` holds this key.
+    Matches(&'a str),
+    /// The private half is encrypted: the `.pub` cannot be compared.
+    Unverifiable { public: Option<&'a str> },
+}
+
+impl<'a> PublicMatch<'a> {
+    fn of(key: &'a KeyInfo) -> Self {
+        let private = key.facts.fingerprint.as_deref();
+        match (&key.pub_facts, private) {
+            (None, _) => PublicMatch::Missing {
+                putty: key.facts.format.is_putty(),
+                private,
+            },
+            (Some(p), Some(private)) if p.fingerprint.as_deref() != Some(private) => {
+                PublicMatch::Differs {
+                    private,
+                    public: p.fingerprint.as_deref(),
+                }
+            }
+            (Some(_), Some(private)) => PublicMatch::Matches(private),
+            (Some(p), None) => PublicMatch::Unverifiable {
+                public: p.fingerprint.as_deref(),
+            },
+        }
+    }
+
+    /// The key's fingerprint, from the private file or else its `.pub`.
+    fn fingerprint(&self) -> Option<&'a str> {
+        match *self {
+            PublicMatch::Missing { private, .. } => private,
+            PublicMatch::Differs { private, .. } | PublicMatch::Matches(private) => Some(private),
+            PublicMatch::Unverifiable { public } => public,
+        }
+    }
+}
+
+/// The `key.public-match` finding.
+fn public_match(ctx: &Context, name: &Name, seen: &PublicMatch) -> Finding {
+    let (s, sp) = (name.shown, name.shell.as_str());
+    let pub_sp = ctx.shell_path(Path::new(&format!("{}.pub", name.path.display())));
+    let recreate =
+        |text: &str| Remedy::command(text, ctx.os.shell().public_from_private(sp, &pub_sp));
+    let missing = || {
+        Finding::warn(
+            CheckId::KeyPublicMatch,
+            s,
+            format!("{s}.pub is missing: the public key to deploy is not at hand"),
+        )
+    };
+    let f = match *seen {
+        PublicMatch::Missing { putty: true, .. } => missing().remedy(Remedy::command(
+            "Write it with PuTTYgen (OpenSSH cannot read a .ppk):",
+            format!("puttygen {sp} -O public-openssh -o {sp}.pub"),
+        )),
+        PublicMatch::Missing { .. } => missing().remedy(recreate(
+            "Recreate it from the private key (asks for the passphrase):",
+        )),
+        PublicMatch::Differs { private, public } => Finding::fail(
+            CheckId::KeyPublicMatch,
+            s,
+            format!(
+                "{s}.pub belongs to another key ({} vs {private})",
+                public.unwrap_or_default()
+            ),
+        )
+        .detail("The .pub is what gets deployed: if support deployed this one, your private key will never be accepted.")
+        .remedy(recreate(
+            "Recreate the .pub from the private key (asks for the passphrase), then deploy it:",
+        )),
+        PublicMatch::Matches(fp) => {
+            Finding::pass(CheckId::KeyPublicMatch, s, format!(".pub matches ({fp})"))
+        }
+        PublicMatch::Unverifiable { public } => Finding::info(
+            CheckId::KeyPublicMatch,
+            s,
+            format!(
+                "the private key's public half cannot be read without the passphrase; the .pub says {}",
+                public.unwrap_or_default()
+            ),
+        ),
+    };
+    f.with("fingerprint", seen.fingerprint())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::discovery::fixture_key;
+    use super::*;
+    use crate::fact::Fact;
+
+    #[test]
+    fn public_match_compares_fingerprints() {
+        let seen = |name| {
+            let key = fixture_key(name, None);
+            match PublicMatch::of(&key) {
+                PublicMatch::Missing { putty, private } => {
+                    format!("missing putty={putty} private={}", private.is_some())
+                }
+                PublicMatch::Differs { public, .. } => {
+                    format!("differs public={}", public.is_some())
+                }
+                PublicMatch::Matches(_) => "matches".to_string(),
+                PublicMatch::Unverifiable { public } => {
+                    format!("unverifiable public={}", public.is_some())
+                }
+            }
+        };
+        assert_eq!(seen("ed25519_100"), "matches");
+        assert_eq!(seen("ed25519_mismatch"), "differs public=true");
+        assert_eq!(
+            seen("putty_v3_plain.ppk"),
+            "missing putty=true private=true"
+        );
+        assert_eq!(seen("pem_rsa_enc"), "unverifiable public=true");
+    }
+
+    #[test]
+    fn only_an_encrypted_key_has_kdf_facts() {
+        assert!(KdfSeen::of(&fixture_key("ed25519_plain", None)).is_none());
+        let key = fixture_key("ed25519_16", None);
+        let kdf = KdfSeen::of(&key).unwrap();
+        assert_eq!((kdf.format, kdf.rounds), (KeyFormat::OpenSsh, Some(16)));
+    }
+
+    #[test]
+    fn every_finding_about_a_key_names_the_nodes_that_use_it() {
+        let ctx = Context::for_home(
+            Path::new("/nonexistent-home"),
+            crate::profile::Profile::embedded(),
+        );
+        let ids = |name| {
+            let mut out = Vec::new();
+            judge(&ctx, &fixture_key(name, Some("slurm")), &mut out);
+            assert!(out
+                .iter()
+                .all(|f| f.fact == Some(Fact::KeyUse(vec!["slurm".into()]))));
+            out.into_iter().map(|f| f.id).collect::<Vec<_>>()
+        };
+        let mut all = vec![
+            CheckId::KeyFormat,
+            CheckId::KeyAlgorithm,
+            CheckId::KeyPassphrase,
+            CheckId::KeyKdfRounds,
+            CheckId::KeyPublicMatch,
+        ];
+        if ctx.os.has_unix_modes() {
+            all.push(CheckId::PermPrivateKey);
+        }
+        assert_eq!(ids("ed25519_100"), all);
+        all.retain(|id| *id != CheckId::KeyKdfRounds);
+        assert_eq!(ids("ed25519_plain"), all);
+        assert_eq!(ids("random_bytes"), [CheckId::KeyFormat]);
+    }
+}

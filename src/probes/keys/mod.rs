@@ -1,0 +1,109 @@
+//! `key.*` and `perm.private-key`: every key the user may have, judged without its
+//! passphrase, and the ssh-agent.
+//!
+//! `discovery` finds which key files ssh would offer to which node, `judgement` checks
+//! each file, `agent` asks the ssh-agent; `perm.private-key` stands apart in
+//! `private_key_perm`, to join the other `perm.*` checks.
+
+mod agent;
+mod discovery;
+mod judgement;
+mod private_key_perm;
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::fact::Fact;
+use crate::finding::Finding;
+use crate::keyfile::KeyFacts;
+use crate::runner::RunState;
+
+pub use agent::{agent, AgentKey, AgentState};
+pub use discovery::{preferred_key_path, DEFAULT_NAMES};
+
+/// One private key found on disk.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyInfo {
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// The path as shown (`~/.ssh/id_ed25519`).
+    pub shown: String,
+    pub facts: KeyFacts,
+    /// The `.pub` beside it, if any.
+    pub pub_facts: Option<KeyFacts>,
+    /// From the `.pub` (or the .ppk); never in the bundle.
+    #[serde(skip)]
+    pub comment: Option<String>,
+    /// Aliases whose ssh would offer this key.
+    pub used_by: Vec<String>,
+    /// Named by an IdentityFile.
+    pub explicit: bool,
+    pub mode: Option<String>,
+    pub owner_is_user: Option<bool>,
+}
+
+impl KeyInfo {
+    /// The public key, from the private file or its `.pub`.
+    pub fn public(&self) -> Option<russh::keys::PublicKey> {
+        self.facts
+            .public()
+            .or_else(|| self.pub_facts.as_ref().and_then(|p| p.public()))
+    }
+
+    /// SHA256 fingerprint, from the private file or its `.pub`.
+    pub fn fingerprint(&self) -> Option<String> {
+        self.facts
+            .fingerprint
+            .clone()
+            .or_else(|| self.pub_facts.as_ref().and_then(|p| p.fingerprint.clone()))
+    }
+
+    /// The algorithm, from the file or its `.pub`.
+    pub fn algorithm(&self) -> Option<String> {
+        let from_pub = self.pub_facts.as_ref().and_then(|p| p.algorithm.clone());
+        match self.facts.algorithm.as_deref() {
+            Some("ecdsa") | None => from_pub.or(self.facts.algorithm.clone()),
+            Some(a) => Some(a.to_string()),
+        }
+    }
+
+    /// The size in bits, from the file or its `.pub`.
+    fn bits(&self) -> Option<u32> {
+        self.facts
+            .bits
+            .or_else(|| self.pub_facts.as_ref().and_then(|p| p.bits))
+    }
+}
+
+/// Finds and judges every key; emits all key findings but `key.present` and `key.agent`.
+pub fn run(ctx: &Context, state: &mut RunState) {
+    let plans = crate::probes::plan_nodes(ctx, state);
+    let keys = discovery::find(ctx, &plans);
+    let mut out = Vec::new();
+    for key in &keys {
+        judgement::judge(ctx, key, &mut out);
+    }
+    let keys_json: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|k| {
+            let mut v = serde_json::to_value(k).unwrap_or_default();
+            v["path"] = k.shown.clone().into();
+            v
+        })
+        .collect();
+    state.artifacts.insert(
+        "ssh/keys.json".into(),
+        serde_json::to_vec_pretty(&keys_json).unwrap_or_default(),
+    );
+    state.push(out);
+    state.keys = keys;
+}
+
+/// Records which nodes use the key (the severity of findings about keys no node uses is
+/// lowered after the run, in `crate::verdict::adjust`).
+pub(crate) fn for_key(key: &KeyInfo, f: Finding) -> Finding {
+    f.with("used_by", &key.used_by)
+        .fact(Fact::KeyUse(key.used_by.clone()))
+}
