@@ -96,16 +96,10 @@ fn known_user(ctx: &Context, state: &RunState) -> Option<String> {
     crate::probes::config::username_in_config(ctx, state.config.as_ref()?)
 }
 
-#[cfg(unix)]
+/// The permission bits and owner of `path`, where files have them.
 fn mode_owner(path: &Path) -> Option<(u32, u32)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.mode() & 0o7777, m.uid()))
-}
-
-#[cfg(not(unix))]
-fn mode_owner(_path: &Path) -> Option<(u32, u32)> {
-    None
+    let a = crate::platform::access(&std::fs::metadata(path).ok()?)?;
+    Some((a.mode, a.uid))
 }
 
 /// Plans the mode changes: only files of this user, never through a link.
@@ -470,13 +464,7 @@ pub fn apply(plan: &FixPlan, stamp: &str) -> Result<Vec<String>, String> {
             .prefix(".mlc-doctor-fix-")
             .tempfile_in(dir)
             .map_err(|err| format!("cannot write {}: {err}", e.shown))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(|err| err.to_string())?;
-        }
+        crate::platform::make_private(tmp.as_file()).map_err(|err| err.to_string())?;
         std::io::Write::write_all(&mut tmp, e.after.as_bytes()).map_err(|err| err.to_string())?;
         tmp.as_file().sync_all().map_err(|err| err.to_string())?;
         tmp.persist(&e.path)
@@ -484,10 +472,8 @@ pub fn apply(plan: &FixPlan, stamp: &str) -> Result<Vec<String>, String> {
         done.push(format!("wrote {}", e.shown));
     }
     // Modes are planned only where files have them (Unix).
-    #[cfg(unix)]
     for m in &plan.modes {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&m.path, std::fs::Permissions::from_mode(m.to))
+        crate::platform::set_mode(&m.path, m.to)
             .map_err(|err| format!("chmod {}: {err}", m.shown))?;
         done.push(format!("chmod {:o} {}", m.to, m.shown));
     }

@@ -53,6 +53,8 @@ pub struct Advice {
     pub self_deploy_days: u32,
     /// The name, in `~/.ssh`, of the key file the guide has users create.
     pub key_file: String,
+    /// The name for a new key when `key_file` is taken (by a key that does not qualify).
+    pub new_key_file: String,
 }
 
 impl Default for Advice {
@@ -62,6 +64,7 @@ impl Default for Advice {
             campus_network: "the campus network".into(),
             self_deploy_days: 2,
             key_file: "id_ed25519".into(),
+            new_key_file: "id_ed25519_mlcloud".into(),
         }
     }
 }
@@ -70,6 +73,11 @@ impl Advice {
     /// `~/.ssh/<key_file>`.
     pub fn key_path(&self) -> String {
         format!("~/.ssh/{}", self.key_file)
+    }
+
+    /// `~/.ssh/<new_key_file>`.
+    pub fn new_key_path(&self) -> String {
+        format!("~/.ssh/{}", self.new_key_file)
     }
 
     /// The self-deployment window as words: "2 days".
@@ -370,19 +378,21 @@ impl Profile {
                 a.self_deploy_days
             )));
         }
-        // The name is pasted into commands: a plain file name only.
-        let name_ok = !a.key_file.is_empty()
-            && a.key_file.len() <= 64
-            && !a.key_file.starts_with(['.', '-'])
-            && !a.key_file.ends_with(".pub")
-            && a.key_file
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-        if !name_ok {
-            return Err(err(format!(
-                "key `advice.key_file`: {:?} is not a plain key file name (letters, digits, `.`, `_` and `-`, no `.pub`)",
-                crate::escape::text(&a.key_file)
-            )));
+        // The names are pasted into commands: plain file names only.
+        for (key, name) in [("key_file", &a.key_file), ("new_key_file", &a.new_key_file)] {
+            let name_ok = !name.is_empty()
+                && name.len() <= 64
+                && !name.starts_with(['.', '-'])
+                && !name.ends_with(".pub")
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            if !name_ok {
+                return Err(err(format!(
+                    "key `advice.{key}`: {:?} is not a plain key file name (letters, digits, `.`, `_` and `-`, no `.pub`)",
+                    crate::escape::text(name)
+                )));
+            }
         }
         Ok(())
     }

@@ -883,13 +883,7 @@ impl Bundle {
             .suffix(".zip.tmp")
             .tempfile_in(&dir)
             .map_err(io)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(io)?;
-        }
+        crate::platform::make_private(tmp.as_file()).map_err(io)?;
         {
             let mut zip = zip::ZipWriter::new(tmp.as_file_mut());
             let opts = zip::write::SimpleFileOptions::default()
@@ -955,18 +949,22 @@ impl Bundle {
             .suffix(".tmp")
             .tempfile_in(&self.map_dir)
             .map_err(|e| e.to_string())?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| e.to_string())?;
-        }
+        crate::platform::make_private(tmp.as_file()).map_err(|e| e.to_string())?;
         tmp.write_all(&body).map_err(|e| e.to_string())?;
-        tmp.persist_noclobber(&target)
-            .map_err(|e| e.error.to_string())?;
-        Ok(target)
+        match tmp.persist_noclobber(&target) {
+            Ok(_) => Ok(target),
+            // A byte-identical bundle (same content, same second) has this very map
+            // already: nothing to add.
+            Err(_) if same_regular_file(&target, &body) => Ok(target),
+            Err(e) => Err(e.error.to_string()),
+        }
     }
+}
+
+/// True when `path` is a regular file (not a link) holding exactly `body`.
+fn same_regular_file(path: &Path, body: &[u8]) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() == body.len() as u64)
+        && std::fs::read(path).is_ok_and(|b| b == body)
 }
 
 /// Lowercase hex.

@@ -46,6 +46,21 @@ pub fn make_private(file: &File) -> std::io::Result<()> {
     }
 }
 
+/// Sets the permission bits of `path` where files have Unix modes (`chmod`); elsewhere
+/// there are none to set and nothing is done.
+pub fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
+}
+
 /// True when the file may be run: an execute bit on Unix, any regular file elsewhere
 /// (Windows decides by extension, which the caller chose).
 pub fn is_executable(path: &Path) -> bool {

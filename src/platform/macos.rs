@@ -71,11 +71,15 @@ pub fn is_launchd_agent(sock: &str) -> bool {
         || sock.starts_with("/tmp/com.apple.launchd.")
 }
 
-/// How to get keys into the agent on macOS so they survive a reboot.
-pub const KEYCHAIN_ADVICE: &str = "macOS: add the key once with `ssh-add --apple-use-keychain ~/.ssh/id_ed25519` (stores the passphrase in the Keychain; `-K` before macOS 12), and set `AddKeysToAgent yes` and `UseKeychain yes` under `Host *`: without both, keys are not reloaded from the Keychain after a restart.";
+/// How to get the key at `key` into the agent on macOS so that it survives a reboot.
+pub fn keychain_advice(key: &str) -> String {
+    format!("macOS: add the key once with `{}` (stores the passphrase in the Keychain; `-K` before macOS 12), and set `AddKeysToAgent yes` and `UseKeychain yes` under `Host *`: without both, keys are not reloaded from the Keychain after a restart.", add_key_command(key))
+}
 
 /// The macOS agent command (launchd already runs an agent).
-pub const ADD_KEY_COMMAND: &str = "ssh-add --apple-use-keychain ~/.ssh/id_ed25519";
+pub fn add_key_command(key: &str) -> String {
+    format!("ssh-add --apple-use-keychain {key}")
+}
 
 #[cfg(test)]
 mod tests {

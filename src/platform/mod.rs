@@ -11,7 +11,7 @@ mod access;
 pub mod macos;
 pub mod windows;
 
-pub use access::{access, is_executable, make_private, Access};
+pub use access::{access, is_executable, make_private, set_mode, Access};
 
 #[cfg(unix)]
 mod unix;

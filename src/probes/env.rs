@@ -129,13 +129,12 @@ pub fn client_path(ctx: &Context) -> Result<PathBuf, Box<Finding>> {
     match &ctx.openssh {
         OpenSshChoice::Disabled => Err(Box::new(openssh_finding(&ClientSeen::Disabled))),
         OpenSshChoice::Path(p) => Ok(p.clone()),
-        OpenSshChoice::Auto => which(ctx, "ssh")
-            .ok_or_else(|| {
-                Box::new(openssh_finding(&ClientSeen::NotFound {
-                    os: ctx.os,
-                    alias: ctx.profile.example_alias(),
-                }))
-            }),
+        OpenSshChoice::Auto => which(ctx, "ssh").ok_or_else(|| {
+            Box::new(openssh_finding(&ClientSeen::NotFound {
+                os: ctx.os,
+                alias: ctx.profile.example_alias(),
+            }))
+        }),
     }
 }
 

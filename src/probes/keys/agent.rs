@@ -120,10 +120,8 @@ fn present(ctx: &Context, seen: &Presence) -> Finding {
             )
             .remedy(Remedy::command(
                 "Create a key (choose a passphrase), then have its public key deployed:",
-                format!(
-                    "ssh-keygen -t ed25519 -a 100 -f {}",
-                    ctx.shell_shown("~/.ssh/id_ed25519")
-                ),
+                ctx.profile
+                    .keygen(&ctx.shell_shown(&ctx.profile.advice.key_path())),
             ))
         }
         Presence::AgentOnly(n) => Finding::pass(
@@ -241,7 +239,7 @@ fn agent_finding(ctx: &Context, seen: &AgentSeen) -> Finding {
             // macOS: launchd gives every login session an agent; without it this is
             // a shell that lost the variable (tmux, sudo, a remote session).
             if ctx.os == Os::MacOs {
-                f.detail(format!("macOS starts an agent for every login through launchd (SSH_AUTH_SOCK under /private/tmp/com.apple.launchd.*); this shell does not see it. {}", crate::platform::macos::KEYCHAIN_ADVICE))
+                f.detail(format!("macOS starts an agent for every login through launchd (SSH_AUTH_SOCK under /private/tmp/com.apple.launchd.*); this shell does not see it. {}", crate::platform::macos::keychain_advice(&ctx.profile.advice.key_path())))
             } else {
                 f
             }
@@ -299,7 +297,9 @@ fn holds(
     };
     // macOS: keys come back after a restart only through the Keychain.
     let f = if ctx.os == Os::MacOs && loaded.is_empty() && node_keys {
-        f.detail(crate::platform::macos::KEYCHAIN_ADVICE)
+        f.detail(crate::platform::macos::keychain_advice(
+            &ctx.profile.advice.key_path(),
+        ))
     } else {
         f
     };
@@ -324,17 +324,20 @@ fn agent_unusable(ctx: &Context, address: &AgentAddress, e: &str) -> Finding {
         .detail("Windows ships the agent as the `ssh-agent` service, disabled by default. Pageant (PuTTY's agent) serves PuTTY; Windows OpenSSH reaches it only with the IdentityAgent line `pageant --openssh-config` writes.")
         .remedy(Remedy::command(
             "Enable and start the agent service (administrator PowerShell), then load your key:",
-            format!("{}; ssh-add {}", windows::AGENT_ENABLE, ctx.shell_path(&ctx.ssh_dir().join("id_ed25519"))),
+            format!("{}; ssh-add {}", windows::AGENT_ENABLE, ctx.shell_path(&ctx.ssh_dir().join(&ctx.profile.advice.key_file))),
         )),
         (Os::MacOs, _) => unusable()
-            .detail(crate::platform::macos::KEYCHAIN_ADVICE)
+            .detail(crate::platform::macos::keychain_advice(&ctx.profile.advice.key_path()))
             .remedy(Remedy::command(
                 "macOS starts an agent for every login through launchd: open a new terminal (or log out and in), then load your key:",
-                crate::platform::macos::ADD_KEY_COMMAND,
+                crate::platform::macos::add_key_command(&ctx.profile.advice.key_path()),
             )),
         _ => unusable().remedy(Remedy::command(
             "Start an agent in this shell and load your key:",
-            "eval \"$(ssh-agent -s)\" && ssh-add ~/.ssh/id_ed25519",
+            format!(
+                "eval \"$(ssh-agent -s)\" && ssh-add {}",
+                ctx.profile.advice.key_path()
+            ),
         )),
     }
 }

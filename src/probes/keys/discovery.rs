@@ -205,10 +205,15 @@ pub fn preferred_key_path(ctx: &Context, state: &RunState) -> String {
             None => 3,
         }
     };
-    candidates.sort_by_key(|p| (score(p), !p.to_string_lossy().contains("mlcloud")));
+    let advice = &ctx.profile.advice;
+    let site_named = |p: &PathBuf| {
+        p.file_name()
+            .is_some_and(|n| n == advice.new_key_file.as_str() || n == advice.key_file.as_str())
+    };
+    candidates.sort_by_key(|p| (score(p), !site_named(p)));
     match candidates.first() {
         Some(p) if score(p) < 3 => ctx.show(p),
-        _ => "~/.ssh/id_ed25519".to_string(),
+        _ => advice.key_path(),
     }
 }
 

@@ -4,11 +4,12 @@
 
 use std::path::Path;
 
-use super::{for_key, private_key_perm, KeyInfo};
+use super::{for_key, KeyInfo};
 use crate::check::CheckId;
 use crate::context::Context;
 use crate::finding::{Finding, Remedy};
 use crate::keyfile::{Defect, KeyFormat};
+use crate::profile::Advice;
 
 /// How the findings name a key file: as shown to the reader, and quoted for the shell.
 struct Name<'a> {
@@ -25,7 +26,10 @@ pub(super) fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
         shown: &key.shown,
         shell: ctx.shell_path(&key.path),
     };
-    out.push(for_key(key, format(ctx, &name, &FormatSeen::of(key))));
+    out.push(for_key(
+        key,
+        format(ctx, &name, &FormatSeen::of(key, &ctx.profile.advice)),
+    ));
     if !key.facts.format.is_private() {
         return;
     }
@@ -41,7 +45,7 @@ pub(super) fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
         key,
         public_match(ctx, &name, &PublicMatch::of(key)),
     ));
-    out.extend(private_key_perm::check(ctx, key));
+    out.extend(crate::probes::perms::private_key::check(ctx, key));
 }
 
 /// `ssh-keygen -p` with the site's bcrypt rounds: rewrites the key in the OpenSSH format
@@ -59,17 +63,17 @@ struct FormatSeen<'a> {
     defects: &'a [Defect],
     /// An IdentityFile names the file.
     explicit: bool,
-    /// The file sits where OpenSSH's own Ed25519 key would (`id_ed25519`).
-    ed25519_name: bool,
+    /// The file has the name the site recommends for a new key (`advice.key_file`).
+    site_name: bool,
 }
 
 impl<'a> FormatSeen<'a> {
-    fn of(key: &'a KeyInfo) -> Self {
+    fn of(key: &'a KeyInfo, advice: &Advice) -> Self {
         FormatSeen {
             format: key.facts.format,
             defects: &key.facts.defects,
             explicit: key.explicit,
-            ed25519_name: key.path.ends_with("id_ed25519"),
+            site_name: key.path.ends_with(&advice.key_file),
         }
     }
 }
@@ -100,7 +104,7 @@ fn format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
             "Point IdentityFile at the private key file (the one without .pub).",
         ))
     } else if seen.format.is_putty() {
-        putty_format(name, seen)
+        putty_format(&ctx.profile.advice, name, seen)
     } else if let Some(defect) = seen.defects.first() {
         let all: Vec<String> = seen.defects.iter().map(Defect::describe).collect();
         let remedy = match defect {
@@ -136,7 +140,7 @@ fn format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
 }
 
 /// `key.format` of a PuTTY key: a failure where an IdentityFile names it, else a note.
-fn putty_format(name: &Name, seen: &FormatSeen) -> Finding {
+fn putty_format(advice: &Advice, name: &Name, seen: &FormatSeen) -> Finding {
     let (s, sp) = (name.shown, name.shell.as_str());
     let f = if seen.explicit {
         Finding::fail(
@@ -159,10 +163,10 @@ fn putty_format(name: &Name, seen: &FormatSeen) -> Finding {
     };
     // OpenSSH cannot read a .ppk (`ssh-keygen -y` on it fails and leaves an empty
     // .pub): PuTTYgen converts it, on the command line or in its window.
-    let target = if seen.ed25519_name {
-        "~/.ssh/id_ed25519_mlcloud"
+    let target = if seen.site_name {
+        advice.new_key_path()
     } else {
-        "~/.ssh/id_ed25519"
+        advice.key_path()
     };
     f.remedy(Remedy::command(
         format!("Convert it with PuTTYgen (Debian/Ubuntu: `sudo apt install putty-tools`; on Windows: PuTTYgen → Load {s} → Conversions → Export OpenSSH key), then point IdentityFile at {target} and run `chmod 600 {target}`:"),
@@ -200,7 +204,7 @@ fn algorithm(ctx: &Context, name: &Name, seen: &AlgorithmSeen) -> Finding {
     let allowed = |name: &str| policy.key_types().iter().any(|t| t == name);
     let new_key = Remedy::command(
         "Create an Ed25519 key and have its public key deployed:",
-        "ssh-keygen -t ed25519 -a 100 -f ~/.ssh/id_ed25519_mlcloud",
+        ctx.profile.keygen(&ctx.profile.advice.new_key_path()),
     );
     let f = match seen.algorithm.as_deref() {
         None => Finding::skip(

@@ -1,14 +1,13 @@
-//! `key.*` and `perm.private-key`: every key the user may have, judged without its
-//! passphrase, and the ssh-agent.
+//! `key.*`: every key the user may have, judged without its passphrase, and the
+//! ssh-agent.
 //!
 //! `discovery` finds which key files ssh would offer to which node, `judgement` checks
-//! each file, `agent` asks the ssh-agent; `perm.private-key` stands apart in
-//! `private_key_perm`, to join the other `perm.*` checks.
+//! each file (and asks `perms::private_key` for its `perm.private-key`), `agent` asks the
+//! ssh-agent.
 
 mod agent;
 mod discovery;
 mod judgement;
-mod private_key_perm;
 
 use std::path::PathBuf;
 

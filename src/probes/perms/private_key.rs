@@ -1,6 +1,5 @@
 //! `perm.private-key`: whether OpenSSH accepts who may read a private key file, by its
-//! mode and owner or, on Windows, its ACL. It belongs with the other `perm.*` checks and
-//! names everything by its full path, so that it moves there as it is.
+//! mode and owner or, on Windows, its ACL. The key probe asks it for every key it judges.
 
 use std::path::Path;
 

@@ -1,6 +1,8 @@
 //! `perm.*`: owners and modes of the files OpenSSH is strict about (upstream's rules:
 //! group or world write is refused, whatever a distribution relaxes).
 
+pub mod private_key;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -51,26 +53,17 @@ pub fn stat(path: &Path) -> Result<FileFacts, StatError> {
     }
 }
 
-#[cfg(unix)]
+/// Off Unix a file reads as private and the user's own: Windows' ACLs are judged apart.
 fn facts(path: &Path, link: Option<PathBuf>, m: &std::fs::Metadata) -> FileFacts {
-    use std::os::unix::fs::MetadataExt;
-    FileFacts {
-        path: path.to_path_buf(),
-        link,
-        mode: m.mode() & 0o7777,
-        uid: m.uid(),
-        is_dir: m.is_dir(),
-        is_file: m.is_file(),
-    }
-}
-
-#[cfg(not(unix))]
-fn facts(path: &Path, link: Option<PathBuf>, m: &std::fs::Metadata) -> FileFacts {
-    FileFacts {
-        path: path.to_path_buf(),
-        link,
+    let access = crate::platform::access(m).unwrap_or(crate::platform::Access {
         mode: 0o600,
         uid: 0,
+    });
+    FileFacts {
+        path: path.to_path_buf(),
+        link,
+        mode: access.mode,
+        uid: access.uid,
         is_dir: m.is_dir(),
         is_file: m.is_file(),
     }
@@ -777,13 +770,7 @@ pub fn listing(ctx: &Context) -> String {
                 } else {
                     "special"
                 };
-                #[cfg(unix)]
-                let (mode, uid) = {
-                    use std::os::unix::fs::MetadataExt;
-                    (m.mode() & 0o7777, m.uid())
-                };
-                #[cfg(not(unix))]
-                let (mode, uid) = (0u32, 0u32);
+                let (mode, uid) = crate::platform::access(&m).map_or((0, 0), |a| (a.mode, a.uid));
                 if !ctx.os.has_unix_modes() {
                     return windows_line(ctx, path, kind, &mut out);
                 }
