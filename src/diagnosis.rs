@@ -625,8 +625,19 @@ mod tests {
         f.node(n)
     }
 
+    /// Each case's first diagnosis is the expected one.
+    fn assert_first(cases: Vec<(Vec<Finding>, CheckId)>) {
+        for (findings, expected) in cases {
+            assert_eq!(
+                ids(&findings).first().copied(),
+                Some(expected),
+                "{findings:?}"
+            );
+        }
+    }
+
     #[test]
-    fn each_rule_fires_on_its_findings() {
+    fn each_config_and_network_rule_fires_on_its_findings() {
         let cases: Vec<(Vec<Finding>, CheckId)> = vec![
             (
                 vec![Finding::fail(
@@ -685,6 +696,13 @@ mod tests {
                 vec![Finding::fail(CheckId::KeyPresent, "~/.ssh", "none")],
                 CheckId::DiagnosisNoKey,
             ),
+        ];
+        assert_first(cases);
+    }
+
+    #[test]
+    fn each_key_and_login_rule_fires_on_its_findings() {
+        let cases: Vec<(Vec<Finding>, CheckId)> = vec![
             (
                 vec![Finding::fail(CheckId::PermPrivateKey, "~/.ssh/id", "0644")
                     .with("used_by", ["slurm"])],
@@ -748,13 +766,7 @@ mod tests {
                 CheckId::DiagnosisHealthy,
             ),
         ];
-        for (findings, expected) in cases {
-            assert_eq!(
-                ids(&findings).first().copied(),
-                Some(expected),
-                "{findings:?}"
-            );
-        }
+        assert_first(cases);
     }
 
     #[test]

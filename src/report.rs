@@ -233,12 +233,8 @@ status! {
 status! {
     /// The node's host key against known_hosts and the profile's pins.
     KnownHosts {
-        Match = "match",
-        Mismatch = "mismatch",
-        Unknown = "unknown",
-        Revoked = "revoked",
-        Pinned = "pinned",
-        PinMismatch = "pin-mismatch",
+        Match = "match", Mismatch = "mismatch", Unknown = "unknown",
+        Revoked = "revoked", Pinned = "pinned", PinMismatch = "pin-mismatch",
     }
 }
 
