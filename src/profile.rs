@@ -571,6 +571,28 @@ mod tests {
     }
 
     #[test]
+    fn advice_defaults_fill_in_and_bad_advice_is_refused() {
+        let with =
+            |section: &str| EMBEDDED.replacen("[[nodes]]", &format!("{section}\n\n[[nodes]]"), 1);
+        let p = Profile::parse(&with("[advice]\nvpn = \"the Example VPN\""), "p.toml").unwrap();
+        assert_eq!(p.advice.vpn, "the Example VPN");
+        assert_eq!(p.advice.key_file, Advice::default().key_file);
+        for (bad, key) in [
+            ("key_file = \"../x\"", "advice.key_file"),
+            ("new_key_file = \"id x\"", "advice.new_key_file"),
+            ("key_file = \"id.pub\"", "advice.key_file"),
+            ("self_deploy_days = 0", "advice.self_deploy_days"),
+            ("vpn = \"\"", "advice.vpn"),
+            ("campus_network = \"a\\nb\"", "advice.campus_network"),
+            ("colour = \"red\"", "colour"),
+        ] {
+            let e = Profile::parse(&with(&format!("[advice]\n{bad}")), "p.toml").unwrap_err();
+            assert!(e.to_string().contains(key), "{bad}: {e}");
+            assert!(e.line.is_some(), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn round_trips_through_profile_show() {
         let p = Profile::embedded();
         let again = Profile::parse(&p.to_toml(), "shown").unwrap();
