@@ -93,6 +93,7 @@ pub fn man_page() -> std::io::Result<String> {
         ".TP\n\\fB1\\fR\nAt least one check failed (or a warning with \\fB\\-\\-strict\\fR); \\fBbundle inspect\\fR: the bundle did not verify.\n",
         ".TP\n\\fB2\\fR\nUsage error: a bad flag, an unknown node, a bad profile (the message names the key and line).\n",
         ".TP\n\\fB3\\fR\nThe tool could not do its job, e.g. the bundle could not be written or the leak check refused it.\n",
+        ".TP\n\\fB130\\fR\nInterrupted (Ctrl\\-C, SIGTERM): no report and no bundle; the temporary copies are removed.\n",
         ".SH ENVIRONMENT\n",
         ".TP\n\\fBHOME\\fR\nThe home whose \\fI~/.ssh\\fR is checked, unless \\fB\\-\\-home\\fR is given.\n",
         ".TP\n\\fBSSH_AUTH_SOCK\\fR\nThe ssh\\-agent to ask for its keys (and, for a verified host, to sign the second\\-factor check).\n",
@@ -234,9 +235,20 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
     } else {
         None
     };
-    let state = runtime.block_on(crate::runner::run(ctx.clone(), progress));
+    let state = runtime.block_on(async {
+        tokio::select! {
+            state = crate::runner::run(ctx.clone(), progress) => Some(state),
+            () = crate::platform::interrupted() => None,
+        }
+    });
     // Nothing left running (a lookup, a child) may hold the process after the report.
     runtime.shutdown_background();
+    let Some(state) = state else {
+        // Interrupted: no report, no bundle, and none of the doctor's copies left behind.
+        crate::tempdirs::remove_all();
+        eprintln!("mlc-doctor: interrupted; nothing was written");
+        return ExitStatus::Interrupted;
+    };
     let mut report = build_report(&settings, &ctx, state.findings.clone(), state.nodes.clone());
 
     let bundle_error = crate::bundle::write(&settings, &ctx, &state, &mut report).err();

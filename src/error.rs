@@ -11,6 +11,8 @@ pub enum ExitStatus {
     Usage,
     /// The tool could not do its job (e.g. the bundle could not be written).
     ToolError,
+    /// The user interrupted the run (Ctrl-C, SIGTERM): 128 + SIGINT, as shells report it.
+    Interrupted,
 }
 
 impl ExitStatus {
@@ -21,6 +23,7 @@ impl ExitStatus {
             ExitStatus::Problems => 1,
             ExitStatus::Usage => 2,
             ExitStatus::ToolError => 3,
+            ExitStatus::Interrupted => 130,
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod report;
 pub mod runner;
 pub mod settings;
 pub mod sshconfig;
+pub mod tempdirs;
 pub mod transcript;
 pub mod verdict;
 

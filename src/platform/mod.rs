@@ -495,6 +495,29 @@ pub fn putty_sessions() -> windows::Putty {
     }
 }
 
+/// Resolves when the user interrupts the run: Ctrl-C, and on Unix SIGTERM and SIGHUP.
+/// Where no handler can be installed it never resolves (the run goes on as before).
+pub async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// The user's home as OpenSSH sees it: on Windows the profile directory (registry
 /// ProfileList, else `USERPROFILE`), never `HOME`; elsewhere `HOME`, then passwd.
 pub fn default_home(os: Os, env: &BTreeMap<String, String>) -> Option<PathBuf> {

@@ -22,7 +22,7 @@ pub enum Mode {
 /// The temporary directory with the config OpenSSH reads; removed when dropped.
 #[derive(Debug)]
 pub struct Handover {
-    dir: Option<tempfile::TempDir>,
+    dir: Option<crate::tempdirs::TempDir>,
     pub mode: Mode,
 }
 
@@ -37,10 +37,7 @@ impl Handover {
         } else {
             Config::default()
         };
-        let dir = tempfile::Builder::new()
-            .prefix("mlc-doctor-cfg-")
-            .tempdir()
-            .ok();
+        let dir = crate::tempdirs::TempDir::new("mlc-doctor-cfg-").ok();
         let mut reasons: Vec<String> = trust::assess(&cfg, !ctx.home_differs_from_passwd())
             .iter()
             .map(|r| describe(ctx, &cfg, r))

@@ -211,7 +211,7 @@ async fn capture(
         (_, Some(o)) => o.path.clone(),
     };
     // Copies of the user's known_hosts: `accept-new` may add to them, the originals stay as they are.
-    let Ok(tmp) = tempfile::Builder::new().prefix("mlc-doctor-kh-").tempdir() else {
+    let Ok(tmp) = crate::tempdirs::TempDir::new("mlc-doctor-kh-") else {
         return Err("no temporary directory".into());
     };
     let copies = known_hosts_copies(ctx, plan, tmp.path());

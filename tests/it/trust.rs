@@ -655,3 +655,77 @@ fn ordinary_setups_never_cost_the_bundle() {
         );
     }
 }
+
+/// An interrupted run (SIGTERM while a node keeps it waiting) exits with 130 and leaves
+/// none of the doctor's temporary copies (the config it hands to OpenSSH) behind.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_run_leaves_no_temporary_copy() {
+    use std::time::{Duration, Instant};
+    // A node that accepts connections and never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let home = TestHome::with_config(crate::common::loopback_host(port, ""));
+    let profile = crate::common::loopback_profile(home.path(), &[("slurm", "127.0.0.1", port)], "");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = home
+        .cmd(&[
+            "--profile",
+            profile.to_str().unwrap(),
+            "--timeout",
+            "20",
+            "--no-bundle",
+        ])
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ours = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("mlc-doctor-"))
+            .collect()
+    };
+    let started = Instant::now();
+    while ours(tmp.path()).is_empty() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        ours(tmp.path())
+            .iter()
+            .any(|n| n.starts_with("mlc-doctor-cfg-")),
+        "the run made its config copy: {:?}",
+        ours(tmp.path())
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let waited = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(ours(tmp.path()), Vec::<String>::new(), "copies left behind");
+}
