@@ -167,8 +167,8 @@ impl DashGRun {
                 path_env.clone(),
             );
             std::thread::spawn(move || {
-                let out = probes::config::dash_g(&ssh, &config, &[alias], path_env.as_deref());
-                let _ = tx.send((i, out));
+                let out = probes::config::dash_g_one(&ssh, &config, &alias, path_env.as_deref());
+                let _ = tx.send((i, vec![out]));
             });
         }
         DashGRun {

@@ -20,33 +20,39 @@ pub type DashG = Vec<(String, Result<Output, String>)>;
 /// Runs `ssh -G -F <config> <alias>` for every alias at once (each a few milliseconds).
 /// Only ever called with the copy `probes::handover` made of a trusted config.
 pub fn dash_g(ssh: &Path, config: &Path, aliases: &[String], path_env: Option<&str>) -> DashG {
-    let handles: Vec<_> = aliases
-        .iter()
-        .map(|alias| {
-            let mut cmd = std::process::Command::new(ssh);
-            // `-v` makes ssh print its version first on stderr: no separate `ssh -V` needed.
-            cmd.arg("-v")
-                .arg("-G")
-                .arg("-F")
-                .arg(config)
-                .arg("--")
-                .arg(alias)
-                .env_clear();
-            if let Some(p) = path_env {
-                cmd.env("PATH", p);
-            }
-            cmd.envs(crate::platform::system_env());
-            let alias = alias.clone();
-            std::thread::spawn(move || {
-                (
-                    alias,
-                    crate::proc::run(&mut cmd, Duration::from_secs(5), 256 * 1024)
-                        .map_err(|e| e.to_string()),
-                )
-            })
-        })
-        .collect();
-    handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    std::thread::scope(|s| {
+        let handles: Vec<_> = aliases
+            .iter()
+            .map(|alias| s.spawn(|| dash_g_one(ssh, config, alias, path_env)))
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    })
+}
+
+/// `ssh -v -G -F <config> -- <alias>` for one alias, in the calling thread.
+pub fn dash_g_one(
+    ssh: &Path,
+    config: &Path,
+    alias: &str,
+    path_env: Option<&str>,
+) -> (String, Result<crate::proc::Output, String>) {
+    let mut cmd = std::process::Command::new(ssh);
+    // `-v` makes ssh print its version first on stderr: no separate `ssh -V` needed.
+    cmd.arg("-v")
+        .arg("-G")
+        .arg("-F")
+        .arg(config)
+        .arg("--")
+        .arg(alias)
+        .env_clear();
+    if let Some(p) = path_env {
+        cmd.env("PATH", p);
+    }
+    cmd.envs(crate::platform::system_env());
+    (
+        alias.to_string(),
+        crate::proc::run(&mut cmd, Duration::from_secs(5), 256 * 1024).map_err(|e| e.to_string()),
+    )
 }
 
 /// What comparing with `ssh -G` found.
