@@ -92,6 +92,18 @@ impl<'a> Facts<'a> {
             _ => shown.to_string(),
         }
     }
+    /// Where a new key goes: the site's recommended name, unless a file has it already.
+    fn new_key(&self) -> String {
+        let taken = self
+            .findings
+            .iter()
+            .any(|x| x.fact == Some(Fact::NoKey { name_taken: true }));
+        if taken {
+            self.profile.advice.new_key_path()
+        } else {
+            self.profile.advice.key_path()
+        }
+    }
     /// The blocks to write when there is no config (`config.present`'s remedy).
     fn config_to_write(&self) -> Option<crate::finding::Remedy> {
         self.with(CheckId::ConfigPresent, Severity::Warn)
@@ -372,7 +384,7 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
         // (which needs the alias and a real username).
         let mut steps = vec![Step::cmd(
             "Create a key as the site recommends (choose a passphrase when asked):",
-            f.profile.keygen(&f.path(&f.profile.advice.key_path())),
+            f.profile.keygen(&f.path(&f.new_key())),
         )];
         if let Some(r) = f.config_to_write() {
             steps.push(Step {
@@ -387,22 +399,26 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
 }
 
 /// True when ssh would send a placeholder or the local login name as the username.
-fn user_unusable(f: &Facts) -> bool {
+/// For the node `node` (every node when `None`).
+fn user_unusable(f: &Facts, node: Option<&str>) -> bool {
+    let of_node = |x: &&Finding| node.is_none_or(|n| x.node.as_deref() == Some(n));
     // A missing config is written from the suggested block: usable only when that block
     // carries a real username (given with --user).
     let block_without_user = f
         .with(CheckId::ConfigPresent, Severity::Warn)
         .iter()
         .any(|c| c.fact != Some(Fact::NoConfig { user_known: true }));
-    f.any(CheckId::ConfigUser, Severity::Fail)
+    f.with(CheckId::ConfigUser, Severity::Fail)
+        .iter()
+        .any(of_node)
         || block_without_user
-        || (!f.any(CheckId::ConfigPresent, Severity::Warn) && !f.missing_user().is_empty())
+        || (!f.any(CheckId::ConfigPresent, Severity::Warn) && f.missing_user().iter().any(of_node))
 }
 
 /// Deploying the key: `ssh-copy-id` only once the config names a real username.
 fn deploy_step(f: &Facts) -> Step {
-    if user_unusable(f) {
-        Step::new(format!("Once the Host blocks have your cluster username in `User` (`mlc-doctor fix --user NAME` writes it), deploy the key {} with `ssh-copy-id -i {}.pub {}`.", f.profile.advice.deploy_window(), f.profile.advice.key_path(), f.profile.example_alias()))
+    if user_unusable(f, Some(f.profile.example_alias())) {
+        Step::new(format!("Once the Host blocks have your cluster username in `User` (`mlc-doctor fix --user NAME` writes it), deploy the key {} with `ssh-copy-id -i {}.pub {}`.", f.profile.advice.deploy_window(), f.new_key(), f.profile.example_alias()))
     } else {
         Step::cmd(
             format!(
@@ -410,7 +426,7 @@ fn deploy_step(f: &Facts) -> Step {
                 capitalised(&f.profile.advice.deploy_window())
             ),
             f.shell().copy_id(
-                &f.path(&format!("{}.pub", f.profile.advice.key_path())),
+                &f.path(&format!("{}.pub", f.new_key())),
                 f.profile.example_alias(),
             ),
         )
@@ -434,8 +450,22 @@ fn key_refused_locally(f: &Facts) -> Option<Diagnosis> {
 
 fn wrong_user(f: &Facts) -> Option<Diagnosis> {
     let fails = f.with(CheckId::ConfigUser, Severity::Fail);
-    let missing = f.missing_user();
-    let refused = f.any(CheckId::SshKeyAccepted, Severity::Fail);
+    let refused_nodes: Vec<&str> = f
+        .with(CheckId::SshKeyAccepted, Severity::Fail)
+        .iter()
+        .filter_map(|x| x.node.as_deref())
+        .collect();
+    let refused = !refused_nodes.is_empty();
+    // No User matters where the server refused the keys (the local name was sent there).
+    let missing: Vec<&Finding> = f
+        .missing_user()
+        .into_iter()
+        .filter(|x| {
+            x.node
+                .as_deref()
+                .is_some_and(|n| refused_nodes.contains(&n))
+        })
+        .collect();
     if !fails.is_empty() {
         return Some(diag(CheckId::DiagnosisWrongUser, "The username in your config is not a cluster username: the server refuses every key for it", &fails, Confidence::High, f.steps(&fails)));
     }
@@ -447,7 +477,7 @@ fn wrong_user(f: &Facts) -> Option<Diagnosis> {
     if !shadowed.is_empty() {
         return Some(diag(CheckId::DiagnosisWrongUser, "An earlier block of your config (often `Host *`) sets another User, which wins over the one in the login node's block", &shadowed, if refused { Confidence::High } else { Confidence::Medium }, f.steps(&shadowed)));
     }
-    (!missing.is_empty() && refused).then(|| diag(CheckId::DiagnosisWrongUser, "Your config has no User for the login nodes, so ssh sends your local login name, which the cluster does not know", &missing, Confidence::Medium, f.steps(&missing)))
+    (!missing.is_empty()).then(|| diag(CheckId::DiagnosisWrongUser, "Your config has no User for the login nodes, so ssh sends your local login name, which the cluster does not know", &missing, Confidence::Medium, f.steps(&missing)))
 }
 
 fn too_many_keys(f: &Facts) -> Option<Diagnosis> {
@@ -458,7 +488,7 @@ fn too_many_keys(f: &Facts) -> Option<Diagnosis> {
     }));
     let accepted = f.any(CheckId::SshKeyAccepted, Severity::Pass);
     (!found.is_empty()).then(|| {
-        diag(CheckId::DiagnosisTooManyKeys, "ssh offers too many keys: the server stops after 6 refused keys, before yours is tried", &found, if accepted { Confidence::High } else { Confidence::Medium }, vec![
+        diag(CheckId::DiagnosisTooManyKeys, format!("ssh offers too many keys: the server stops after {} refused keys, before yours is tried", f.profile.policy.max_auth_tries()), &found, if accepted { Confidence::High } else { Confidence::Medium }, vec![
             Step::new("Add `IdentitiesOnly yes` (and your IdentityFile) to each login node's Host block in ~/.ssh/config."),
             Step::cmd("Or empty the agent and load only the cluster key:", format!("ssh-add -D{} ssh-add {}", if f.shell() == Shell::PowerShell { ";" } else { " &&" }, f.path(&f.profile.advice.key_path()))),
         ])
@@ -477,7 +507,7 @@ fn key_not_deployed(f: &Facts) -> Option<Diagnosis> {
     }
     let accepted_elsewhere = f.any(CheckId::SshKeyAccepted, Severity::Pass);
     let mut steps = f.steps(&found[..1]);
-    if user_unusable(f) {
+    if user_unusable(f, found[0].node.as_deref()) {
         // Never `ssh-copy-id` to a placeholder or the local login name.
         for s in &mut steps {
             s.command = None;
@@ -531,7 +561,18 @@ fn node_down(f: &Facts) -> Option<Diagnosis> {
 fn key_policy(f: &Facts) -> Option<Diagnosis> {
     let mut found = f.used_key_problem(CheckId::KeyAlgorithm);
     found.extend(f.used_key_problem(CheckId::KeyPassphrase));
-    (!found.is_empty()).then(|| diag(CheckId::DiagnosisKeyPolicy, "Your key does not meet the site's key policy (Ed25519 or RSA ≥ 4096, with a passphrase)", &found, Confidence::High, f.steps(&found)))
+    (!found.is_empty()).then(|| {
+        diag(
+            CheckId::DiagnosisKeyPolicy,
+            format!(
+                "Your key does not meet the site's key policy ({})",
+                f.profile.policy_words()
+            ),
+            &found,
+            Confidence::High,
+            f.steps(&found),
+        )
+    })
 }
 
 /// The ranked causes behind the findings; `diagnosis.healthy` when nothing failed.
@@ -579,7 +620,11 @@ pub fn diagnose(findings: &[Finding], shell: Shell, profile: &Profile) -> Vec<Di
                 accepted.join(", ")
             ),
             vec![Step::cmd(
-                "Log in (ssh asks for your key's passphrase, then the TOTP code):",
+                if profile.policy.second_factor().is_some() {
+                    "Log in (ssh asks for your key's passphrase, then the TOTP code):"
+                } else {
+                    "Log in (ssh asks for your key's passphrase):"
+                },
                 format!("ssh {node}"),
             )],
         )
@@ -845,8 +890,11 @@ mod tests {
     #[test]
     fn a_missing_user_and_a_refusal_point_to_the_username_and_deployment() {
         let f = vec![
-            Finding::warn(CheckId::ConfigUser, "Host slurm", "x")
-                .fact(Fact::User(UserValue::Missing)),
+            node(
+                Finding::warn(CheckId::ConfigUser, "Host slurm", "x")
+                    .fact(Fact::User(UserValue::Missing)),
+                "slurm",
+            ),
             node(
                 Finding::fail(CheckId::SshKeyAccepted, "slurm", "none"),
                 "slurm",
@@ -858,6 +906,32 @@ mod tests {
                 CheckId::DiagnosisWrongUser,
                 CheckId::DiagnosisKeyNotDeployed
             ]
+        );
+        // No User for slurm2 says nothing about a refusal by slurm, whose User is set: the
+        // deploy command stays.
+        let other_node = vec![
+            node(
+                Finding::warn(CheckId::ConfigUser, "Host slurm2", "x")
+                    .fact(Fact::User(UserValue::Missing)),
+                "slurm2",
+            ),
+            node(
+                Finding::pass(CheckId::ConfigUser, "Host slurm", "x")
+                    .fact(Fact::User(UserValue::Set)),
+                "slurm",
+            ),
+            node(
+                Finding::fail(CheckId::SshKeyAccepted, "slurm", "none").remedy(
+                    crate::finding::Remedy::command("deploy", "ssh-copy-id -i k.pub slurm"),
+                ),
+                "slurm",
+            ),
+        ];
+        assert_eq!(ids(&other_node), [CheckId::DiagnosisKeyNotDeployed]);
+        let d = diagnose(&other_node, Shell::Posix, &Profile::embedded());
+        assert_eq!(
+            d[0].steps[0].command.as_deref(),
+            Some("ssh-copy-id -i k.pub slurm")
         );
         let d = diagnose(&f, Shell::Posix, &Profile::embedded());
         assert!(d[1]

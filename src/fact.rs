@@ -25,6 +25,9 @@ pub enum Fact {
     Transcript(Outcome),
     /// `key.present` failing because the only key files are damaged (not: no key).
     KeyDamaged,
+    /// `key.present` failing: no key ssh would offer. `name_taken`: a file already has the
+    /// site's recommended key name, so a new key gets the profile's `new_key_file`.
+    NoKey { name_taken: bool },
     /// A finding about one key file (`key.*`, `perm.private-key`): the nodes whose ssh
     /// would offer it (empty: a key no node uses).
     KeyUse(Vec<String>),

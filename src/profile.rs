@@ -189,6 +189,33 @@ impl Profile {
         )
     }
 
+    /// The key policy in words: "Ed25519 or RSA ≥ 4096, with a passphrase".
+    pub fn policy_words(&self) -> String {
+        let p = &self.policy;
+        let names: Vec<String> = p
+            .key_types()
+            .iter()
+            .map(|t| match t.as_str() {
+                "ssh-ed25519" => "Ed25519".to_string(),
+                "rsa" => format!("RSA ≥ {}", p.min_rsa_bits()),
+                "ecdsa" => "ECDSA".to_string(),
+                "sk-ssh-ed25519" => "Ed25519-SK".to_string(),
+                "sk-ecdsa" => "ECDSA-SK".to_string(),
+                other => other.to_uppercase(),
+            })
+            .collect();
+        let types = match names.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        if p.require_passphrase {
+            format!("{types}, with a passphrase")
+        } else {
+            types
+        }
+    }
+
     /// The node with this alias.
     pub fn node(&self, alias: &str) -> Option<&Node> {
         self.nodes().iter().find(|n| n.alias() == alias)
@@ -568,6 +595,16 @@ mod tests {
         let e = Profile::parse(&text, "p.toml").unwrap_err();
         assert!(e.line.is_some());
         assert!(e.to_string().contains("p.toml"));
+    }
+
+    #[test]
+    fn the_key_policy_in_words() {
+        let mut p = Profile::embedded();
+        assert_eq!(p.policy_words(), "Ed25519 or RSA ≥ 4096, with a passphrase");
+        *p.policy.key_types.get_mut() = vec!["ssh-ed25519".into(), "ecdsa".into(), "rsa".into()];
+        *p.policy.min_rsa_bits.get_mut() = 3072;
+        p.policy.require_passphrase = false;
+        assert_eq!(p.policy_words(), "Ed25519, ECDSA or RSA ≥ 3072");
     }
 
     #[test]

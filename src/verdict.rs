@@ -11,21 +11,21 @@ use crate::profile::Profile;
 use crate::report::{Report, Summary};
 
 /// Findings about a key that no login node uses matter less: a policy problem of such a
-/// key is information, an unprotected one (anyone may read it) a warning.
+/// key is information, an unprotected one (anyone may read it) a warning. "Uses" means
+/// the nodes of this run (with `--node`, only those).
 pub fn adjust(findings: &mut [Finding]) {
     for f in findings {
         let unused = matches!(&f.fact, Some(Fact::KeyUse(used_by)) if used_by.is_empty());
-        if !unused {
-            continue;
-        }
-        match (f.id, f.severity) {
-            (CheckId::PermPrivateKey, Severity::Fail) => f.severity = Severity::Warn,
-            (CheckId::PermPrivateKey, _) => {}
-            (_, Severity::Warn | Severity::Fail) => {
-                f.severity = Severity::Info;
-                f.summary = format!("{} (this key is not used for the login nodes)", f.summary);
-            }
-            _ => {}
+        let lowered = match (unused, f.id, f.severity) {
+            (false, _, _) => None,
+            (true, CheckId::PermPrivateKey, Severity::Fail) => Some(Severity::Warn),
+            (true, CheckId::PermPrivateKey, _) => None,
+            (true, _, Severity::Warn | Severity::Fail) => Some(Severity::Info),
+            (true, _, _) => None,
+        };
+        if let Some(severity) = lowered {
+            f.severity = severity;
+            f.summary = format!("{} (this key is not used for the login nodes)", f.summary);
         }
     }
 }
@@ -97,6 +97,10 @@ mod tests {
             .summary
             .ends_with("(this key is not used for the login nodes)"));
         assert_eq!(f[1].summary, "weak");
+        assert!(f[2]
+            .summary
+            .ends_with("(this key is not used for the login nodes)"));
+        assert_eq!(f[3].summary, "weak");
     }
 
     #[test]

@@ -293,16 +293,24 @@ pub async fn tcp(
     lock(slot).report.tcp = results.clone();
     let (_, port) = target(plan);
     let connected = reached.as_ref().map(|r| r.addr);
-    let finding = tcp_finding(&ctx.profile.advice, alias, port, &results, connected);
+    let site_port = ctx.profile.node(alias).map_or(22, |n| n.port());
+    let finding = tcp_finding(
+        &ctx.profile.advice,
+        alias,
+        (port, site_port),
+        &results,
+        connected,
+    );
     record(slot, Stage::Tcp, [finding], alias);
     reached
 }
 
 /// The `net.tcp` finding, from the outcome of every address and the one that connected.
+/// `ports`: the one ssh uses (from the config), and the one the profile gives the node.
 fn tcp_finding(
     advice: &crate::profile::Advice,
     alias: &str,
-    port: u16,
+    (port, site_port): (u16, u16),
     results: &[TcpResult],
     connected: Option<SocketAddr>,
 ) -> Finding {
@@ -354,8 +362,8 @@ fn tcp_finding(
             };
             let remedy = if all_timeout {
                 Remedy::text(format!("Connect to {} (or {}) and try again; if you are on it, the node may be down: try another node.", advice.vpn, advice.campus_network))
-            } else if all_refused && port != 22 {
-                Remedy::text(format!("The config sends ssh to port {port}; the login nodes listen on 22. Remove or correct the Port line of `{alias}` in ~/.ssh/config."))
+            } else if all_refused && port != site_port {
+                Remedy::text(format!("The config sends ssh to port {port}; the login nodes listen on {site_port}. Remove or correct the Port line of `{alias}` in ~/.ssh/config."))
             } else {
                 Remedy::text("The node may be down or your network blocks SSH: try another node, or attach the bundle to a ticket.")
             };
@@ -513,7 +521,7 @@ mod tests {
         let ok = tcp_finding(
             &advice,
             "slurm",
-            22,
+            (22, 22),
             &attempts,
             Some("127.0.0.1:22".parse().unwrap()),
         );
@@ -524,7 +532,7 @@ mod tests {
         let refused = tcp_finding(
             &advice,
             "slurm",
-            2222,
+            (2222, 22),
             &[r("127.0.0.1:2222", TcpOutcome::Refused)],
             None,
         );
@@ -532,7 +540,16 @@ mod tests {
             refused.summary,
             "port 2222 refused on every address: nothing listens there"
         );
-        assert!(refused.remedy.unwrap().text.contains("port 2222"));
+        assert!(refused.remedy.unwrap().text.contains("listen on 22"));
+        // The node's own port (the profile's) refused: no advice to change the Port line.
+        let down = tcp_finding(
+            &advice,
+            "slurm",
+            (2222, 2222),
+            &[r("127.0.0.1:2222", TcpOutcome::Refused)],
+            None,
+        );
+        assert!(!down.remedy.unwrap().text.contains("Port line"));
         assert_eq!(refused.fact, Some(Fact::Tcp(vec![TcpOutcome::Refused])));
     }
 }

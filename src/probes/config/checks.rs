@@ -639,7 +639,7 @@ impl NodeCheck for IdentityFiles {
                 .remedy(Remedy::command(format!("Correct the path at {at} to your private key; this lists the keys you have:"), "ls -l ~/.ssh"))
                 .with("at", at),
             IdentityFiles::Several { at } => Finding::warn(id, subject, format!("{} IdentityFile lines apply to `{}`: every key is offered in turn", at.len(), v.alias()))
-                .detail(format!("Lines: {}. Each refused key counts against the server's limit of 6 attempts.", at.join(", ")))
+                .detail(format!("Lines: {}. Each refused key counts against the server's limit of {} attempts.", at.join(", "), ctx.profile.policy.max_auth_tries()))
                 .remedy(Remedy::text("Keep one IdentityFile for the login nodes (and `IdentitiesOnly yes`).")),
             IdentityFiles::One { path } => Finding::pass(id, subject, format!("IdentityFile {}", ctx.show(&path))),
         }

@@ -113,6 +113,16 @@ fn present(ctx: &Context, seen: &Presence) -> Finding {
             } else {
                 String::new()
             };
+            // Never suggest creating a key over a file that exists (ssh-keygen would
+            // offer to overwrite what may be a deployed key).
+            let advice = &ctx.profile.advice;
+            let name_taken =
+                std::fs::symlink_metadata(ctx.ssh_dir().join(&advice.key_file)).is_ok();
+            let path = if name_taken {
+                advice.new_key_path()
+            } else {
+                advice.key_path()
+            };
             Finding::fail(
                 CheckId::KeyPresent,
                 "~/.ssh",
@@ -120,9 +130,9 @@ fn present(ctx: &Context, seen: &Presence) -> Finding {
             )
             .remedy(Remedy::command(
                 "Create a key (choose a passphrase), then have its public key deployed:",
-                ctx.profile
-                    .keygen(&ctx.shell_shown(&ctx.profile.advice.key_path())),
+                ctx.profile.keygen(&ctx.shell_shown(&path)),
             ))
+            .fact(Fact::NoKey { name_taken })
         }
         Presence::AgentOnly(n) => Finding::pass(
             CheckId::KeyPresent,
@@ -286,7 +296,7 @@ fn holds(
         format!("; loaded: {}", loaded.join(", "))
     };
     let f = if n > 5 && !without_only.is_empty() {
-        Finding::warn(CheckId::KeyAgent, "ssh-agent", format!("the agent holds {n} keys and `IdentitiesOnly` is not set for {}: the server stops after 6 refused keys", without_only.join(", ")))
+        Finding::warn(CheckId::KeyAgent, "ssh-agent", format!("the agent holds {n} keys and `IdentitiesOnly` is not set for {}: the server stops after {} refused keys", without_only.join(", "), ctx.profile.policy.max_auth_tries()))
             .remedy(Remedy::text("Add `IdentitiesOnly yes` to the login nodes' Host blocks (or `ssh-add -D` and load only the key you need)."))
     } else {
         Finding::info(
@@ -404,6 +414,20 @@ mod tests {
         );
         let damaged = present(&ctx, &Presence::Damaged(vec!["~/.ssh/id_ed25519".into()]));
         assert_eq!(damaged.fact, Some(Fact::KeyDamaged));
-        assert_eq!(present(&ctx, &Presence::Missing { others: 0 }).fact, None);
+        let missing = present(&ctx, &Presence::Missing { others: 0 });
+        assert_eq!(missing.fact, Some(Fact::NoKey { name_taken: false }));
+        // A file with the recommended name (not a key ssh would offer): a new key goes
+        // elsewhere, never over it.
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".ssh")).unwrap();
+        std::fs::write(home.path().join(".ssh/id_ed25519"), "not mine to overwrite").unwrap();
+        let ctx = Context::for_home(home.path(), crate::profile::Profile::embedded());
+        let taken = present(&ctx, &Presence::Missing { others: 1 });
+        assert_eq!(taken.fact, Some(Fact::NoKey { name_taken: true }));
+        let command = taken.remedy.unwrap().command.unwrap();
+        assert!(
+            command.ends_with("-f ~/.ssh/id_ed25519_mlcloud"),
+            "{command}"
+        );
     }
 }
