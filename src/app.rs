@@ -305,6 +305,23 @@ fn fix(args: &crate::cli::FixArgs, env: BTreeMap<String, String>, argv: Vec<Stri
         Err(e) => return usage(&e.to_string()),
     };
     let ctx = Arc::new(Context::from_settings(&settings, env.clone()));
+    // `fix` writes --user into the config: never a name the site's own check would flag.
+    if let Some(user) = &ctx.user_override {
+        let pattern = ctx.profile.username_regex();
+        let placeholder = crate::probes::config::is_placeholder(&ctx, user) || user.contains('@');
+        if placeholder || pattern.as_ref().is_some_and(|p| !p.is_match(user)) {
+            return usage(&format!(
+                "--user {:?} does not look like a {} username{}; give the username from your account e-mail",
+                crate::escape::text(user),
+                ctx.profile.name,
+                ctx.profile
+                    .username_pattern
+                    .as_ref()
+                    .map(|p| format!(" ({})", p.get_ref()))
+                    .unwrap_or_default()
+            ));
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -151,3 +151,23 @@ fn fix_changes_only_what_it_means_to() {
         }
     }
 }
+
+#[test]
+fn fix_refuses_a_username_the_site_would_flag() {
+    let home = TestHome::with_config("Host slurm\n  User ml-cloud-user-id\n");
+    for bad in ["ab1234", "ml-cloud-user-id", "jane@uni-tuebingen.de"] {
+        let out = home.fix(&["--yes", "--user", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        // Settings already refuse what is no username at all (an e-mail address).
+        assert!(
+            err.contains("does not look like") || err.contains("is not a username"),
+            "{bad}: {err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(home.ssh().join("config")).unwrap(),
+        "Host slurm\n  User ml-cloud-user-id\n",
+        "nothing was written"
+    );
+}
