@@ -311,9 +311,8 @@ fn fix(args: &crate::cli::FixArgs, env: BTreeMap<String, String>, argv: Vec<Stri
         let placeholder = crate::probes::config::is_placeholder(&ctx, user) || user.contains('@');
         if placeholder || pattern.as_ref().is_some_and(|p| !p.is_match(user)) {
             return usage(&format!(
-                "--user {:?} does not look like a {} username{}; give the username from your account e-mail",
+                "--user {:?} is not a username the site accepts{}; give the username from your account e-mail",
                 crate::escape::text(user),
-                ctx.profile.name,
                 ctx.profile
                     .username_pattern
                     .as_ref()

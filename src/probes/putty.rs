@@ -221,13 +221,13 @@ fn problems(ctx: &Context, facts: &SessionFacts) -> Vec<(Severity, String)> {
         )),
         _ => {}
     }
-    problems.extend(user_problem(ctx, facts));
+    problems.extend(user_problem(facts));
     problems.extend(key_problems(ctx, facts));
     problems
 }
 
 /// The username's problem in words, if it has one.
-fn user_problem(ctx: &Context, facts: &SessionFacts) -> Option<(Severity, String)> {
+fn user_problem(facts: &SessionFacts) -> Option<(Severity, String)> {
     let u = facts.user.unwrap_or_default();
     match facts.user_verdict {
         UserVerdict::Missing => Some((
@@ -240,7 +240,7 @@ fn user_problem(ctx: &Context, facts: &SessionFacts) -> Option<(Severity, String
         )),
         UserVerdict::Unusual => Some((
             Severity::Warn,
-            format!("its username `{u}` does not look like a {} username", ctx.profile.name),
+            format!("its username `{u}` does not match the site's username pattern"),
         )),
         UserVerdict::Fine => None,
     }

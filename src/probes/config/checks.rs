@@ -574,7 +574,7 @@ impl NodeCheck for UserSetting {
                 .remedy(Remedy::text(format!("Use your cluster username (e.g. pbb111) instead of your e-mail address at {at}."))),
             UserValue::Unusual => {
                 let pattern = profile.username_pattern.as_ref().map(|p| p.get_ref().as_str());
-                Finding::warn(id, subject, format!("User `{user}` does not look like a {} username ({})", profile.name, pattern.unwrap_or("")))
+                Finding::warn(id, subject, format!("User `{user}` does not match the site's username pattern ({})", pattern.unwrap_or("")))
                     .detail(format!("Set at {at}."))
                     .remedy(Remedy::text("Check the username in your account e-mail."))
             }
@@ -844,7 +844,7 @@ impl NodeCheck for AuthOverride {
         };
         Finding::fail(id, &v.subject, format!("`{setting}` at {at}: {why}"))
             .remedy(Remedy::text(format!(
-                "Remove `{setting}` from the settings that apply to `{}` (line {at}).",
+                "Remove `{setting}` from the settings that apply to `{}` ({at}).",
                 v.alias()
             )))
             .with("setting", setting)
