@@ -70,11 +70,25 @@ pub fn plan_nodes(ctx: &Context, state: &RunState) -> Vec<NodePlan> {
     ctx.nodes
         .iter()
         .filter_map(|alias| ctx.profile.node(alias))
-        .map(|node| match &state.config {
-            Some(config) => config.plan(ctx, node),
-            None => config::ConfigState::profile_plan(ctx, node),
-        })
+        .map(|node| plan_node(ctx, state, node))
         .collect()
+}
+
+/// The plan of every login node of the profile, probed in this run or not (`--node`):
+/// which nodes would use a key.
+pub fn plan_every_node(ctx: &Context, state: &RunState) -> Vec<NodePlan> {
+    ctx.profile
+        .nodes()
+        .iter()
+        .map(|node| plan_node(ctx, state, node))
+        .collect()
+}
+
+fn plan_node(ctx: &Context, state: &RunState, node: &crate::profile::Node) -> NodePlan {
+    match &state.config {
+        Some(config) => config.plan(ctx, node),
+        None => config::ConfigState::profile_plan(ctx, node),
+    }
 }
 
 /// What every node pipeline reads: the local facts gathered before the network stages.

@@ -384,3 +384,22 @@ fn agent_reports_which_node_key_is_loaded_and_broken_sockets() {
     let (_, r) = home.json(&["--offline", "--no-openssh"]);
     assert_eq!(severity(&r, "key.agent"), "info");
 }
+
+#[test]
+fn with_node_a_key_another_login_node_uses_is_not_called_unused() {
+    let home = TestHome::new();
+    home.write(
+        ".ssh/config",
+        "Host slurm\n  IdentityFile ~/.ssh/id_ed25519\nHost slurm2\n  IdentityFile ~/.ssh/other_rsa\n",
+    );
+    home.key("ed25519_100", "id_ed25519");
+    home.key("rsa2048_plain", "other_rsa");
+    let r = run(&home);
+    let f = findings(&r, "key.passphrase")
+        .into_iter()
+        .find(|f| f["subject"] == "~/.ssh/other_rsa")
+        .unwrap();
+    assert_eq!(f["severity"], "fail", "{f}");
+    assert_eq!(f["evidence"]["used_by"][0], "slurm2", "{f}");
+    assert!(!f["summary"].as_str().unwrap().contains("not used"), "{f}");
+}

@@ -48,15 +48,23 @@ impl ConfigState {
             &ctx.home,
             version,
         );
+        // Every login node of the profile, not only those of this run (`--node`): which
+        // keys the site's nodes use does not depend on which of them are probed.
         let effective = ctx
-            .nodes
+            .profile
+            .nodes()
             .iter()
+            .map(|n| n.alias().to_string())
+            .chain(ctx.nodes.iter().cloned())
+            .collect::<std::collections::BTreeSet<String>>()
+            .into_iter()
             .map(|alias| {
                 let input = EvalInput {
-                    alias,
+                    alias: &alias,
                     local_user: &ctx.local_user,
                 };
-                (alias.clone(), evaluate(&config, &input))
+                let eff = evaluate(&config, &input);
+                (alias, eff)
             })
             .collect();
         ConfigState {

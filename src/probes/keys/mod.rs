@@ -78,7 +78,7 @@ impl KeyInfo {
 
 /// Finds and judges every key; emits all key findings but `key.present` and `key.agent`.
 pub fn run(ctx: &Context, state: &mut RunState) {
-    let plans = crate::probes::plan_nodes(ctx, state);
+    let plans = crate::probes::plan_every_node(ctx, state);
     let keys = discovery::find(ctx, &plans);
     let mut out = Vec::new();
     for key in &keys {
