@@ -11,8 +11,8 @@ use crate::profile::Profile;
 use crate::report::{Report, Summary};
 
 /// Findings about a key that no login node uses matter less: a policy problem of such a
-/// key is information, an unprotected one (anyone may read it) a warning. "Uses" means
-/// the nodes of this run (with `--node`, only those).
+/// key is information, an unprotected one (anyone may read it) a warning. Which nodes use
+/// a key is judged over every login node of the profile, whatever `--node` chose.
 pub fn adjust(findings: &mut [Finding]) {
     for f in findings {
         let unused = matches!(&f.fact, Some(Fact::KeyUse(used_by)) if used_by.is_empty());
