@@ -22,6 +22,8 @@ pub struct Candidate {
     pub fingerprint: String,
     /// `~/.ssh/id_ed25519`, or `agent key <fingerprint>` for a key only the agent has.
     pub source: String,
+    /// The key file (as shown), unless only the agent has the key.
+    pub file: Option<String>,
     pub in_agent: bool,
 }
 
@@ -54,6 +56,7 @@ pub fn candidates(plan: &NodePlan, shared: &Shared) -> Vec<Candidate> {
                     key: pk,
                     fingerprint: a.fingerprint.clone(),
                     source: format!("agent key {}", a.fingerprint),
+                    file: None,
                     in_agent: true,
                 });
             }
@@ -95,6 +98,7 @@ fn key_files(plan: &NodePlan, shared: &Shared) -> Vec<Candidate> {
                 key,
                 fingerprint,
                 source: k.shown.clone(),
+                file: Some(k.shown.clone()),
                 in_agent: false,
             });
         }
@@ -246,7 +250,7 @@ pub(super) fn key_accepted_finding(ctx: &Context, alias: &str, fact: &KeyAccepta
     } else {
         Finding::fail(CheckId::SshKeyAccepted, alias, format!("the server accepts none of your {} key(s) for user {user}", offers.refused.len()))
             .detail("From here this looks the same whether the public key was never deployed, the username is wrong, or the server refuses it for its own reasons (permissions of ~/.ssh on the cluster, a locked account). Support can tell them apart from the server log.")
-            .remedy(Remedy::command(format!("If your account is less than {} old, deploy your key yourself (it asks for your cluster password); otherwise open a ticket and attach the bundle, which contains your public key. Also check that `{user}` is your cluster username.", ctx.profile.advice.days()), ctx.os.shell().copy_id(&ctx.shell_shown(&format!("{}.pub", cands.iter().find(|c| !c.source.starts_with("agent")).map(|c| c.source.clone()).unwrap_or_else(|| ctx.profile.advice.key_path()))), alias)))
+            .remedy(Remedy::command(format!("If your account is less than {} old, deploy your key yourself (it asks for your cluster password); otherwise open a ticket and attach the bundle, which contains your public key. Also check that `{user}` is your cluster username.", ctx.profile.advice.days()), ctx.os.shell().copy_id(&ctx.shell_shown(&format!("{}.pub", cands.iter().find_map(|c| c.file.clone()).unwrap_or_else(|| ctx.profile.advice.key_path()))), alias)))
     };
     let f = if offers.reconnections.is_empty() {
         f
