@@ -9,12 +9,14 @@ use crate::finding::{Finding, Severity};
 use crate::platform::Shell;
 use crate::profile::Profile;
 use crate::report::{Report, Summary};
+use crate::transcript::Outcome;
 
 /// Findings about a key that no login node uses matter less: a policy problem of such a
 /// key is information, an unprotected one (anyone may read it) a warning. Which nodes use
 /// a key is judged over every login node of the profile, whatever `--node` chose.
 pub fn adjust(findings: &mut [Finding]) {
-    for f in findings {
+    reconcile(findings);
+    for f in findings.iter_mut() {
         let unused = matches!(&f.fact, Some(Fact::KeyUse(used_by)) if used_by.is_empty());
         let lowered = match (unused, f.id, f.severity) {
             (false, _, _) => None,
@@ -26,6 +28,43 @@ pub fn adjust(findings: &mut [Finding]) {
         if let Some(severity) = lowered {
             f.severity = severity;
             f.summary = format!("{} (this key is not used for the login nodes)", f.summary);
+        }
+    }
+}
+
+/// OpenSSH's own attempt (`ssh.transcript`) and the doctor's handshake
+/// (`ssh.key-accepted`) should agree on whether the node accepts a key; where they do
+/// not, the transcript says so as a warning.
+fn reconcile(findings: &mut [Finding]) {
+    let tested: Vec<(Option<String>, bool)> = findings
+        .iter()
+        .filter(|f| f.id == CheckId::SshKeyAccepted)
+        .filter(|f| matches!(f.severity, Severity::Pass | Severity::Fail))
+        .map(|f| (f.node.clone(), f.severity == Severity::Pass))
+        .collect();
+    for f in findings.iter_mut() {
+        if f.id != CheckId::SshTranscript || f.severity != Severity::Info {
+            continue;
+        }
+        let Some(&(_, ours)) = tested.iter().find(|(node, _)| *node == f.node) else {
+            continue;
+        };
+        let Some(Fact::Transcript(outcome)) = &f.fact else {
+            continue;
+        };
+        let ssh_accepts = matches!(
+            outcome,
+            Outcome::KeyAccepted { .. }
+                | Outcome::KeyUnusable { .. }
+                | Outcome::PartialSuccess { .. }
+                | Outcome::Authenticated
+        );
+        let comparable = ssh_accepts || matches!(outcome, Outcome::PermissionDenied { .. });
+        if comparable && ssh_accepts != ours {
+            let alias = f.node.clone().unwrap_or_default();
+            f.severity = Severity::Warn;
+            f.summary = format!("OpenSSH and the doctor disagree: {} (OpenSSH), {} key(s) accepted (the doctor's handshake)", f.summary.trim_start_matches("OpenSSH: "), usize::from(ours));
+            f.detail = Some(format!("Your own ssh uses settings or keys the doctor's check did not (a key it could not load, an option in your config); nodes/{alias}/ssh-vvv.txt in the bundle shows which."));
         }
     }
 }
@@ -101,6 +140,39 @@ mod tests {
             .summary
             .ends_with("(this key is not used for the login nodes)"));
         assert_eq!(f[3].summary, "weak");
+    }
+
+    #[test]
+    fn openssh_and_the_handshake_disagreeing_is_a_warning_on_that_node_only() {
+        let transcript = |node: &str| {
+            Finding::info(CheckId::SshTranscript, node, "OpenSSH: the key is accepted")
+                .fact(Fact::Transcript(Outcome::KeyAccepted {
+                    remaining: Vec::new(),
+                }))
+                .node(node)
+        };
+        let mut f = vec![
+            Finding::fail(CheckId::SshKeyAccepted, "slurm", "none").node("slurm"),
+            transcript("slurm"),
+            Finding::pass(CheckId::SshKeyAccepted, "slurm2", "yes").node("slurm2"),
+            transcript("slurm2"),
+            transcript("slurm3"),
+        ];
+        adjust(&mut f);
+        assert_eq!(f[1].severity, Severity::Warn);
+        assert!(
+            f[1].summary.starts_with(
+                "OpenSSH and the doctor disagree: the key is accepted (OpenSSH), 0 key(s)"
+            ),
+            "{}",
+            f[1].summary
+        );
+        assert_eq!(f[3].severity, Severity::Info, "they agree on slurm2");
+        assert_eq!(
+            f[4].severity,
+            Severity::Info,
+            "the handshake did not test slurm3"
+        );
     }
 
     #[test]

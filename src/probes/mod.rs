@@ -190,5 +190,4 @@ pub async fn node_pipeline(ctx: &Context, plan: &NodePlan, shared: &Shared, slot
         handshake::run(ctx, plan, shared, reachable, slot, verified_tx),
         openssh::transcript(ctx, plan, shared, slot, verified_rx),
     );
-    openssh::reconcile(slot, alias);
 }
