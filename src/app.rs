@@ -482,9 +482,11 @@ fn profile_show(path: Option<&std::path::Path>) -> ExitStatus {
             "embedded (profiles/mlcloud.toml)".to_string(),
         ),
     };
+    // A profile is outside input: nothing in it may act on the terminal.
     print!(
-        "# mlc-doctor site profile in effect: {source}\n{}",
-        profile.to_toml()
+        "# mlc-doctor site profile in effect: {}\n{}",
+        crate::escape::text(&source),
+        crate::escape::multiline(&profile.to_toml())
     );
     ExitStatus::Healthy
 }

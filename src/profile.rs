@@ -361,7 +361,11 @@ impl Profile {
                 ));
             }
             let host = node.hostname();
-            if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '%') {
+            if host.is_empty()
+                || host.contains(|c: char| {
+                    c.is_whitespace() || c == '%' || crate::escape::is_unsafe(c)
+                })
+            {
                 return Err(err(
                     node.hostname.span(),
                     format!("key `nodes.hostname`: {host:?} is not a host name"),
@@ -595,6 +599,17 @@ mod tests {
         let e = Profile::parse(&text, "p.toml").unwrap_err();
         assert!(e.line.is_some());
         assert!(e.to_string().contains("p.toml"));
+    }
+
+    #[test]
+    fn a_host_name_with_a_terminal_control_is_refused() {
+        let text = EMBEDDED.replacen(
+            "galvani-login.mlcloud.uni-tuebingen.de",
+            "galvani\\u001b[2Jlogin",
+            1,
+        );
+        let e = Profile::parse(&text, "p.toml").unwrap_err();
+        assert!(e.to_string().contains("nodes.hostname"), "{e}");
     }
 
     #[test]
