@@ -63,7 +63,7 @@ fn reconcile(findings: &mut [Finding]) {
         if comparable && ssh_accepts != ours {
             let alias = f.node.clone().unwrap_or_default();
             f.severity = Severity::Warn;
-            f.summary = format!("OpenSSH and the doctor disagree: {} (OpenSSH), {} key(s) accepted (the doctor's handshake)", f.summary.trim_start_matches("OpenSSH: "), usize::from(ours));
+            f.summary = format!("OpenSSH and the doctor disagree: {} (OpenSSH), {} key(s) accepted (the doctor's handshake)", outcome.describe(), usize::from(ours));
             f.detail = Some(format!("Your own ssh uses settings or keys the doctor's check did not (a key it could not load, an option in your config); nodes/{alias}/ssh-vvv.txt in the bundle shows which."));
         }
     }
@@ -160,12 +160,13 @@ mod tests {
         ];
         adjust(&mut f);
         assert_eq!(f[1].severity, Severity::Warn);
-        assert!(
-            f[1].summary.starts_with(
-                "OpenSSH and the doctor disagree: the key is accepted (OpenSSH), 0 key(s)"
-            ),
-            "{}",
-            f[1].summary
+        let said = Outcome::KeyAccepted {
+            remaining: Vec::new(),
+        }
+        .describe();
+        assert_eq!(
+            f[1].summary,
+            format!("OpenSSH and the doctor disagree: {said} (OpenSSH), 0 key(s) accepted (the doctor's handshake)")
         );
         assert_eq!(f[3].severity, Severity::Info, "they agree on slurm2");
         assert_eq!(
