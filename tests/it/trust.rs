@@ -707,8 +707,9 @@ fn an_interrupted_run_leaves_no_temporary_copy() {
         ours(tmp.path())
     );
     std::thread::sleep(Duration::from_millis(200));
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+    // The shell's own `kill` (no procps needed).
+    let killed = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
         .status()
         .unwrap();
     assert!(killed.success());
