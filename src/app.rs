@@ -241,14 +241,17 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
             () = crate::platform::interrupted() => None,
         }
     });
-    // Nothing left running (a lookup, a child) may hold the process after the report.
-    runtime.shutdown_background();
     let Some(state) = state else {
-        // Interrupted: no report, no bundle, and none of the doctor's copies left behind.
+        // Interrupted: the node pipelines are dropped, which stops their `ssh -vvv`
+        // children (kill on drop), bounded so that a blocked lookup cannot hold the exit;
+        // then no report, no bundle, and none of the doctor's copies left behind.
+        runtime.shutdown_timeout(std::time::Duration::from_millis(500));
         crate::tempdirs::remove_all();
         eprintln!("mlc-doctor: interrupted; nothing was written");
         return ExitStatus::Interrupted;
     };
+    // Nothing left running (a lookup, a child) may hold the process after the report.
+    runtime.shutdown_background();
     let mut report = build_report(&settings, &ctx, state.findings.clone(), state.nodes.clone());
 
     let bundle_error = crate::bundle::write(&settings, &ctx, &state, &mut report).err();
