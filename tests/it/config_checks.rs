@@ -371,21 +371,20 @@ fn included_files_and_foreign_owners_are_checked() {
     let home = with_config("Include extra.conf\n");
     home.write(".ssh/extra.conf", GUIDE);
     home.chmod(".ssh/extra.conf", 0o666);
-    let r = run(&home);
-    let f = findings(&r, "perm.config")
-        .into_iter()
-        .find(|f| f["subject"] == "~/.ssh/extra.conf")
-        .unwrap_or_else(|| panic!("{}", summaries(&r, "perm.config")));
+    let extra = |r: &serde_json::Value| {
+        findings(r, "perm.config")
+            .into_iter()
+            .find(|f| f["subject"] == "~/.ssh/extra.conf")
+            .cloned()
+            .unwrap_or_else(|| panic!("{}", summaries(r, "perm.config")))
+    };
+    let f = extra(&run(&home));
     assert_eq!(f["severity"], "fail", "{f}");
     assert_eq!(f["evidence"]["mode"], "0666", "{f}");
     if mlc_doctor::platform::current_uid() == 0 {
         home.chmod(".ssh/extra.conf", 0o600);
         std::os::unix::fs::chown(home.ssh().join("extra.conf"), Some(4242), None).unwrap();
-        let r = run(&home);
-        let f = findings(&r, "perm.config")
-            .into_iter()
-            .find(|f| f["subject"] == "~/.ssh/extra.conf")
-            .unwrap_or_else(|| panic!("{}", summaries(&r, "perm.config")));
+        let f = extra(&run(&home));
         assert_eq!(f["severity"], "fail", "{f}");
         assert_eq!(f["evidence"]["uid"], 4242, "{f}");
     }

@@ -122,8 +122,10 @@ fn the_second_factor_is_read_over_the_same_connection() {
     assert!(!log.contains("Failed publickey"), "{log}");
 }
 
-#[test]
-fn seven_agent_keys_never_cost_more_refusals_than_max_auth_tries_per_connection() {
+/// A run with seven keys in the agent (only the last deployed) against a loopback sshd
+/// with its default MaxAuthTries (6); `policy` is added to the profile's `[policy]`.
+/// The report and sshd's log lines of the run.
+fn seven_agent_keys(policy: &str) -> (serde_json::Value, String) {
     let keys = tempfile::tempdir().unwrap();
     let (agent, deployed) = Agent::with_fresh_keys(keys.path(), 7);
     let sshd = Sshd::start(&[deployed], "");
@@ -131,10 +133,16 @@ fn seven_agent_keys_never_cost_more_refusals_than_max_auth_tries_per_connection(
     let (r, log) = observe(
         &sshd,
         &home,
-        &sshd.profile(&home, ""),
+        &sshd.profile(&home, policy),
         &["--no-openssh"],
         &[("SSH_AUTH_SOCK", agent.sock())],
     );
+    (r, log)
+}
+
+#[test]
+fn seven_agent_keys_never_cost_more_refusals_than_max_auth_tries_per_connection() {
+    let (r, log) = seven_agent_keys("");
     let f = finding(&r, "ssh.key-accepted");
     assert_eq!(f["severity"], "pass", "{f}");
     assert_eq!(f["evidence"]["refused"].as_array().unwrap().len(), 6, "{f}");
@@ -152,17 +160,7 @@ fn seven_agent_keys_never_cost_more_refusals_than_max_auth_tries_per_connection(
 
 #[test]
 fn a_smaller_profile_budget_is_kept_even_when_the_server_allows_more() {
-    let keys = tempfile::tempdir().unwrap();
-    let (agent, deployed) = Agent::with_fresh_keys(keys.path(), 7);
-    let sshd = Sshd::start(&[deployed], "");
-    let home = sshd.home(None);
-    let (r, log) = observe(
-        &sshd,
-        &home,
-        &sshd.profile(&home, "max_auth_tries = 2\n"),
-        &["--no-openssh"],
-        &[("SSH_AUTH_SOCK", agent.sock())],
-    );
+    let (r, log) = seven_agent_keys("max_auth_tries = 2\n");
     let f = finding(&r, "ssh.key-accepted");
     assert_eq!(f["severity"], "pass", "{f}");
     assert_eq!(f["evidence"]["max_auth_tries"], 2, "{f}");
