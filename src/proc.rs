@@ -94,6 +94,106 @@ pub fn run(cmd: &mut Command, timeout: Duration, cap: usize) -> Result<Output, P
     })
 }
 
+/// A child started at once whose outputs are collected later, on the async runtime: no
+/// thread per child or per pipe, so several children can start in the same instant and
+/// run while the caller does other work. Same cap and timeout as [`run`]; the timeout
+/// counts from the start, and a child still running when this is dropped is killed.
+pub struct Started {
+    program: String,
+    child: tokio::process::Child,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    cap: usize,
+}
+
+/// Starts `cmd` with no stdin and both outputs piped (see [`Started`]). Must be called
+/// within a Tokio runtime.
+pub fn start(
+    cmd: &mut tokio::process::Command,
+    timeout: Duration,
+    cap: usize,
+) -> Result<Started, ProcError> {
+    let program = cmd.as_std().get_program().to_string_lossy().into_owned();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| ProcError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+    Ok(Started {
+        program,
+        child,
+        deadline: tokio::time::Instant::now() + timeout,
+        timeout,
+        cap,
+    })
+}
+
+impl Started {
+    /// Waits for the child and what it printed, or stops it at the deadline.
+    pub async fn finish(mut self) -> Result<Output, ProcError> {
+        let (stdout, stderr) = (self.child.stdout.take(), self.child.stderr.take());
+        let cap = self.cap;
+        let both = async {
+            tokio::join!(
+                read_capped_async(stdout, cap),
+                read_capped_async(stderr, cap),
+                self.child.wait()
+            )
+        };
+        match tokio::time::timeout_at(self.deadline, both).await {
+            Ok(((stdout, t1), (stderr, t2), Ok(status))) => Ok(Output {
+                status,
+                stdout,
+                stderr,
+                truncated: t1 || t2,
+            }),
+            Ok((_, _, Err(source))) => Err(ProcError::Wait {
+                program: self.program,
+                source,
+            }),
+            Err(_) => {
+                let _ = self.child.start_kill();
+                let _ = self.child.wait().await;
+                Err(ProcError::Timeout {
+                    program: self.program,
+                    secs: self.timeout.as_secs_f64(),
+                })
+            }
+        }
+    }
+}
+
+/// Reads a pipe to its end, keeping at most `cap` bytes (the rest is drained, so the child
+/// never blocks on a full pipe).
+async fn read_capped_async(
+    pipe: Option<impl tokio::io::AsyncRead + Unpin>,
+    cap: usize,
+) -> (Vec<u8>, bool) {
+    use tokio::io::AsyncReadExt;
+    let Some(mut pipe) = pipe else {
+        return (Vec::new(), false);
+    };
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    let mut truncated = false;
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = cap.saturating_sub(out.len());
+                truncated |= n > room;
+                out.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+    (out, truncated)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +232,129 @@ mod tests {
             ),
             Err(ProcError::Spawn { .. })
         ));
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn tokio_cmd(program: &str, args: &[&str]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(program);
+        c.args(args);
+        c
+    }
+
+    #[test]
+    fn a_started_child_gives_both_outputs_and_its_status() {
+        let out = rt()
+            .block_on(async {
+                let c = start(
+                    &mut tokio_cmd("sh", &["-c", "echo out; echo err >&2; exit 3"]),
+                    Duration::from_secs(5),
+                    100,
+                )?;
+                c.finish().await
+            })
+            .unwrap();
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+        assert_eq!(out.status.code(), Some(3));
+        assert!(!out.truncated);
+    }
+
+    #[test]
+    fn a_hung_started_child_is_stopped_at_its_deadline() {
+        let started = std::time::Instant::now();
+        let r = rt().block_on(async {
+            let c = start(
+                &mut tokio_cmd("sleep", &["10"]),
+                Duration::from_millis(200),
+                100,
+            )?;
+            c.finish().await
+        });
+        assert!(matches!(r, Err(ProcError::Timeout { secs, .. }) if secs == 0.2));
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_started_child_keeps_running_while_the_caller_works() {
+        // The deadline counts from the start, not from the wait: work done meanwhile
+        // (here 300 ms) is not added to the child's allowance.
+        let started = std::time::Instant::now();
+        let r = rt().block_on(async {
+            let c = start(
+                &mut tokio_cmd("sleep", &["10"]),
+                Duration::from_millis(400),
+                100,
+            )?;
+            std::thread::sleep(Duration::from_millis(300));
+            c.finish().await
+        });
+        assert!(matches!(r, Err(ProcError::Timeout { .. })));
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(650), "took {took:?}");
+    }
+
+    #[test]
+    fn a_started_childs_output_is_capped_and_drained() {
+        // 100 kB is more than a pipe holds: without draining, the child would block and
+        // the wait would end in the timeout instead.
+        let out = rt()
+            .block_on(async {
+                let c = start(
+                    &mut tokio_cmd("sh", &["-c", "yes | head -c 100000; echo done >&2"]),
+                    Duration::from_secs(5),
+                    1000,
+                )?;
+                c.finish().await
+            })
+            .unwrap();
+        assert_eq!(out.stdout.len(), 1000);
+        assert!(out.truncated);
+        assert_eq!(out.stderr, b"done\n");
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_started_child_that_is_dropped_is_killed() {
+        let rt = rt();
+        let pid = rt.block_on(async {
+            let c = start(
+                &mut tokio_cmd("sleep", &["10"]),
+                Duration::from_secs(30),
+                100,
+            )
+            .unwrap();
+            c.child.id().unwrap()
+        });
+        drop(rt);
+        // Killed and, once the runtime is gone, no longer running.
+        let gone = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
+                .unwrap_or(true)
+        });
+        assert!(
+            gone,
+            "sleep {pid} still running after its Started was dropped"
+        );
+    }
+
+    #[test]
+    fn a_missing_program_cannot_be_started() {
+        let r = rt().block_on(async {
+            start(
+                &mut tokio::process::Command::new("/nonexistent/ssh"),
+                Duration::from_secs(1),
+                10,
+            )
+            .map(|_| ())
+        });
+        assert!(matches!(r, Err(ProcError::Spawn { .. })));
     }
 }

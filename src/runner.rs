@@ -132,7 +132,10 @@ pub async fn run(ctx: Arc<Context>, progress: Option<Arc<dyn Progress>>) -> RunS
     // The nodes' pipelines (above all the `ssh -vvv` transcripts, the longest work of a
     // run) start now; the last `ssh -G` outputs are read meanwhile.
     let pipelines = start_node_pipelines(&ctx, &state, progress.clone());
-    let prefetched = dash_g.map(DashGRun::finish);
+    let prefetched = match dash_g {
+        Some(run) => Some(run.finish().await),
+        None => None,
+    };
     guarded(
         &mut state,
         CheckId::ConfigOpensshAgrees,
@@ -146,40 +149,37 @@ pub async fn run(ctx: Arc<Context>, progress: Option<Arc<dyn Progress>>) -> RunS
     state
 }
 
-/// `ssh -G` for every alias, one process each, all started at once; the results arrive
-/// as each ends, so the first one gives the OpenSSH version while the others still run.
+/// `ssh -G` for every alias, one process each, all started in the same instant (from this
+/// thread: no thread has to be scheduled first); the results arrive as each ends, so the
+/// first one gives the OpenSSH version while the others still run.
 struct DashGRun {
-    results: std::sync::mpsc::Receiver<(usize, probes::config::DashG)>,
-    count: usize,
+    tasks: tokio::task::JoinSet<(usize, probes::config::DashG)>,
     arrived: Vec<(usize, probes::config::DashG)>,
 }
 
 impl DashGRun {
     fn start(ssh: &std::path::Path, config: &std::path::Path, ctx: &Context) -> DashGRun {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let path_env = crate::platform::env_get(ctx.os, &ctx.env, "PATH").cloned();
+        let path_env = crate::platform::env_get(ctx.os, &ctx.env, "PATH").map(String::as_str);
+        let mut tasks = tokio::task::JoinSet::new();
         for (i, alias) in ctx.nodes.iter().enumerate() {
-            let (tx, ssh, config, alias, path_env) = (
-                tx.clone(),
-                ssh.to_path_buf(),
-                config.to_path_buf(),
-                alias.clone(),
-                path_env.clone(),
-            );
-            std::thread::spawn(move || {
-                let out = probes::config::dash_g_one(&ssh, &config, &alias, path_env.as_deref());
-                let _ = tx.send((i, vec![out]));
+            let started = probes::config::dash_g_start(ssh, config, alias, path_env);
+            let alias = alias.clone();
+            tasks.spawn(async move {
+                let out = match started {
+                    Ok(child) => child.finish().await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                (i, vec![(alias, out)])
             });
         }
         DashGRun {
-            results: rx,
-            count: ctx.nodes.len(),
+            tasks,
             arrived: Vec::new(),
         }
     }
 
     /// The `ssh -v` version line of the first `ssh -G` to end.
-    fn version(&mut self) -> Option<crate::proc::Output> {
+    async fn version(&mut self) -> Option<crate::proc::Output> {
         let version_of = |g: &probes::config::DashG| {
             g.iter().find_map(|(_, r)| {
                 r.as_ref()
@@ -191,10 +191,8 @@ impl DashGRun {
         if let Some(v) = self.arrived.iter().find_map(|(_, g)| version_of(g)) {
             return Some(v);
         }
-        while self.arrived.len() < self.count {
-            let Ok(got) = self.results.recv() else {
-                break;
-            };
+        while let Some(joined) = self.tasks.join_next().await {
+            let Ok(got) = joined else { continue };
             let v = version_of(&got.1);
             self.arrived.push(got);
             if v.is_some() {
@@ -205,11 +203,10 @@ impl DashGRun {
     }
 
     /// Every alias's output, in the order of the aliases.
-    fn finish(mut self) -> probes::config::DashG {
-        while self.arrived.len() < self.count {
-            match self.results.recv() {
-                Ok(got) => self.arrived.push(got),
-                Err(_) => break,
+    async fn finish(mut self) -> probes::config::DashG {
+        while let Some(joined) = self.tasks.join_next().await {
+            if let Ok(got) = joined {
+                self.arrived.push(got);
             }
         }
         self.arrived.sort_by_key(|(i, _)| *i);
@@ -241,7 +238,10 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) -> Option<DashGR
         Err(finding) => state.push([*finding]),
         Ok(path) => {
             // The version line from `ssh -v -G`, else from `ssh -V`.
-            let from_g = dash_g.as_mut().and_then(DashGRun::version);
+            let from_g = match dash_g.as_mut() {
+                Some(run) => run.version().await,
+                None => None,
+            };
             let out = match (from_g, version.map(|h| h.join())) {
                 (Some(o), _) => Ok(o),
                 (None, Some(Ok(out))) => out,

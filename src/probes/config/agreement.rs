@@ -29,13 +29,17 @@ pub fn dash_g(ssh: &Path, config: &Path, aliases: &[String], path_env: Option<&s
     })
 }
 
-/// `ssh -v -G -F <config> -- <alias>` for one alias, in the calling thread.
-pub fn dash_g_one(
+/// How long one `ssh -G` may take, and how much of its output is kept.
+const DASH_G_TIMEOUT: Duration = Duration::from_secs(5);
+const DASH_G_CAP: usize = 256 * 1024;
+
+/// The command `ssh -v -G -F <config> -- <alias>`, with a bare environment.
+fn dash_g_command(
     ssh: &Path,
     config: &Path,
     alias: &str,
     path_env: Option<&str>,
-) -> (String, Result<crate::proc::Output, String>) {
+) -> std::process::Command {
     let mut cmd = std::process::Command::new(ssh);
     // `-v` makes ssh print its version first on stderr: no separate `ssh -V` needed.
     cmd.arg("-v")
@@ -49,10 +53,33 @@ pub fn dash_g_one(
         cmd.env("PATH", p);
     }
     cmd.envs(crate::platform::system_env());
+    cmd
+}
+
+/// `ssh -G` for one alias, in the calling thread.
+fn dash_g_one(
+    ssh: &Path,
+    config: &Path,
+    alias: &str,
+    path_env: Option<&str>,
+) -> (String, Result<Output, String>) {
+    let mut cmd = dash_g_command(ssh, config, alias, path_env);
     (
         alias.to_string(),
-        crate::proc::run(&mut cmd, Duration::from_secs(5), 256 * 1024).map_err(|e| e.to_string()),
+        crate::proc::run(&mut cmd, DASH_G_TIMEOUT, DASH_G_CAP).map_err(|e| e.to_string()),
     )
+}
+
+/// `ssh -G` for one alias, started now; its output is collected with
+/// [`crate::proc::Started::finish`]. Must be called within a Tokio runtime.
+pub fn dash_g_start(
+    ssh: &Path,
+    config: &Path,
+    alias: &str,
+    path_env: Option<&str>,
+) -> Result<crate::proc::Started, String> {
+    let mut cmd = tokio::process::Command::from(dash_g_command(ssh, config, alias, path_env));
+    crate::proc::start(&mut cmd, DASH_G_TIMEOUT, DASH_G_CAP).map_err(|e| e.to_string())
 }
 
 /// What comparing with `ssh -G` found.

@@ -19,7 +19,7 @@ use crate::sshconfig::{
     evaluate, Config, ConfigFile, Disk, Effective, EvalInput, Issue, IssueKind,
 };
 
-pub use agreement::{dash_g, dash_g_one, openssh_agrees, DashG};
+pub use agreement::{dash_g, dash_g_start, openssh_agrees, DashG};
 pub use checks::is_placeholder;
 pub use listing::suggested_block;
 
