@@ -298,6 +298,14 @@ fn some_aliases_missing(f: &Facts) -> Option<Diagnosis> {
         .iter()
         .filter_map(|x| x.remedy.as_ref().and_then(|r| r.command.clone()))
         .collect();
+    // The new blocks go above the first block that would otherwise win for any of them.
+    let above = undefined
+        .iter()
+        .filter_map(|x| match &x.fact {
+            Some(Fact::Undefined { above }) => above.clone(),
+            _ => None,
+        })
+        .min_by_key(|(line, _)| *line);
     Some(diag(
         CheckId::DiagnosisNoConfig,
         format!(
@@ -307,7 +315,7 @@ fn some_aliases_missing(f: &Facts) -> Option<Diagnosis> {
         &undefined,
         Confidence::High,
         vec![Step::cmd(
-            "Add these blocks to ~/.ssh/config:",
+            where_blocks_go(blocks.len(), above.as_ref()),
             blocks.join("\n\n"),
         )],
     ))
@@ -653,6 +661,22 @@ pub fn diagnose(findings: &[Finding], shell: Shell, profile: &Profile) -> Vec<Di
         },
         steps,
     }]
+}
+
+/// The words that say where new Host blocks go in `~/.ssh/config`: above the first block
+/// that would otherwise set their values (see `Fact::Undefined`), else anywhere.
+pub fn where_blocks_go(count: usize, above: Option<&(usize, String)>) -> String {
+    let (these, their) = if count == 1 {
+        ("this block", "its")
+    } else {
+        ("these blocks", "their")
+    };
+    match above {
+        Some((line, header)) => format!(
+            "Add {these} to ~/.ssh/config above line {line} (`{header}`), which would otherwise set {their} values first:"
+        ),
+        None => format!("Add {these} to ~/.ssh/config:"),
+    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,10 @@ pub enum Fact {
     /// `config.present` warning: there is no config; whether the Host blocks the doctor
     /// suggests carry the user's real cluster username (given with `--user`).
     NoConfig { user_known: bool },
+    /// `config.alias` warning: no block names the alias. `above`: the first block of
+    /// `~/.ssh/config` (header line, text) that sets something for it, so a new block
+    /// must go above it; `None` when the end of the file will do.
+    Undefined { above: Option<(usize, String)> },
 }
 
 /// What answered on the SSH port.

@@ -172,8 +172,8 @@ fn plan_config(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
     edit.replace_placeholder_users(ctx, cs, user.as_deref(), &mut plan.notes);
     edit.add_identities_only(ctx, cs);
     edit.ignore_use_keychain(main);
-    edit.apply_inserts();
     edit.add_missing_hosts(ctx, state, cs, user.as_deref(), &mut plan.notes);
+    edit.apply_inserts();
     plan.edits.extend(edit.finish(path, shown, before));
 }
 
@@ -239,8 +239,8 @@ struct ConfigEdit {
     /// The line ending the file already uses.
     nl: &'static str,
     lines: Vec<String>,
-    /// (line index to insert before, text): applied from the bottom up.
-    inserts: Vec<(usize, String)>,
+    /// (line index to insert before, lines): applied from the bottom up.
+    inserts: Vec<(usize, Vec<String>)>,
     why: Vec<String>,
 }
 
@@ -328,7 +328,7 @@ impl ConfigEdit {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "  ".into());
             self.inserts
-                .push((host_line, format!("{indent}IdentitiesOnly yes")));
+                .push((host_line, vec![format!("{indent}IdentitiesOnly yes")]));
             self.why.push(format!(
                 "IdentitiesOnly yes for the block on line {host_line}"
             ));
@@ -343,7 +343,8 @@ impl ConfigEdit {
             })
         });
         if keychain && !cfg!(target_os = "macos") {
-            self.inserts.push((0, "IgnoreUnknown UseKeychain".into()));
+            self.inserts
+                .push((0, vec!["IgnoreUnknown UseKeychain".into()]));
             self.why
                 .push("IgnoreUnknown UseKeychain (UseKeychain is for Apple's ssh)".into());
         }
@@ -351,14 +352,21 @@ impl ConfigEdit {
 
     /// Inserts the planned lines, from the bottom up so that every index still holds.
     fn apply_inserts(&mut self) {
-        let mut inserts = std::mem::take(&mut self.inserts);
-        inserts.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-        for (at, line) in inserts {
-            self.lines.insert(at.min(self.lines.len()), line);
+        let mut inserts: Vec<_> = std::mem::take(&mut self.inserts)
+            .into_iter()
+            .enumerate()
+            .collect();
+        // Bottom up; at the same place the later one first, so the earlier ends up above.
+        inserts.sort_by_key(|(i, (at, _))| std::cmp::Reverse((*at, *i)));
+        for (_, (at, block)) in inserts {
+            let at = at.min(self.lines.len());
+            self.lines.splice(at..at, block);
         }
     }
 
-    /// Host blocks at the end for the login nodes the config does not define.
+    /// Host blocks for the login nodes the config does not define: above the first block
+    /// that already sets something for them (`Host *` at the top would otherwise win, as
+    /// OpenSSH keeps the first value), else at the end.
     fn add_missing_hosts(
         &mut self,
         ctx: &Context,
@@ -381,31 +389,49 @@ impl ConfigEdit {
             return;
         }
         let key = crate::probes::keys::preferred_key_path(ctx, state);
-        let lines = &mut self.lines;
-        if !lines.is_empty() && lines.last().is_some_and(|l| !l.trim().is_empty()) {
-            lines.push(String::new());
-        }
+        let mut block = Vec::new();
         for alias in &missing {
             let Some(node) = ctx.profile.node(alias) else {
                 continue;
             };
-            lines.push(format!("Host {alias}"));
-            lines.push(format!("  HostName {}", node.hostname()));
+            block.push(format!("Host {alias}"));
+            block.push(format!("  HostName {}", node.hostname()));
             if node.port() != 22 {
-                lines.push(format!("  Port {}", node.port()));
+                block.push(format!("  Port {}", node.port()));
             }
             if let Some(u) = user {
-                lines.push(format!("  User {u}"));
+                block.push(format!("  User {u}"));
             }
-            lines.push(format!("  IdentityFile {key}"));
-            lines.push("  IdentitiesOnly yes".into());
-            lines.push(String::new());
+            block.push(format!("  IdentityFile {key}"));
+            block.push("  IdentitiesOnly yes".into());
+            block.push(String::new());
         }
-        while lines.last().is_some_and(|l| l.is_empty()) {
-            lines.pop();
+        match cs.new_block_above(&missing) {
+            Some((line, header)) => {
+                // Comment lines right above that block stay with it.
+                let mut at = line.saturating_sub(1).min(self.lines.len());
+                while at > 0 && self.lines[at - 1].trim_start().starts_with('#') {
+                    at -= 1;
+                }
+                self.inserts.push((at, block));
+                self.why.push(format!(
+                    "Host blocks for {}, above line {line} (`{header}`), which would otherwise set their values first",
+                    missing.join(", ")
+                ));
+            }
+            None => {
+                let lines = &mut self.lines;
+                if lines.last().is_some_and(|l| !l.trim().is_empty()) {
+                    lines.push(String::new());
+                }
+                lines.extend(block);
+                while lines.last().is_some_and(|l| l.is_empty()) {
+                    lines.pop();
+                }
+                self.why
+                    .push(format!("Host blocks for {}", missing.join(", ")));
+            }
         }
-        self.why
-            .push(format!("Host blocks for {}", missing.join(", ")));
         if user.is_none() {
             notes.push("the new Host blocks have no User: run `mlc-doctor fix --user NAME` with your cluster username to add it".into());
         }

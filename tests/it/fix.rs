@@ -168,3 +168,50 @@ fn fix_refuses_a_username_the_site_would_flag() {
         "nothing was written"
     );
 }
+
+#[test]
+fn new_host_blocks_go_above_a_host_star_that_would_win() {
+    // OpenSSH keeps the first value it reads: blocks appended after this `Host *` would
+    // get its User and IdentityFile first.
+    let config = "IgnoreUnknown Foo\n\nHost github.com\n  User git\n\n# defaults for everything\nHost *\n  User someone-else\n  IdentityFile ~/.ssh/other\n";
+    let home = TestHome::with_config(config);
+    home.key("ed25519_100", "id_ed25519");
+    // The report says where the block goes, for one alias and in the diagnosis.
+    let (_, report) = home.json(&["--offline"]);
+    let alias = findings(&report, "config.alias")
+        .into_iter()
+        .find(|f| f["subject"] == "Host slurm")
+        .expect("config.alias for slurm");
+    let words = alias["remedy"]["text"].as_str().unwrap();
+    assert!(words.contains("above line 7 (`Host *`)"), "{words}");
+    let out = home.fix(&["--yes", "--user", "abc123"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("done: wrote ~/.ssh/config"), "{said}");
+    let after = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    let new_block = after.find("Host slurm\n").expect("a block for slurm");
+    assert!(
+        after.find("IgnoreUnknown Foo").unwrap() < new_block
+            && new_block < after.find("# defaults for everything").unwrap(),
+        "{after}"
+    );
+    assert!(after.contains("Host github.com\n  User git\n"), "{after}");
+    // What the real OpenSSH makes of the result: the new block's values win.
+    let g = std::process::Command::new("ssh")
+        .args(["-G", "-F"])
+        .arg(home.ssh().join("config"))
+        .arg("slurm")
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let g = String::from_utf8_lossy(&g.stdout);
+    assert!(g.lines().any(|l| l == "user abc123"), "{g}");
+    let first_identity = g.lines().find(|l| l.starts_with("identityfile ")).unwrap();
+    assert!(
+        first_identity.ends_with("/.ssh/id_ed25519"),
+        "{first_identity}"
+    );
+    // And the doctor agrees on a second run: nothing left to add.
+    let again = home.fix(&["--yes", "--user", "abc123"]);
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(!text.contains("Host blocks for"), "{text}");
+}

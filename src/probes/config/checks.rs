@@ -410,8 +410,10 @@ impl NodeCheck for AliasBlock {
                     &[alias.to_string()],
                     username_in_config(v.ctx, v.cs),
                 );
+                let above = v.cs.new_block_above(&[alias.to_string()]);
                 Finding::warn(CheckId::ConfigAlias, &v.subject, format!("`{alias}` is not defined in your config: `ssh {alias}` will not find the login node"))
-                    .remedy(Remedy::command("Add this block to ~/.ssh/config:", block))
+                    .remedy(Remedy::command(crate::diagnosis::where_blocks_go(1, above.as_ref()), block))
+                    .fact(Fact::Undefined { above })
             }
         }
     }

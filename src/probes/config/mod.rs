@@ -80,6 +80,33 @@ impl ConfigState {
         self.exists && self.config.files.first().is_some_and(|f| !f.system)
     }
 
+    /// Where a new Host block for `aliases` must go in `~/.ssh/config`: above the first
+    /// block of that file which already sets something for one of them (`Host *`, a
+    /// wildcard, `Match all`), since OpenSSH keeps the first value it reads. The header
+    /// line (1-based) and its text; `None` when the end of the file will do.
+    pub fn new_block_above(&self, aliases: &[String]) -> Option<(usize, String)> {
+        if !self.user_file_read() {
+            return None;
+        }
+        let line = aliases
+            .iter()
+            .filter_map(|a| self.effective.get(a))
+            .flat_map(|e| e.values.values().flatten())
+            .filter_map(|a| match a.block {
+                Some((0, header)) => Some(header),
+                _ => None,
+            })
+            .min()?;
+        let text = self.config.files[0]
+            .parsed
+            .lines
+            .iter()
+            .find(|l| l.number == line)
+            .map(|l| l.text.clone())
+            .unwrap_or_default();
+        Some((line, text))
+    }
+
     /// The plan for a node from the profile alone (no config).
     pub fn profile_plan(ctx: &Context, node: &Node) -> NodePlan {
         NodePlan {
