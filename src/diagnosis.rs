@@ -208,6 +208,7 @@ const RULES: &[Rule] = &[
     second_factor_blocked,
     key_not_deployed,
     node_down,
+    no_node_answers,
     key_policy,
     some_aliases_missing,
 ];
@@ -564,6 +565,50 @@ fn node_down(f: &Facts) -> Option<Diagnosis> {
             )],
         )
     })
+}
+
+/// Every probed node fails on TCP, and not only by timeouts (`network_blocked` has those).
+fn no_node_answers(f: &Facts) -> Option<Diagnosis> {
+    let nodes = f.probed_nodes();
+    let failed = f.with(CheckId::NetTcp, Severity::Fail);
+    if nodes.is_empty() || f.any(CheckId::NetTcp, Severity::Pass) || failed.len() < nodes.len() {
+        return None;
+    }
+    let outcomes = |x: &Finding| match &x.fact {
+        Some(Fact::Tcp(o)) => o.clone(),
+        _ => Vec::new(),
+    };
+    let all = |want: TcpOutcome| {
+        failed.iter().all(|x| {
+            let o = outcomes(x);
+            !o.is_empty() && o.iter().all(|t| *t == want)
+        })
+    };
+    if all(TcpOutcome::Timeout) {
+        return None;
+    }
+    let summary = if all(TcpOutcome::Refused) {
+        "Every login node refuses connections on its SSH port: nothing listens there (maintenance, or the wrong port)"
+    } else {
+        "No login node can be reached on its SSH port"
+    };
+    // The nodes' own remedies (a wrong Port line, …), each once, then the way out.
+    let mut steps: Vec<Step> = Vec::new();
+    for r in failed.iter().filter_map(|x| x.remedy.as_ref()) {
+        if !steps.iter().any(|s| s.text == r.text) {
+            steps.push(Step::new(r.text.clone()));
+        }
+    }
+    steps.push(Step::new(
+        "If the site announced maintenance, wait for its end; otherwise open a ticket and attach the bundle.",
+    ));
+    Some(diag(
+        CheckId::DiagnosisNoNodeAnswers,
+        summary,
+        &failed,
+        Confidence::Medium,
+        steps,
+    ))
 }
 
 fn key_policy(f: &Facts) -> Option<Diagnosis> {

@@ -415,6 +415,15 @@ fn closed_port_is_refused_and_later_steps_skip() {
     for id in ["ssh.banner", "ssh.transcript"] {
         assert_eq!(severity(&r, id), "skip", "{id}");
     }
+    // Every node refuses: named as such, not "no known cause".
+    assert_eq!(
+        diagnosis_ids(&r),
+        ["diagnosis.no-node-answers"],
+        "{}",
+        r["diagnosis"]
+    );
+    let summary = r["diagnosis"][0]["summary"].as_str().unwrap();
+    assert!(summary.contains("refuses connections"), "{summary}");
 }
 
 /// A server that accepts connections and then does `behave` with each one, for at most 30 s.
