@@ -658,6 +658,17 @@ pub fn diagnose(findings: &[Finding], shell: Shell, profile: &Profile) -> Vec<Di
             facts.steps(&failed),
         )];
     }
+    // Nothing blocks the login, but what warned is still worth the user's time: said in
+    // the headline, and its fixes follow the login step.
+    let warned: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warn)
+        .collect();
+    let nothing = if warned.is_empty() {
+        "Nothing is wrong that the client can see"
+    } else {
+        "Nothing that the client can see blocks the login"
+    };
     let accepted: Vec<&str> = findings
         .iter()
         .filter(|f| f.id == CheckId::SshKeyAccepted && f.severity == Severity::Pass)
@@ -669,7 +680,7 @@ pub fn diagnose(findings: &[Finding], shell: Shell, profile: &Profile) -> Vec<Di
     let (summary, steps) = if let Some(node) = accepted.first() {
         (
             format!(
-                "Nothing is wrong that the client can see: the server accepts your key on {}",
+                "{nothing}: the server accepts your key on {}",
                 accepted.join(", ")
             ),
             vec![Step::cmd(
@@ -683,17 +694,35 @@ pub fn diagnose(findings: &[Finding], shell: Shell, profile: &Profile) -> Vec<Di
         )
     } else if offline {
         (
-            "The local checks find nothing wrong (the network was not probed)".to_string(),
+            if warned.is_empty() {
+                "The local checks find nothing wrong (the network was not probed)".to_string()
+            } else {
+                "The local checks find nothing that blocks the login (the network was not probed)"
+                    .to_string()
+            },
             vec![Step::cmd("Probe the login nodes too:", "mlc-doctor")],
         )
     } else {
         (
-            "Nothing is wrong that the client can see".to_string(),
+            nothing.to_string(),
             vec![Step::new(format!(
                 "If `ssh {}` still fails, open a ticket and attach the bundle.",
                 profile.example_alias()
             ))],
         )
+    };
+    let (summary, steps) = match warned.len() {
+        0 => (summary, steps),
+        n => {
+            let mut steps = steps;
+            steps.extend(facts.steps(&warned));
+            let tail = if n == 1 {
+                "1 warning below is worth fixing".to_string()
+            } else {
+                format!("{n} warnings below are worth fixing")
+            };
+            (format!("{summary}; {tail}"), steps)
+        }
     };
     vec![Diagnosis {
         id: CheckId::DiagnosisHealthy,

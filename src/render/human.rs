@@ -448,6 +448,11 @@ fn summary(report: &Report, style: &Style, out: &mut impl Write) -> io::Result<(
     ] {
         let n = s.get(sev);
         if n > 0 {
+            let word = if n == 1 && sev == Severity::Warn {
+                "warning"
+            } else {
+                word
+            };
             parts.push(paint(style, severity_code(sev), &format!("{n} {word}")));
         }
     }
