@@ -255,6 +255,9 @@ fn check(args: &CheckArgs, env: BTreeMap<String, String>, argv: Vec<String>) -> 
     let mut report = build_report(&settings, &ctx, state.findings.clone(), state.nodes.clone());
 
     let bundle_error = crate::bundle::write(&settings, &ctx, &state, &mut report).err();
+    // A task the shutdown left behind (a lookup that never returns) may still hold the
+    // handover and its copies: nothing needs them now, and none may outlive the run.
+    crate::tempdirs::remove_all();
     if let Some(e) = &bundle_error {
         eprintln!("mlc-doctor: {e}");
     }

@@ -20,11 +20,25 @@ pub struct TempDir {
 }
 
 impl TempDir {
-    /// A new directory in the system's temporary directory, its name starting `prefix`.
+    /// A new directory, its name starting `prefix`, in the first of [`bases`] where one
+    /// can be made.
     pub fn new(prefix: &str) -> std::io::Result<TempDir> {
-        let inner = tempfile::Builder::new().prefix(prefix).tempdir()?;
-        live().push(inner.path().to_path_buf());
-        Ok(TempDir { inner })
+        let mut last = None;
+        for base in bases() {
+            let mut builder = tempfile::Builder::new();
+            builder.prefix(prefix);
+            // tempfile leaves the mode to the umask (0755 as a rule): closed to others.
+            #[cfg(unix)]
+            builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+            match builder.tempdir_in(&base) {
+                Ok(inner) => {
+                    live().push(inner.path().to_path_buf());
+                    return Ok(TempDir { inner });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no temporary directory")))
     }
 
     pub fn path(&self) -> &Path {
@@ -37,6 +51,47 @@ impl Drop for TempDir {
         let path = self.inner.path();
         live().retain(|p| p != path);
     }
+}
+
+/// Where the doctor's temporary directories may go, best first: `TMPDIR` when the user
+/// set it; else, on Linux, the user's runtime directory and `/dev/shm`, memory file
+/// systems (the copies never reach a disk, and a new file there costs no search of a disk
+/// file system's inode table: on an ext4 `/tmp` busy with deletions that was most of an
+/// `--offline` run's own time); last the system's temporary directory. A memory
+/// directory is used only when no other user can move entries in it (the config copy
+/// must stay the one the doctor checked): ours and closed to others, or root's and sticky.
+fn bases() -> Vec<PathBuf> {
+    let system = std::env::temp_dir();
+    if std::env::var_os("TMPDIR").is_some_and(|v| !v.is_empty()) {
+        return vec![system];
+    }
+    let mut out = Vec::new();
+    #[cfg(target_os = "linux")]
+    {
+        let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+        for dir in runtime.into_iter().chain([PathBuf::from("/dev/shm")]) {
+            if dir.is_absolute() && closed_to_others(&dir) {
+                out.push(dir);
+            }
+        }
+    }
+    out.push(system);
+    out
+}
+
+/// True for a real directory (not a link) that only we, or only root with the sticky
+/// bit, can rearrange.
+#[cfg(target_os = "linux")]
+fn closed_to_others(dir: &Path) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return false;
+    };
+    let Some(a) = crate::platform::access(&meta) else {
+        return false;
+    };
+    let ours = a.uid == crate::platform::current_uid() && a.mode & 0o022 == 0;
+    let roots_sticky = a.uid == 0 && a.mode & 0o1000 != 0;
+    meta.is_dir() && (ours || roots_sticky)
 }
 
 /// Removes every temporary directory still in use; for an interrupted run, just before
@@ -55,6 +110,12 @@ mod tests {
     fn dropped_directories_are_forgotten_and_live_ones_removed_on_demand() {
         let kept = TempDir::new("mlc-doctor-test-").unwrap();
         let dropped = TempDir::new("mlc-doctor-test-").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(kept.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "a private directory");
+        }
         let dropped_path = dropped.path().to_path_buf();
         drop(dropped);
         assert!(!dropped_path.exists());
@@ -64,5 +125,31 @@ mod tests {
         remove_all();
         assert!(!kept_path.exists());
         drop(kept);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn only_directories_no_one_else_can_rearrange_are_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = |name: &str, mode: u32| {
+            let d = root.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode)).unwrap();
+            d
+        };
+        assert!(closed_to_others(&dir("private", 0o700)));
+        assert!(!closed_to_others(&dir("open", 0o777)));
+        assert!(!closed_to_others(&dir("group", 0o770)));
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(dir("target", 0o700), &link).unwrap();
+        assert!(!closed_to_others(&link), "a link is not followed");
+        assert!(!closed_to_others(&root.path().join("missing")));
+        // The system's shared memory directory: root's, with the sticky bit.
+        if std::path::Path::new("/dev/shm").is_dir() {
+            assert!(closed_to_others(std::path::Path::new("/dev/shm")));
+        }
+        // The system's temporary directory is always the last resort.
+        assert_eq!(bases().last(), Some(&std::env::temp_dir()));
     }
 }

@@ -589,6 +589,7 @@ fn a_resolver_that_never_answers_does_not_hold_the_process() {
     home.write(".ssh/config", "Host slurm\n  User abc123\n");
     let profile = loopback_profile(home.path(), &[("slurm", "login.mlcd-test.invalid", 22)], "");
     let bin = assert_cmd::cargo::cargo_bin("mlc-doctor");
+    let tmp = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let out = std::process::Command::new("ip")
         .args(["netns", "exec", &name])
@@ -600,6 +601,7 @@ fn a_resolver_that_never_answers_does_not_hold_the_process() {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", home.path())
+        .env("TMPDIR", tmp.path())
         .output()
         .unwrap();
     let elapsed = started.elapsed();
@@ -610,6 +612,9 @@ fn a_resolver_that_never_answers_does_not_hold_the_process() {
         elapsed < Duration::from_millis(4_500),
         "the process exited after {elapsed:?}, not within --timeout 2"
     );
+    // The lookup still under way held the config copy: it is gone all the same.
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
     drop(ns);
 }
 
