@@ -34,8 +34,14 @@ pub fn main_with(args: Vec<OsString>, env: BTreeMap<String, String>) -> ExitStat
     match cli.command {
         None => check(&cli.check, env, argv),
         Some(Command::Check(args)) => check(&args, env, argv),
-        Some(Command::List { json }) => list(json),
-        Some(Command::Explain { id }) => explain(&id),
+        Some(Command::List { json, profile }) => match site_profile(profile.as_deref()) {
+            Ok(p) => list(json, &p),
+            Err(status) => status,
+        },
+        Some(Command::Explain { id, profile }) => match site_profile(profile.as_deref()) {
+            Ok(p) => explain(&id, &p),
+            Err(status) => status,
+        },
         Some(Command::Profile(ProfileCommand::Show { profile })) => {
             profile_show(profile.as_deref())
         }
@@ -414,9 +420,18 @@ pub fn build_report(
     report
 }
 
-fn list(json: bool) -> ExitStatus {
-    let profile = crate::profile::Profile::embedded();
-    let title = |d: &crate::catalogue::CheckDoc| crate::catalogue::in_site_words(d.title, &profile);
+/// The profile `--profile` names, else the embedded one; a bad file is a usage error.
+fn site_profile(path: Option<&std::path::Path>) -> Result<crate::profile::Profile, ExitStatus> {
+    match path {
+        Some(p) => crate::profile::Profile::load(p).map_err(|e| usage(&e.to_string())),
+        None => Ok(crate::profile::Profile::embedded()),
+    }
+}
+
+fn list(json: bool, profile: &crate::profile::Profile) -> ExitStatus {
+    let title = |d: &crate::catalogue::CheckDoc| {
+        crate::escape::text(&crate::catalogue::in_site_words(d.title, profile))
+    };
     let docs: Vec<_> = crate::catalogue::all().collect();
     let mut out = std::io::stdout().lock();
     let result = if json {
@@ -441,7 +456,7 @@ fn list(json: bool) -> ExitStatus {
     }
 }
 
-fn explain(id: &str) -> ExitStatus {
+fn explain(id: &str, profile: &crate::profile::Profile) -> ExitStatus {
     let Some(doc) = crate::catalogue::lookup(id) else {
         let hints = crate::catalogue::suggestions(id);
         let hint = if hints.is_empty() {
@@ -453,8 +468,7 @@ fn explain(id: &str) -> ExitStatus {
             "no check has the id {id:?}{hint}; `mlc-doctor list` shows them all"
         ));
     };
-    let profile = crate::profile::Profile::embedded();
-    let words = |t: &str| crate::catalogue::in_site_words(t, &profile);
+    let words = |t: &str| crate::catalogue::in_site_words(t, profile);
     let mut text = String::new();
     text.push_str(&format!("{} — {}\n\n", doc.id, words(doc.title)));
     for (head, body) in [
@@ -473,7 +487,8 @@ fn explain(id: &str) -> ExitStatus {
     if let Some(url) = &profile.docs_url {
         text.push_str(&format!("The {} access guide: {url}\n", profile.name));
     }
-    print!("{text}");
+    // The site's words come from a profile file: nothing in them may act on the terminal.
+    print!("{}", crate::escape::multiline(&text));
     ExitStatus::Healthy
 }
 

@@ -34,11 +34,17 @@ pub enum Command {
         /// Print the catalogue as JSON
         #[arg(long)]
         json: bool,
+        /// Site profile (TOML) whose words the texts use, instead of the embedded one
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
     },
     /// Explain one check: what it looks at, why it matters, how to fix it
     Explain {
         /// A check id such as `key.passphrase` (see `mlc-doctor list`)
         id: String,
+        /// Site profile (TOML) whose words the texts use, instead of the embedded one
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
     },
     /// Work with a support bundle
     #[command(subcommand)]

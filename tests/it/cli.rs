@@ -159,6 +159,34 @@ fn list_explain_profile_completions_and_man_work() {
     for head in ["What it checks", "Why it matters", "How to fix"] {
         assert!(text.contains(head), "{text}");
     }
+    // Another site's profile: its words in the texts; a bad profile is a usage error.
+    let dir = tempfile::tempdir().unwrap();
+    let site = loopback_profile(dir.path(), &[("hpc", "127.0.0.1", 2222)], "");
+    let mut text = std::fs::read_to_string(&site).unwrap();
+    text.push_str("\n[advice]\nvpn = \"the Example VPN\"\n");
+    std::fs::write(&site, text).unwrap();
+    let site = site.to_str().unwrap();
+    let out = doctor()
+        .args(["explain", "diagnosis.network-blocked", "--profile", site])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Connect to the Example VPN"), "{text}");
+    let out = doctor()
+        .args(["explain", "diagnosis.healthy", "--profile", site])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("`ssh hpc`"));
+    let out = doctor().args(["list", "--profile", site]).output().unwrap();
+    assert!(out.status.success());
+    let missing = dir.path().join("missing.toml");
+    for sub in ["list", "explain net.tcp"] {
+        let mut args: Vec<&str> = sub.split(' ').collect();
+        args.extend(["--profile", missing.to_str().unwrap()]);
+        let out = doctor().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{sub}");
+    }
+
     let out = doctor().args(["explain", "net.tpc"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("net.tcp"));
