@@ -166,7 +166,8 @@ fn bash_completions(generated: &str) -> String {
 }
 
 fn usage(message: &str) -> ExitStatus {
-    eprintln!("mlc-doctor: error: {message}");
+    // Messages quote input (a profile's keys, paths): nothing in it may act on the terminal.
+    eprintln!("mlc-doctor: error: {}", crate::escape::multiline(message));
     ExitStatus::Usage
 }
 
@@ -343,6 +344,9 @@ fn fix(args: &crate::cli::FixArgs, env: BTreeMap<String, String>, argv: Vec<Stri
     let state = runtime.block_on(crate::runner::run(ctx.clone(), None));
     runtime.shutdown_background();
     let plan = crate::fix::plan(&ctx, &state);
+    // The copies handed to OpenSSH are not needed past the plan, and the question below
+    // may be answered with Ctrl-C, which drops nothing.
+    crate::tempdirs::remove_all();
     if plan.is_empty() {
         println!("Nothing to fix on this machine: no local change would help.");
         for n in &plan.notes {

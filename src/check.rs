@@ -417,8 +417,8 @@ checks! {
     DiagnosisNoNodeAnswers = "diagnosis.no-node-answers" {
         title: "No login node accepts a connection on its SSH port",
         what: "Concluded when every probed login node fails on TCP and not all of them time out (that is diagnosis.network-blocked): the connections are refused or fail otherwise.",
-        why: "A refused connection means the address answers but nothing listens on the port: all nodes down for maintenance, a config that sends ssh to the wrong port, or a firewall that rejects SSH.",
-        fix: "Correct a wrong Port line if the report names one; otherwise check the site's maintenance announcements, or attach the bundle to a ticket.",
+        why: "A refused connection means something answers for the address but takes no SSH on the port: a firewall that rejects SSH from this network, all nodes down for maintenance, or a config that sends ssh to the wrong port.",
+        fix: "Correct a wrong Port line if the report names one; otherwise connect to {vpn} (or {campus}) and try again, check the site's maintenance announcements, or attach the bundle to a ticket.",
     },
     DiagnosisNotSsh = "diagnosis.not-ssh" {
         title: "Something other than SSH answers",

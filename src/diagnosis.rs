@@ -588,7 +588,7 @@ fn no_node_answers(f: &Facts) -> Option<Diagnosis> {
         return None;
     }
     let summary = if all(TcpOutcome::Refused) {
-        "Every login node refuses connections on its SSH port: nothing listens there (maintenance, or the wrong port)"
+        "Every login node refuses connections on its SSH port: a firewall that rejects SSH from this network, maintenance, or the wrong port"
     } else {
         "No login node can be reached on its SSH port"
     };
@@ -599,6 +599,10 @@ fn no_node_answers(f: &Facts) -> Option<Diagnosis> {
             steps.push(Step::new(r.text.clone()));
         }
     }
+    steps.push(Step::new(format!(
+        "Connect to {} (or use {}) and run mlc-doctor again: off it, the site's firewall may reject SSH.",
+        f.profile.advice.vpn, f.profile.advice.campus_network
+    )));
     steps.push(Step::new(
         "If the site announced maintenance, wait for its end; otherwise open a ticket and attach the bundle.",
     ));

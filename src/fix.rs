@@ -408,9 +408,10 @@ impl ConfigEdit {
         }
         match cs.new_block_above(&missing) {
             Some((line, header)) => {
-                // Comment lines right above that block stay with it.
+                // Comments right above that block, at the start of their lines, stay with
+                // it (indented ones belong to the block before).
                 let mut at = line.saturating_sub(1).min(self.lines.len());
-                while at > 0 && self.lines[at - 1].trim_start().starts_with('#') {
+                while at > 0 && self.lines[at - 1].starts_with('#') {
                     at -= 1;
                 }
                 self.inserts.push((at, block));

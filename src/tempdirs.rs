@@ -57,30 +57,42 @@ impl Drop for TempDir {
 /// set it; else, on Linux, the user's runtime directory and `/dev/shm`, memory file
 /// systems (the copies never reach a disk, and a new file there costs no search of a disk
 /// file system's inode table: on an ext4 `/tmp` busy with deletions that was most of an
-/// `--offline` run's own time); last the system's temporary directory. A memory
-/// directory is used only when no other user can move entries in it (the config copy
-/// must stay the one the doctor checked): ours and closed to others, or root's and sticky.
+/// `--offline` run's own time); last the system's temporary directory. On Linux a place
+/// is used only when no other user can move entries in it or on the way to it (the config
+/// copy must stay the one the doctor checked, or a swapped-in `Match exec` would run).
 fn bases() -> Vec<PathBuf> {
     let system = std::env::temp_dir();
-    if std::env::var_os("TMPDIR").is_some_and(|v| !v.is_empty()) {
-        return vec![system];
-    }
-    let mut out = Vec::new();
+    let user_set = std::env::var_os("TMPDIR").is_some_and(|v| !v.is_empty());
     #[cfg(target_os = "linux")]
     {
-        let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
-        for dir in runtime.into_iter().chain([PathBuf::from("/dev/shm")]) {
-            if dir.is_absolute() && closed_to_others(&dir) {
-                out.push(dir);
-            }
+        let mut out = Vec::new();
+        if !user_set {
+            out.extend(std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from));
+            out.push(PathBuf::from("/dev/shm"));
         }
+        out.push(system);
+        if user_set {
+            // A TMPDIR that others can rearrange gives way to the system's.
+            out.push(PathBuf::from("/tmp"));
+        }
+        out.retain(|d| d.is_absolute() && safe_place(d));
+        out
     }
-    out.push(system);
-    out
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = user_set;
+        vec![system]
+    }
 }
 
-/// True for a real directory (not a link) that only we, or only root with the sticky
-/// bit, can rearrange.
+/// True when `dir` and every directory on the way to it are closed to others.
+#[cfg(target_os = "linux")]
+fn safe_place(dir: &Path) -> bool {
+    closed_to_others(dir) && dir.ancestors().skip(1).all(closed_to_others)
+}
+
+/// True for a real directory (not a link) that only we or root can rearrange: ours or
+/// root's and writable by no one else, or root's with the sticky bit.
 #[cfg(target_os = "linux")]
 fn closed_to_others(dir: &Path) -> bool {
     let Ok(meta) = std::fs::symlink_metadata(dir) else {
@@ -89,9 +101,10 @@ fn closed_to_others(dir: &Path) -> bool {
     let Some(a) = crate::platform::access(&meta) else {
         return false;
     };
-    let ours = a.uid == crate::platform::current_uid() && a.mode & 0o022 == 0;
+    let owner_trusted = a.uid == 0 || a.uid == crate::platform::current_uid();
+    let shut = a.mode & 0o022 == 0;
     let roots_sticky = a.uid == 0 && a.mode & 0o1000 != 0;
-    meta.is_dir() && (ours || roots_sticky)
+    meta.is_dir() && owner_trusted && (shut || roots_sticky)
 }
 
 /// Removes every temporary directory still in use; for an interrupted run, just before
@@ -139,7 +152,15 @@ mod tests {
             d
         };
         assert!(closed_to_others(&dir("private", 0o700)));
-        assert!(!closed_to_others(&dir("open", 0o777)));
+        assert!(safe_place(&dir("private2", 0o700)) == safe_place(root.path()));
+        let open = dir("open", 0o777);
+        assert!(!closed_to_others(&open));
+        // Ours and shut, but inside a directory anyone can rearrange.
+        let inside = open.join("inside");
+        std::fs::create_dir(&inside).unwrap();
+        std::fs::set_permissions(&inside, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(closed_to_others(&inside));
+        assert!(!safe_place(&inside), "an open directory on the way");
         assert!(!closed_to_others(&dir("group", 0o770)));
         let link = root.path().join("link");
         std::os::unix::fs::symlink(dir("target", 0o700), &link).unwrap();
@@ -147,9 +168,11 @@ mod tests {
         assert!(!closed_to_others(&root.path().join("missing")));
         // The system's shared memory directory: root's, with the sticky bit.
         if std::path::Path::new("/dev/shm").is_dir() {
-            assert!(closed_to_others(std::path::Path::new("/dev/shm")));
+            assert!(safe_place(std::path::Path::new("/dev/shm")));
         }
-        // The system's temporary directory is always the last resort.
-        assert_eq!(bases().last(), Some(&std::env::temp_dir()));
+        // The system's temporary directory (root's, sticky) is a place of last resort.
+        if std::env::var_os("TMPDIR").is_none() {
+            assert_eq!(bases().last(), Some(&std::env::temp_dir()));
+        }
     }
 }

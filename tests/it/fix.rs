@@ -215,3 +215,35 @@ fn new_host_blocks_go_above_a_host_star_that_would_win() {
     let text = String::from_utf8_lossy(&again.stdout);
     assert!(!text.contains("Host blocks for"), "{text}");
 }
+
+#[test]
+fn new_host_blocks_go_above_a_block_whose_include_would_win() {
+    // The Host * block sets nothing itself: its Include does.
+    let home = TestHome::new();
+    let defaults = home.write(".ssh/defaults", "User someone-else\n");
+    home.write(
+        ".ssh/config",
+        format!(
+            "Host github.com\n  User git\n\nHost *\n  Include {}\n",
+            defaults.display()
+        ),
+    );
+    home.key("ed25519_100", "id_ed25519");
+    home.fix(&["--yes", "--user", "abc123"]);
+    let after = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    let new_block = after.find("Host slurm\n").expect("a block for slurm");
+    assert!(
+        after.find("Host github.com").unwrap() < new_block
+            && new_block < after.find("Host *").unwrap(),
+        "{after}"
+    );
+    let g = std::process::Command::new("ssh")
+        .args(["-G", "-F"])
+        .arg(home.ssh().join("config"))
+        .arg("slurm")
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let g = String::from_utf8_lossy(&g.stdout);
+    assert!(g.lines().any(|l| l == "user abc123"), "{g}");
+}

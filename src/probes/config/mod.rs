@@ -16,7 +16,7 @@ use crate::probes::{NodePlan, Proxy};
 use crate::profile::Node;
 use crate::runner::RunState;
 use crate::sshconfig::{
-    evaluate, Config, ConfigFile, Disk, Effective, EvalInput, Issue, IssueKind,
+    evaluate, Config, ConfigFile, Disk, Effective, EvalInput, Issue, IssueKind, LineKind,
 };
 
 pub use agreement::{dash_g, dash_g_start, openssh_agrees, DashG};
@@ -82,29 +82,50 @@ impl ConfigState {
 
     /// Where a new Host block for `aliases` must go in `~/.ssh/config`: above the first
     /// block of that file which already sets something for one of them (`Host *`, a
-    /// wildcard, `Match all`), since OpenSSH keeps the first value it reads. The header
-    /// line (1-based) and its text; `None` when the end of the file will do.
+    /// wildcard, `Match all`, or a block whose `Include` does), since OpenSSH keeps the
+    /// first value it reads. The header line (1-based) and its text; `None` when the end
+    /// of the file will do. What is set outside any block (at the top of the file, or by
+    /// an `Include` there) comes first wherever a block goes: `config.precedence` names it.
     pub fn new_block_above(&self, aliases: &[String]) -> Option<(usize, String)> {
         if !self.user_file_read() {
             return None;
         }
-        let line = aliases
-            .iter()
-            .filter_map(|a| self.effective.get(a))
-            .flat_map(|e| e.values.values().flatten())
-            .filter_map(|a| match a.block {
-                Some((0, header)) => Some(header),
-                _ => None,
-            })
-            .min()?;
-        let text = self.config.files[0]
+        let main = self.config.files.first()?;
+        let headers: Vec<&crate::sshconfig::Line> = main
             .parsed
             .lines
             .iter()
-            .find(|l| l.number == line)
-            .map(|l| l.text.clone())
-            .unwrap_or_default();
-        Some((line, text))
+            .filter(|l| matches!(l.kind, LineKind::Host(_) | LineKind::Match(_)))
+            .collect();
+        aliases
+            .iter()
+            .filter_map(|a| self.effective.get(a))
+            .flat_map(|e| e.values.values().flatten())
+            .filter_map(|a| self.line_in_main(a.file, a.line))
+            // The block of the main file that line stands in; none at the top.
+            .filter_map(|line| headers.iter().rev().find(|h| h.number < line))
+            .min_by_key(|h| h.number)
+            .map(|h| (h.number, h.text.clone()))
+    }
+
+    /// The line of `~/.ssh/config` that brings in `line` of file `file`: itself in the
+    /// main file, else the `Include` line (followed back through nested Includes).
+    fn line_in_main(&self, mut file: usize, mut line: usize) -> Option<usize> {
+        let files = &self.config.files;
+        // Includes nest at most a few levels deep (OpenSSH stops at 16).
+        for _ in 0..32 {
+            if file == 0 {
+                return Some(line);
+            }
+            let (parent, at) = files.iter().enumerate().find_map(|(i, f)| {
+                f.includes
+                    .iter()
+                    .find(|(_, targets)| targets.contains(&file))
+                    .map(|(at, _)| (i, *at))
+            })?;
+            (file, line) = (parent, at);
+        }
+        None
     }
 
     /// The plan for a node from the profile alone (no config).
