@@ -61,6 +61,28 @@ fn os_name_version() -> (String, String) {
     )
 }
 
+/// The machine's memory. On Linux one line of /proc/meminfo (sysinfo's `System::new`
+/// would also read /proc/stat, whose every CPU and interrupt the kernel formats first).
+fn total_memory_mib() -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        let kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        });
+        if let Some(kib) = kib {
+            return kib / 1024;
+        }
+    }
+    sysinfo::System::new()
+        .map(|mut sys| {
+            sys.refresh_memory();
+            sys.total_memory() / (1024 * 1024)
+        })
+        .unwrap_or(0)
+}
+
 /// `env.os`.
 pub fn os(ctx: &Context, state: &mut RunState) {
     let (os, version) = os_name_version();
@@ -69,12 +91,7 @@ pub fn os(ctx: &Context, state: &mut RunState) {
         os_version: version,
         kernel: sysinfo::System::kernel_version().unwrap_or_default(),
         arch: std::env::consts::ARCH.to_string(),
-        memory_mib: sysinfo::System::new()
-            .map(|mut sys| {
-                sys.refresh_memory();
-                sys.total_memory() / (1024 * 1024)
-            })
-            .unwrap_or(0),
+        memory_mib: total_memory_mib(),
         shell: ctx
             .env
             .get("SHELL")
@@ -305,6 +322,22 @@ fn found(client: &OpenSsh) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn total_memory_agrees_with_sysinfo() {
+        let ours = total_memory_mib();
+        let theirs = sysinfo::System::new()
+            .map(|mut sys| {
+                sys.refresh_memory();
+                sys.total_memory() / (1024 * 1024)
+            })
+            .unwrap_or(0);
+        assert!(ours > 0);
+        assert!(
+            ours.abs_diff(theirs) <= 1,
+            "{ours} MiB against {theirs} MiB"
+        );
+    }
 
     #[test]
     fn parses_openssh_versions() {
