@@ -490,17 +490,29 @@ fn wrong_user(f: &Facts) -> Option<Diagnosis> {
 }
 
 fn too_many_keys(f: &Facts) -> Option<Diagnosis> {
-    let mut found = f.with(CheckId::KeyAgent, Severity::Warn);
+    // key.agent warns only where IdentitiesOnly is not set: the agent's keys are the cause.
+    let agent = f.with(CheckId::KeyAgent, Severity::Warn);
+    let mut found = agent.clone();
     found.extend(f.findings.iter().filter(|x| {
         x.id == CheckId::SshTranscript
             && x.fact == Some(Fact::Transcript(Outcome::TooManyAuthFailures))
     }));
     let accepted = f.any(CheckId::SshKeyAccepted, Severity::Pass);
-    (!found.is_empty()).then(|| {
-        diag(CheckId::DiagnosisTooManyKeys, format!("ssh offers too many keys: the server stops after {} refused keys, before yours is tried", f.profile.policy.max_auth_tries()), &found, if accepted { Confidence::High } else { Confidence::Medium }, vec![
+    let steps = if agent.is_empty() {
+        // Refused too often without the agent's fault: the config's own IdentityFile lines
+        // (they add up, `Host *` ones too) are offered one after the other.
+        vec![Step::new(format!(
+            "Leave one IdentityFile for the login nodes, your cluster key's ({}): ssh offers every IdentityFile line that applies to them, those in `Host *` and in Included files too (the transcript's `Offering public key` lines list them).",
+            f.path(&f.profile.advice.key_path())
+        ))]
+    } else {
+        vec![
             Step::new("Add `IdentitiesOnly yes` (and your IdentityFile) to each login node's Host block in ~/.ssh/config."),
             Step::cmd("Or empty the agent and load only the cluster key:", format!("ssh-add -D{} ssh-add {}", if f.shell() == Shell::PowerShell { ";" } else { " &&" }, f.path(&f.profile.advice.key_path()))),
-        ])
+        ]
+    };
+    (!found.is_empty()).then(|| {
+        diag(CheckId::DiagnosisTooManyKeys, format!("ssh offers too many keys: the server stops after {} refused keys, before yours is tried", f.profile.policy.max_auth_tries()), &found, if accepted { Confidence::High } else { Confidence::Medium }, steps)
     })
 }
 
@@ -914,6 +926,28 @@ mod tests {
             ),
         ];
         assert_first(cases);
+    }
+
+    #[test]
+    fn too_many_keys_without_the_agents_fault_points_to_identity_files() {
+        let transcript = node(
+            Finding::fail(CheckId::SshTranscript, "slurm", "too many")
+                .fact(Fact::Transcript(Outcome::TooManyAuthFailures)),
+            "slurm",
+        );
+        let steps = |findings: &[Finding]| -> String {
+            let d = diagnose(findings, Shell::Posix, &Profile::embedded());
+            assert_eq!(d[0].id, CheckId::DiagnosisTooManyKeys);
+            d[0].steps.iter().map(|s| s.text.clone()).collect()
+        };
+        let alone = steps(std::slice::from_ref(&transcript));
+        assert!(alone.contains("Leave one IdentityFile"), "{alone}");
+        assert!(!alone.contains("IdentitiesOnly"), "{alone}");
+        let with_agent = steps(&[
+            transcript,
+            Finding::warn(CheckId::KeyAgent, "ssh-agent", "7 keys"),
+        ]);
+        assert!(with_agent.contains("IdentitiesOnly yes"), "{with_agent}");
     }
 
     #[test]
