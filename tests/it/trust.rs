@@ -735,3 +735,82 @@ fn an_interrupted_run_leaves_no_temporary_copy() {
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert_eq!(ours(tmp.path()), Vec::<String>::new(), "copies left behind");
 }
+
+#[test]
+fn an_interruption_stops_a_running_transcript() {
+    let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
+    let home = sshd.home(Some("ed25519_100"));
+    let profile = sshd.profile(&home, "");
+    // An `ssh` that answers `-G` as OpenSSH does and hangs as `ssh -vvv`, noting its pid.
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("transcript.pid");
+    let real = which_ssh();
+    let fake = fake_ssh(
+        dir.path(),
+        &format!(
+            "case \" $* \" in *\" -G \"*) exec {real} \"$@\";; esac\necho $$ > {}\nexec sleep 60\n",
+            pid_file.display()
+        ),
+    );
+    let mut child = home
+        .cmd(&[
+            "--profile",
+            profile.to_str().unwrap(),
+            "--ssh",
+            fake.to_str().unwrap(),
+            "--no-bundle",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !pid_file.exists() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let pid = std::fs::read_to_string(&pid_file)
+        .expect("the transcript started")
+        .trim()
+        .to_string();
+    let running = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.split(") ").nth(1).is_some_and(|r| !r.starts_with('Z')))
+            .unwrap_or(false)
+    };
+    assert!(running(&pid), "the hung transcript runs");
+    let killed = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let waited = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(5),
+            "no exit after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    // The transcript went with the run, not 60 s later.
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        !running(&pid)
+    });
+    assert!(
+        gone,
+        "ssh -vvv ({pid}) still runs after the doctor was interrupted"
+    );
+}
+
+fn which_ssh() -> String {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "command -v ssh"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
