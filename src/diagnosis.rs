@@ -388,7 +388,13 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
         .into_iter()
         .filter(|x| x.fact != Some(Fact::KeyDamaged))
         .collect();
-    (!found.is_empty()).then(|| {
+    if found.is_empty() {
+        return None;
+    }
+    if let Some(d) = key_not_pointed_at(f, &found) {
+        return Some(d);
+    }
+    Some({
         // In the order a person can do them: the key, then the config, then deploying it
         // (which needs the alias and a real username).
         let mut steps = vec![Step::cmd(
@@ -403,8 +409,66 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
         }
         steps.push(deploy_step(f));
         steps.push(Step::new("Later than that, open a ticket and attach the bundle: it contains your new public key."));
-        diag(CheckId::DiagnosisNoKey, "You have no SSH key that ssh would use for the login nodes", &found, Confidence::High, steps)
+        diag(
+            CheckId::DiagnosisNoKey,
+            "You have no SSH key that ssh would use for the login nodes",
+            &found,
+            Confidence::High,
+            steps,
+        )
     })
+}
+
+/// No key for the nodes because an IdentityFile names a missing file, while a sound key
+/// sits unused in ~/.ssh: the fix is the path, not a new key.
+fn key_not_pointed_at(f: &Facts, found: &[&Finding]) -> Option<Diagnosis> {
+    let unused: Vec<&Finding> = f
+        .findings
+        .iter()
+        .filter(|x| {
+            x.id == CheckId::KeyFormat
+                && x.severity == Severity::Pass
+                && matches!(&x.fact, Some(Fact::KeyUse(nodes)) if nodes.is_empty())
+        })
+        .collect();
+    let missing: Vec<&Finding> = f
+        .with(CheckId::ConfigIdentityFile, Severity::Fail)
+        .into_iter()
+        .filter(|x| matches!(x.fact, Some(Fact::IdentityMissing { .. })))
+        .collect();
+    let key = unused.first()?.subject.as_str();
+    let mut lines: Vec<&str> = missing
+        .iter()
+        .filter_map(|x| match &x.fact {
+            Some(Fact::IdentityMissing { at }) => Some(at.as_str()),
+            _ => None,
+        })
+        .collect();
+    lines.sort_unstable();
+    lines.dedup();
+    if lines.is_empty() {
+        return None;
+    }
+    let mut because: Vec<&Finding> = found.to_vec();
+    because.extend(missing.iter().copied());
+    because.extend(unused.iter().copied());
+    Some(diag(
+        CheckId::DiagnosisNoKey,
+        format!("No key reaches the login nodes: the config's IdentityFile names a file that does not exist, and your key {key} is not used"),
+        &because,
+        Confidence::High,
+        vec![
+            Step::new(format!(
+                "Change the IdentityFile at {} to `IdentityFile {key}`.",
+                lines.join(" and ")
+            )),
+            Step::new(format!(
+                "If the server does not know that key yet, deploy it: `ssh-copy-id -i {key}.pub {}` ({}), or attach the bundle to a ticket.",
+                f.profile.example_alias(),
+                f.profile.advice.deploy_window()
+            )),
+        ],
+    ))
 }
 
 /// True when ssh would send a placeholder or the local login name as the username.
@@ -926,6 +990,34 @@ mod tests {
             ),
         ];
         assert_first(cases);
+    }
+
+    #[test]
+    fn an_unused_key_and_a_missing_identity_file_mean_fix_the_path() {
+        let no_key = Finding::fail(CheckId::KeyPresent, "~/.ssh", "none")
+            .fact(Fact::NoKey { name_taken: false });
+        let unused = Finding::pass(CheckId::KeyFormat, "~/.ssh/id_ed25519", "OpenSSH")
+            .fact(Fact::KeyUse(vec![]));
+        let missing = node(
+            Finding::fail(CheckId::ConfigIdentityFile, "Host slurm", "missing").fact(
+                Fact::IdentityMissing {
+                    at: "~/.ssh/config:9".into(),
+                },
+            ),
+            "slurm",
+        );
+        let first = |findings: &[Finding]| {
+            let d = diagnose(findings, Shell::Posix, &Profile::embedded());
+            assert_eq!(d[0].id, CheckId::DiagnosisNoKey);
+            d[0].steps[0].text.clone()
+        };
+        let step = first(&[no_key.clone(), unused, missing.clone()]);
+        assert_eq!(
+            step,
+            "Change the IdentityFile at ~/.ssh/config:9 to `IdentityFile ~/.ssh/id_ed25519`."
+        );
+        // No key of the user's to point at: a new one it is.
+        assert!(first(&[no_key, missing]).starts_with("Create a key"));
     }
 
     #[test]

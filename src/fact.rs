@@ -38,6 +38,9 @@ pub enum Fact {
     /// `~/.ssh/config` (header line, text) that sets something for it, so a new block
     /// must go above it; `None` when the end of the file will do.
     Undefined { above: Option<(usize, String)> },
+    /// `config.identity-file` failing: an IdentityFile names a file that does not exist;
+    /// where that line is (`~/.ssh/config:9`).
+    IdentityMissing { at: String },
 }
 
 /// What answered on the SSH port.

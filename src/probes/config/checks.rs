@@ -639,7 +639,8 @@ impl NodeCheck for IdentityFiles {
             }
             IdentityFiles::NoSuchFile { path, at } => Finding::fail(id, subject, format!("IdentityFile {} does not exist; ssh silently skips it", ctx.show(&path)))
                 .remedy(Remedy::command(format!("Correct the path at {at} to your private key; this lists the keys you have:"), "ls -l ~/.ssh"))
-                .with("at", at),
+                .with("at", &at)
+                .fact(Fact::IdentityMissing { at }),
             IdentityFiles::Several { at } => Finding::warn(id, subject, format!("{} IdentityFile lines apply to `{}`: every key is offered in turn", at.len(), v.alias()))
                 .detail(format!("Lines: {}. Each refused key counts against the server's limit of {} attempts.", at.join(", "), ctx.profile.policy.max_auth_tries()))
                 .remedy(Remedy::text("Keep one IdentityFile for the login nodes (and `IdentitiesOnly yes`).")),
