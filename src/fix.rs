@@ -170,6 +170,7 @@ fn plan_config(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
     let mut edit = ConfigEdit::new(before.as_deref().unwrap_or_default());
     let user = known_user(ctx, state);
     edit.replace_placeholder_users(ctx, cs, user.as_deref(), &mut plan.notes);
+    edit.repoint_missing_identity_files(ctx, state, cs);
     edit.add_identities_only(ctx, cs);
     edit.ignore_use_keychain(main);
     edit.add_missing_hosts(ctx, state, cs, user.as_deref(), &mut plan.notes);
@@ -294,6 +295,66 @@ impl ConfigEdit {
                 self.why
                     .push(format!("User `{}` → `{u}` (line {})", a.value(), a.line));
             }
+        }
+    }
+
+    /// An IdentityFile of the main file that names a missing file, while no key reaches
+    /// the login nodes and a key sits unused in ~/.ssh: the line is pointed at that key
+    /// (the best of them, as the suggested blocks choose it).
+    fn repoint_missing_identity_files(
+        &mut self,
+        ctx: &Context,
+        state: &RunState,
+        cs: &ConfigState,
+    ) {
+        let used = state
+            .keys
+            .iter()
+            .any(|k| k.used_by.iter().any(|a| ctx.nodes.contains(a)));
+        let sound = state.keys.iter().any(|k| k.facts.algorithm.is_some());
+        if used || !sound {
+            return;
+        }
+        let key = crate::probes::keys::preferred_key_path(ctx, state);
+        let on_disk = match key.strip_prefix("~/") {
+            Some(rest) => ctx.home.join(rest),
+            None => PathBuf::from(&key),
+        };
+        if !on_disk.is_file() {
+            return;
+        }
+        let mut lines: Vec<usize> = Vec::new();
+        for plan in crate::probes::plan_nodes(ctx, state) {
+            let Some(eff) = cs.effective.get(&plan.alias) else {
+                continue;
+            };
+            let assigned = eff.values.get("identityfile").into_iter().flatten();
+            for (a, path) in assigned.zip(&plan.identity_files) {
+                if a.file == 0
+                    && std::fs::symlink_metadata(path).is_err()
+                    && !lines.contains(&a.line)
+                {
+                    lines.push(a.line);
+                }
+            }
+        }
+        for number in lines {
+            let Some(line) = self.lines.get_mut(number - 1) else {
+                continue;
+            };
+            let indent_len = line.len() - line.trim_start().len();
+            let keyword: String = line
+                .trim_start()
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '=')
+                .collect();
+            if !keyword.eq_ignore_ascii_case("identityfile") {
+                continue;
+            }
+            *line = format!("{}{keyword} {key}", &line[..indent_len]);
+            self.why.push(format!(
+                "IdentityFile on line {number} → `{key}` (the file it named does not exist)"
+            ));
         }
     }
 

@@ -247,3 +247,29 @@ fn new_host_blocks_go_above_a_block_whose_include_would_win() {
     let g = String::from_utf8_lossy(&g.stdout);
     assert!(g.lines().any(|l| l == "user abc123"), "{g}");
 }
+
+#[test]
+fn an_identity_file_naming_a_missing_key_is_pointed_at_the_unused_one() {
+    let home = TestHome::with_config(
+        "Host *\n  IdentityFile ~/.ssh/gone_key\n\nHost slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User abc123\n",
+    );
+    home.key("ed25519_100", "id_ed25519");
+    let (_, before) = home.json(&["--offline"]);
+    assert_eq!(before["diagnosis"][0]["id"], "diagnosis.no-key");
+    let out = home.fix(&["--yes", "--user", "abc123"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("IdentityFile on line 2"), "{said}");
+    let after = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    assert!(
+        after.contains("Host *\n  IdentityFile ~/.ssh/id_ed25519\n"),
+        "{after}"
+    );
+    // The key now reaches the node.
+    let (_, again) = home.json(&["--offline", "--node", "slurm"]);
+    assert_eq!(
+        severity(&again, "key.present"),
+        "pass",
+        "{}",
+        again["findings"]
+    );
+}
