@@ -796,10 +796,11 @@ pub fn diagnose(findings: &[Finding], shell: Shell, profile: &Profile) -> Vec<Di
         n => {
             let mut steps = steps;
             steps.extend(facts.steps(&warned));
+            // No "below": with -q the report is the diagnosis alone.
             let tail = if n == 1 {
-                "1 warning below is worth fixing".to_string()
+                "1 warning is worth fixing too".to_string()
             } else {
-                format!("{n} warnings below are worth fixing")
+                format!("{n} warnings are worth fixing too")
             };
             (format!("{summary}; {tail}"), steps)
         }
