@@ -434,9 +434,9 @@ checks! {
     },
     DiagnosisNoKey = "diagnosis.no-key" {
         title: "You have no SSH key for the cluster",
-        what: "Concluded when key.present fails.",
+        what: "Concluded when key.present fails: no key that ssh would offer to the login nodes. When an IdentityFile names a missing file while a sound key sits unused in ~/.ssh, the cause is that line.",
         why: "The login nodes accept only public keys.",
-        fix: "Create a key with `ssh-keygen -t ed25519 -a {rounds} -f {key}` and have it deployed.",
+        fix: "Create a key with `ssh-keygen -t ed25519 -a {rounds} -f {key}` and have it deployed; or, when the report names an IdentityFile that points to a missing file, point it at your existing key (`mlc-doctor fix` does).",
     },
     DiagnosisKeyRefusedLocally = "diagnosis.key-refused-locally" {
         title: "OpenSSH will not use your key",
@@ -454,7 +454,7 @@ checks! {
         title: "Too many keys are offered",
         what: "Concluded when ssh-agent holds more than 5 keys without IdentitiesOnly, or OpenSSH ended with `Too many authentication failures`.",
         why: "The server disconnects after 6 refused keys, before the right one is tried.",
-        fix: "Add `IdentitiesOnly yes` to the login nodes' Host blocks.",
+        fix: "Add `IdentitiesOnly yes` to the login nodes' Host blocks; where it is set already, leave one IdentityFile for them (those in `Host *` and Included files count too).",
     },
     DiagnosisKeyNotDeployed = "diagnosis.key-not-deployed" {
         title: "The server does not accept your key",
