@@ -324,7 +324,7 @@ impl ConfigEdit {
             return;
         }
         let mut lines: Vec<usize> = Vec::new();
-        for plan in crate::probes::plan_nodes(ctx, state) {
+        for plan in &state.plans {
             let Some(eff) = cs.effective.get(&plan.alias) else {
                 continue;
             };
@@ -339,7 +339,7 @@ impl ConfigEdit {
             }
         }
         for number in lines {
-            let Some(line) = self.lines.get_mut(number - 1) else {
+            let Some(line) = number.checked_sub(1).and_then(|i| self.lines.get_mut(i)) else {
                 continue;
             };
             let indent_len = line.len() - line.trim_start().len();

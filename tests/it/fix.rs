@@ -196,14 +196,7 @@ fn new_host_blocks_go_above_a_host_star_that_would_win() {
     );
     assert!(after.contains("Host github.com\n  User git\n"), "{after}");
     // What the real OpenSSH makes of the result: the new block's values win.
-    let g = std::process::Command::new("ssh")
-        .args(["-G", "-F"])
-        .arg(home.ssh().join("config"))
-        .arg("slurm")
-        .env("HOME", home.path())
-        .output()
-        .unwrap();
-    let g = String::from_utf8_lossy(&g.stdout);
+    let g = ssh_g(&home, "slurm");
     assert!(g.lines().any(|l| l == "user abc123"), "{g}");
     let first_identity = g.lines().find(|l| l.starts_with("identityfile ")).unwrap();
     assert!(
@@ -237,14 +230,7 @@ fn new_host_blocks_go_above_a_block_whose_include_would_win() {
             && new_block < after.find("Host *").unwrap(),
         "{after}"
     );
-    let g = std::process::Command::new("ssh")
-        .args(["-G", "-F"])
-        .arg(home.ssh().join("config"))
-        .arg("slurm")
-        .env("HOME", home.path())
-        .output()
-        .unwrap();
-    let g = String::from_utf8_lossy(&g.stdout);
+    let g = ssh_g(&home, "slurm");
     assert!(g.lines().any(|l| l == "user abc123"), "{g}");
 }
 
@@ -272,4 +258,16 @@ fn an_identity_file_naming_a_missing_key_is_pointed_at_the_unused_one() {
         "{}",
         again["findings"]
     );
+}
+
+/// What the real OpenSSH makes of the home's config for `alias` (`ssh -G`).
+fn ssh_g(home: &TestHome, alias: &str) -> String {
+    let out = std::process::Command::new("ssh")
+        .args(["-G", "-F"])
+        .arg(home.ssh().join("config"))
+        .arg(alias)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

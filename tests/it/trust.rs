@@ -712,23 +712,7 @@ fn an_interrupted_run_leaves_no_temporary_copy() {
         ours(tmp.path())
     );
     std::thread::sleep(Duration::from_millis(200));
-    // The shell's own `kill` (no procps needed).
-    let killed = std::process::Command::new("sh")
-        .args(["-c", &format!("kill -TERM {}", child.id())])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let waited = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            waited.elapsed() < Duration::from_secs(10),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = signal_and_wait(&mut child, "TERM", Duration::from_secs(10));
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(130), "{stderr}");
@@ -737,6 +721,7 @@ fn an_interrupted_run_leaves_no_temporary_copy() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // /proc tells whether the transcript still runs
 fn an_interruption_stops_a_running_transcript() {
     let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
     let home = sshd.home(Some("ed25519_100"));
@@ -779,22 +764,7 @@ fn an_interruption_stops_a_running_transcript() {
             .unwrap_or(false)
     };
     assert!(running(&pid), "the hung transcript runs");
-    let killed = std::process::Command::new("sh")
-        .args(["-c", &format!("kill -INT {}", child.id())])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let waited = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            waited.elapsed() < Duration::from_secs(5),
-            "no exit after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = signal_and_wait(&mut child, "INT", Duration::from_secs(5));
     assert_eq!(status.code(), Some(130));
     // The transcript went with the run, not 60 s later.
     let gone = (0..50).any(|_| {
@@ -813,4 +783,26 @@ fn which_ssh() -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Sends `SIG<signal>` to `child` with the shell's own `kill` (no procps needed) and waits
+/// at most `limit` for it to exit.
+fn signal_and_wait(
+    child: &mut std::process::Child,
+    signal: &str,
+    limit: Duration,
+) -> std::process::ExitStatus {
+    let killed = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -{signal} {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let waited = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(waited.elapsed() < limit, "no exit after SIG{signal}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
