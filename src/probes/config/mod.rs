@@ -105,7 +105,14 @@ impl ConfigState {
             // The block of the main file that line stands in; none at the top.
             .filter_map(|line| headers.iter().rev().find(|h| h.number < line))
             .min_by_key(|h| h.number)
-            .map(|h| (h.number, h.text.clone()))
+            .map(|h| {
+                // A header is quoted in advice: a long one is cut, not repeated whole.
+                let text = match h.text.char_indices().nth(80) {
+                    Some((cut, _)) => format!("{}…", &h.text[..cut]),
+                    None => h.text.clone(),
+                };
+                (h.number, text)
+            })
     }
 
     /// The line of `~/.ssh/config` that brings in `line` of file `file`: itself in the
@@ -315,6 +322,26 @@ pub fn run(ctx: &Context, state: &mut RunState) {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn a_new_block_goes_above_the_first_block_that_sets_something() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".ssh")).unwrap();
+        let long = format!("Host github.com {} *", "x".repeat(200));
+        std::fs::write(
+            home.path().join(".ssh/config"),
+            format!("ForwardAgent no\nHost github.com\n  User git\n{long}\n  User other\n"),
+        )
+        .unwrap();
+        let mut ctx = Context::for_home(home.path(), crate::profile::Profile::embedded());
+        ctx.system_config = None;
+        let cs = ConfigState::load(&ctx, None);
+        let (line, header) = cs.new_block_above(&["slurm".to_string()]).unwrap();
+        assert_eq!(line, 4);
+        // Quoted in advice: cut after 80 characters.
+        assert_eq!(header.chars().count(), 81, "{header}");
+        assert!(header.starts_with("Host github.com xxx") && header.ends_with('…'));
+    }
 
     #[test]
     fn proxy_jump_first_hop() {
