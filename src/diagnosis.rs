@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::CheckId;
-use crate::fact::{BannerKind, Fact, UserValue};
+use crate::fact::{BannerKind, BlockPlace, Fact, UserValue};
 use crate::finding::{Finding, Severity};
 use crate::platform::Shell;
 use crate::profile::Profile;
@@ -299,14 +299,16 @@ fn some_aliases_missing(f: &Facts) -> Option<Diagnosis> {
         .iter()
         .filter_map(|x| x.remedy.as_ref().and_then(|r| r.command.clone()))
         .collect();
-    // The new blocks go above the first block that would otherwise win for any of them.
-    let above = undefined
+    // The new blocks go above the first line that would otherwise win for any of them.
+    let place = undefined
         .iter()
         .filter_map(|x| match &x.fact {
-            Some(Fact::Undefined { above }) => above.clone(),
+            Some(Fact::Undefined { place }) => place.clone(),
             _ => None,
         })
-        .min_by_key(|(line, _)| *line);
+        .min_by_key(|p| match p {
+            BlockPlace::Top(line) | BlockPlace::Above(line, _) => *line,
+        });
     Some(diag(
         CheckId::DiagnosisNoConfig,
         format!(
@@ -316,7 +318,7 @@ fn some_aliases_missing(f: &Facts) -> Option<Diagnosis> {
         &undefined,
         Confidence::High,
         vec![Step::cmd(
-            where_blocks_go(blocks.len(), above.as_ref()),
+            where_blocks_go(blocks.len(), place.as_ref()),
             blocks.join("\n\n"),
         )],
     ))
@@ -818,17 +820,20 @@ pub fn diagnose(findings: &[Finding], shell: Shell, profile: &Profile) -> Vec<Di
     }]
 }
 
-/// The words that say where new Host blocks go in `~/.ssh/config`: above the first block
-/// that would otherwise set their values (see `Fact::Undefined`), else anywhere.
-pub fn where_blocks_go(count: usize, above: Option<&(usize, String)>) -> String {
+/// The words that say where new Host blocks go in `~/.ssh/config`: above what would
+/// otherwise set their values (see `Fact::Undefined`), else anywhere.
+pub fn where_blocks_go(count: usize, place: Option<&BlockPlace>) -> String {
     let (these, their) = if count == 1 {
         ("this block", "its")
     } else {
         ("these blocks", "their")
     };
-    match above {
-        Some((line, header)) => format!(
+    match place {
+        Some(BlockPlace::Above(line, header)) => format!(
             "Add {these} to ~/.ssh/config above line {line} (`{header}`), which would otherwise set {their} values first:"
+        ),
+        Some(BlockPlace::Top(line)) => format!(
+            "Add {these} to the top of ~/.ssh/config, above line {line}, and a line `Host *` right after {these}: the settings at the top would otherwise set {their} values first, and under `Host *` they still apply to every other host:"
         ),
         None => format!("Add {these} to ~/.ssh/config:"),
     }

@@ -34,13 +34,26 @@ pub enum Fact {
     /// `config.present` warning: there is no config; whether the Host blocks the doctor
     /// suggests carry the user's real cluster username (given with `--user`).
     NoConfig { user_known: bool },
-    /// `config.alias` warning: no block names the alias. `above`: the first block of
-    /// `~/.ssh/config` (header line, text) that sets something for it, so a new block
-    /// must go above it; `None` when the end of the file will do.
-    Undefined { above: Option<(usize, String)> },
+    /// `config.alias` warning: no block names the alias. `place`: where a new block must
+    /// go so that nothing read before it sets its values first; `None` when the end of
+    /// the file will do.
+    Undefined { place: Option<BlockPlace> },
     /// `config.identity-file` failing: an IdentityFile names a file that does not exist;
     /// where that line is (`~/.ssh/config:9`).
     IdentityMissing { at: String },
+}
+
+/// Where new Host blocks go in `~/.ssh/config`, since OpenSSH keeps the first value it
+/// reads for most keywords.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockPlace {
+    /// Above the first block (header line, 1-based, and its text) that already sets
+    /// something for them.
+    Above(usize, String),
+    /// At the top, above line N: the first of the settings written outside any block,
+    /// which would otherwise come first. A `Host *` line between the new blocks and those
+    /// settings keeps them for every host, as before.
+    Top(usize),
 }
 
 /// What answered on the SSH port.

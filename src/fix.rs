@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::context::Context;
+use crate::fact::BlockPlace;
 use crate::probes::config::ConfigState;
 use crate::runner::RunState;
 use crate::sshconfig::{ConfigFile, IssueKind};
@@ -467,19 +468,29 @@ impl ConfigEdit {
             block.push("  IdentitiesOnly yes".into());
             block.push(String::new());
         }
-        match cs.new_block_above(&missing) {
-            Some((line, header)) => {
-                // Comments right above that block, at the start of their lines, stay with
+        match cs.new_block_place(&missing) {
+            Some(place) => {
+                let line = match &place {
+                    BlockPlace::Above(line, _) | BlockPlace::Top(line) => *line,
+                };
+                // Comments right above that line, at the start of their lines, stay with
                 // it (indented ones belong to the block before).
                 let mut at = line.saturating_sub(1).min(self.lines.len());
                 while at > 0 && self.lines[at - 1].starts_with('#') {
                     at -= 1;
                 }
+                let why = match &place {
+                    BlockPlace::Above(_, header) => format!("above line {line} (`{header}`), which would otherwise set their values first"),
+                    BlockPlace::Top(_) => {
+                        // What stood outside any block now stands under `Host *`: the
+                        // same for every other host, and after the new blocks.
+                        block.push("Host *".into());
+                        "at the top, with `Host *` after them: the settings above the first block would otherwise set their values first, and under `Host *` they still apply to every other host".into()
+                    }
+                };
                 self.inserts.push((at, block));
-                self.why.push(format!(
-                    "Host blocks for {}, above line {line} (`{header}`), which would otherwise set their values first",
-                    missing.join(", ")
-                ));
+                self.why
+                    .push(format!("Host blocks for {}, {why}", missing.join(", ")));
             }
             None => {
                 let lines = &mut self.lines;

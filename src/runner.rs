@@ -132,16 +132,27 @@ pub async fn run(ctx: Arc<Context>, progress: Option<Arc<dyn Progress>>) -> RunS
     // The nodes' pipelines (above all the `ssh -vvv` transcripts, the longest work of a
     // run) start now; the last `ssh -G` outputs are read meanwhile.
     let pipelines = start_node_pipelines(&ctx, &state, progress.clone());
-    let prefetched = match dash_g {
-        Some(run) => Some(run.finish().await),
-        None => None,
-    };
+    // The doctor's side of config.openssh-agrees is made while OpenSSH answers; once the
+    // last `ssh -G` ends, only the comparison is left. (Not compared after a panic here.)
+    let mut prepared = None;
     guarded(
         &mut state,
         CheckId::ConfigOpensshAgrees,
         "~/.ssh/config",
-        |s| probes::config::openssh_agrees(&ctx, s, prefetched),
+        |s| prepared = Some(probes::config::prepare_agreement(&ctx, s)),
     );
+    let prefetched = match dash_g {
+        Some(run) => Some(run.finish().await),
+        None => None,
+    };
+    if let Some(prepared) = prepared {
+        guarded(
+            &mut state,
+            CheckId::ConfigOpensshAgrees,
+            "~/.ssh/config",
+            |s| probes::config::openssh_agrees(&ctx, s, prepared, prefetched),
+        );
+    }
     state.nodes = finish_node_pipelines(&ctx, &mut state, pipelines).await;
     if let Some(p) = progress {
         p.finish();

@@ -235,6 +235,58 @@ fn new_host_blocks_go_above_a_block_whose_include_would_win() {
 }
 
 #[test]
+fn settings_outside_any_block_move_under_host_star_below_the_new_blocks() {
+    // Written before the first Host line, these apply to every host and come first: a
+    // block appended below could not override them.
+    let config = "# my config\nUser someone-else\nIdentityFile ~/.ssh/other\n\nHost github.com\n  User git\n";
+    let home = TestHome::with_config(config);
+    home.key("ed25519_100", "id_ed25519");
+    home.key("ed25519_16", "other");
+    let (_, report) = home.json(&["--offline"]);
+    let alias = findings(&report, "config.alias")
+        .into_iter()
+        .find(|f| f["subject"] == "Host slurm")
+        .expect("config.alias for slurm");
+    let words = alias["remedy"]["text"].as_str().unwrap();
+    assert!(
+        words.contains("to the top of ~/.ssh/config, above line 2, and a line `Host *`"),
+        "{words}"
+    );
+    let out = home.fix(&["--yes", "--user", "abc123"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("with `Host *` after them"), "{said}");
+    let after = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    // The new blocks first, then `Host *` above what stood outside any block, unchanged.
+    let new_block = after.find("Host slurm\n").expect("a block for slurm");
+    let star = after
+        .find("Host *\n# my config\nUser someone-else\nIdentityFile ~/.ssh/other\n")
+        .unwrap_or_else(|| panic!("the old top under Host *: {after}"));
+    assert!(new_block < star, "{after}");
+    assert!(after.ends_with("Host github.com\n  User git\n"), "{after}");
+    // What the real OpenSSH makes of it: the new block wins for the login node...
+    let g = ssh_g(&home, "slurm");
+    assert!(g.lines().any(|l| l == "user abc123"), "{g}");
+    let first_identity = g.lines().find(|l| l.starts_with("identityfile ")).unwrap();
+    assert!(
+        first_identity.ends_with("/.ssh/id_ed25519"),
+        "{first_identity}"
+    );
+    // ...and every other host keeps what the top of the file gave it.
+    let other = ssh_g(&home, "example.org");
+    assert!(other.lines().any(|l| l == "user someone-else"), "{other}");
+    assert!(
+        other
+            .lines()
+            .any(|l| l.starts_with("identityfile ") && l.ends_with("/.ssh/other")),
+        "{other}"
+    );
+    // The doctor agrees on a second run: nothing left to add.
+    let again = home.fix(&["--yes", "--user", "abc123"]);
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(!text.contains("Host blocks for"), "{text}");
+}
+
+#[test]
 fn an_identity_file_naming_a_missing_key_is_pointed_at_the_unused_one() {
     let home = TestHome::with_config(
         "Host *\n  IdentityFile ~/.ssh/gone_key\n\nHost slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User abc123\n",

@@ -124,20 +124,66 @@ enum Difference {
     },
 }
 
-/// `config.openssh-agrees`: compares our evaluation with `ssh -G` for each alias.
-pub fn openssh_agrees(ctx: &Context, state: &mut RunState, prefetched: Option<DashG>) {
-    let Some(cs) = state.config.clone() else {
+/// The doctor's side of `config.openssh-agrees`, made while OpenSSH is still answering
+/// (so that only the comparison is left once the last `ssh -G` ends): the client, the
+/// copy it reads and the doctor's evaluation of every alias, or why nothing is compared.
+pub struct Prepared(Result<Ready, NotCompared>);
+
+struct Ready {
+    ssh: PathBuf,
+    copy: PathBuf,
+    /// The doctor's evaluation of each alias, in the order of the aliases.
+    evaluations: Vec<(String, Effective)>,
+    home_differs: bool,
+}
+
+/// Prepares the comparison; `None` when the config was not read at all (no finding then).
+pub fn prepare_agreement(ctx: &Context, state: &RunState) -> Option<Prepared> {
+    let cs = state.config.as_ref()?;
+    Some(Prepared(comparable(ctx, state, cs).map(|(ssh, copy)| {
+        // `ssh -F` reads only the user's file: evaluate the same, without the system config.
+        let version = state.openssh.as_ref().map(|o| (o.major, o.minor));
+        let user_only = Config::load(&Disk, Some(&cs.path), None, &ctx.home, version);
+        let evaluations = ctx
+            .nodes
+            .iter()
+            .map(|alias| {
+                let input = EvalInput {
+                    alias,
+                    local_user: &ctx.local_user,
+                };
+                (alias.clone(), evaluate(&user_only, &input))
+            })
+            .collect();
+        Ready {
+            ssh,
+            copy,
+            evaluations,
+            home_differs: ctx.home_differs_from_passwd(),
+        }
+    })))
+}
+
+/// `config.openssh-agrees`: compares the prepared evaluations with `ssh -G`'s answers
+/// (`prefetched` by the runner, or asked now).
+pub fn openssh_agrees(
+    ctx: &Context,
+    state: &mut RunState,
+    prepared: Option<Prepared>,
+    prefetched: Option<DashG>,
+) {
+    let (Some(Prepared(prepared)), Some(cs)) = (prepared, state.config.clone()) else {
         return;
     };
-    let agreement = match comparable(ctx, state, &cs) {
+    let agreement = match prepared {
         Err(why) => Agreement::NotCompared(why),
-        Ok((ssh, copy)) => {
+        Ok(ready) => {
             let asker = Asker {
-                ssh: &ssh,
-                copy: &copy,
+                ssh: &ready.ssh,
+                copy: &ready.copy,
                 prefetched: prefetched.as_ref(),
             };
-            compare(ctx, state, &cs, &asker)
+            compare(ctx, state, &cs, &ready, &asker)
         }
     };
     state.push([agreement.finding()]);
@@ -199,21 +245,17 @@ impl Asker<'_> {
 
 /// Asks OpenSSH about every alias and compares; each answer is kept beside the doctor's
 /// evaluation in the bundle.
-fn compare(ctx: &Context, state: &mut RunState, cs: &ConfigState, asker: &Asker) -> Agreement {
-    // `ssh -F` reads only the user's file: evaluate the same, without the system config.
-    let version = state.openssh.as_ref().map(|o| (o.major, o.minor));
-    let user_only = Config::load(&Disk, Some(&cs.path), None, &ctx.home, version);
-    let home_differs = ctx.home_differs_from_passwd();
+fn compare(
+    ctx: &Context,
+    state: &mut RunState,
+    cs: &ConfigState,
+    ready: &Ready,
+    asker: &Asker,
+) -> Agreement {
+    let home_differs = ready.home_differs;
     let mut differences = Vec::new();
     let mut compared = 0;
-    for alias in &ctx.nodes {
-        let eff = evaluate(
-            &user_only,
-            &EvalInput {
-                alias,
-                local_user: &ctx.local_user,
-            },
-        );
+    for (alias, eff) in &ready.evaluations {
         let out = match asker.ask(ctx, alias) {
             Ok(o) => o,
             Err(error) => {
@@ -232,7 +274,7 @@ fn compare(ctx: &Context, state: &mut RunState, cs: &ConfigState, asker: &Asker)
             continue;
         }
         compared += 1;
-        differences.extend(differing_values(ctx, &eff, alias, &stdout));
+        differences.extend(differing_values(ctx, eff, alias, &stdout));
     }
     Agreement::Compared {
         compared,

@@ -410,10 +410,10 @@ impl NodeCheck for AliasBlock {
                     &[alias.to_string()],
                     username_in_config(v.ctx, v.cs),
                 );
-                let above = v.cs.new_block_above(&[alias.to_string()]);
+                let place = v.cs.new_block_place(&[alias.to_string()]);
                 Finding::warn(CheckId::ConfigAlias, &v.subject, format!("`{alias}` is not defined in your config: `ssh {alias}` will not find the login node"))
-                    .remedy(Remedy::command(crate::diagnosis::where_blocks_go(1, above.as_ref()), block))
-                    .fact(Fact::Undefined { above })
+                    .remedy(Remedy::command(crate::diagnosis::where_blocks_go(1, place.as_ref()), block))
+                    .fact(Fact::Undefined { place })
             }
         }
     }

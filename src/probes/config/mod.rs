@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::context::Context;
+use crate::fact::BlockPlace;
 use crate::probes::{NodePlan, Proxy};
 use crate::profile::Node;
 use crate::runner::RunState;
@@ -19,9 +20,12 @@ use crate::sshconfig::{
     evaluate, Config, ConfigFile, Disk, Effective, EvalInput, Issue, IssueKind, LineKind,
 };
 
-pub use agreement::{dash_g, dash_g_start, openssh_agrees, DashG};
+pub use agreement::{dash_g, dash_g_start, openssh_agrees, prepare_agreement, DashG, Prepared};
 pub use checks::is_placeholder;
 pub use listing::suggested_block;
+
+/// The keywords of a Host block the doctor writes (`suggested_block`, `fix`).
+const NEW_BLOCK_SETS: &[&str] = &["hostname", "port", "user", "identityfile", "identitiesonly"];
 
 /// What the config probe learnt.
 #[derive(Debug, Clone, Default)]
@@ -80,13 +84,12 @@ impl ConfigState {
         self.exists && self.config.files.first().is_some_and(|f| !f.system)
     }
 
-    /// Where a new Host block for `aliases` must go in `~/.ssh/config`: above the first
-    /// block of that file which already sets something for one of them (`Host *`, a
-    /// wildcard, `Match all`, or a block whose `Include` does), since OpenSSH keeps the
-    /// first value it reads. The header line (1-based) and its text; `None` when the end
-    /// of the file will do. What is set outside any block (at the top of the file, or by
-    /// an `Include` there) comes first wherever a block goes: `config.precedence` names it.
-    pub fn new_block_above(&self, aliases: &[String]) -> Option<(usize, String)> {
+    /// Where a new Host block for `aliases` must go in `~/.ssh/config`, since OpenSSH keeps
+    /// the first value it reads: at the top when a setting outside any block (or an
+    /// `Include` there) already sets something for one of them; else above the first
+    /// block of that file which does (`Host *`, a wildcard, `Match all`, or a block whose
+    /// `Include` does); `None` when the end of the file will do.
+    pub fn new_block_place(&self, aliases: &[String]) -> Option<BlockPlace> {
         if !self.user_file_read() {
             return None;
         }
@@ -97,13 +100,29 @@ impl ConfigState {
             .iter()
             .filter(|l| matches!(l.kind, LineKind::Host(_) | LineKind::Match(_)))
             .collect();
-        aliases
+        let first_header = headers.first().map_or(usize::MAX, |h| h.number);
+        // Each line of the main file that sets something for them, with the keyword.
+        let lines: Vec<(&str, usize)> = aliases
             .iter()
             .filter_map(|a| self.effective.get(a))
-            .flat_map(|e| e.values.values().flatten())
-            .filter_map(|a| self.line_in_main(a.file, a.line))
+            .flat_map(|e| e.values.iter())
+            .flat_map(|(k, v)| v.iter().map(move |a| (*k, a)))
+            .filter_map(|(k, a)| Some((k, self.line_in_main(a.file, a.line)?)))
+            .collect();
+        // Outside any block, only what the new block sets itself is worth moving its
+        // settings under `Host *` for; anything else comes first wherever it goes.
+        if lines
+            .iter()
+            .any(|&(k, l)| l < first_header && NEW_BLOCK_SETS.contains(&k))
+        {
+            // Above the first line of the file that says anything.
+            let first = main.parsed.lines.first().map_or(1, |l| l.number);
+            return Some(BlockPlace::Top(first));
+        }
+        lines
+            .iter()
             // The block of the main file that line stands in; none at the top.
-            .filter_map(|line| headers.iter().rev().find(|h| h.number < line))
+            .filter_map(|&(_, line)| headers.iter().rev().find(|h| h.number < line))
             .min_by_key(|h| h.number)
             .map(|h| {
                 // A header is quoted in advice: a long one is cut, not repeated whole.
@@ -111,7 +130,7 @@ impl ConfigState {
                     Some((cut, _)) => format!("{}…", &h.text[..cut]),
                     None => h.text.clone(),
                 };
-                (h.number, text)
+                BlockPlace::Above(h.number, text)
             })
     }
 
@@ -336,7 +355,10 @@ mod tests {
         let mut ctx = Context::for_home(home.path(), crate::profile::Profile::embedded());
         ctx.system_config = None;
         let cs = ConfigState::load(&ctx, None);
-        let (line, header) = cs.new_block_above(&["slurm".to_string()]).unwrap();
+        let Some(BlockPlace::Above(line, header)) = cs.new_block_place(&["slurm".to_string()])
+        else {
+            panic!("a place above a block")
+        };
         assert_eq!(line, 4);
         // Quoted in advice: cut after 80 characters.
         assert_eq!(header.chars().count(), 81, "{header}");

@@ -28,6 +28,7 @@ pub(super) fn find(ctx: &Context, plans: &[NodePlan]) -> Vec<KeyInfo> {
     let mut found = Found {
         ctx,
         keys: Vec::new(),
+        seen: Vec::new(),
     };
     for plan in plans {
         for f in &plan.identity_files {
@@ -65,6 +66,9 @@ pub(super) fn find(ctx: &Context, plans: &[NodePlan]) -> Vec<KeyInfo> {
 struct Found<'a> {
     ctx: &'a Context,
     keys: Vec<KeyInfo>,
+    /// Each path already looked at, resolved, with the index of its key in `keys` (`None`:
+    /// no key there): every path is resolved once, not once per key found before it.
+    seen: Vec<(PathBuf, Option<usize>)>,
 }
 
 impl Found<'_> {
@@ -73,11 +77,8 @@ impl Found<'_> {
     /// or a default name), so a damaged file is a damaged key, not none.
     fn add(&mut self, path: PathBuf, explicit: bool, keep: bool, alias: Option<&str>) {
         let canon = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if let Some(k) = self
-            .keys
-            .iter_mut()
-            .find(|k| std::fs::canonicalize(&k.path).unwrap_or_else(|_| k.path.clone()) == canon)
-        {
+        let known = self.seen.iter().find(|(c, _)| *c == canon).map(|(_, i)| *i);
+        if let Some(k) = known.flatten().and_then(|i| self.keys.get_mut(i)) {
             k.explicit |= explicit;
             if let Some(a) = alias {
                 if !k.used_by.iter().any(|u| u == a) {
@@ -86,8 +87,18 @@ impl Found<'_> {
             }
             return;
         }
-        if let Some(key) = read_key(self.ctx, path, explicit, keep, alias) {
+        // A path that held no key is read again only when this use keeps what it finds.
+        if known.is_some() && !keep {
+            return;
+        }
+        let key = read_key(self.ctx, path, explicit, keep, alias);
+        let index = key.map(|key| {
             self.keys.push(key);
+            self.keys.len() - 1
+        });
+        match self.seen.iter_mut().find(|(c, _)| *c == canon) {
+            Some(entry) => entry.1 = index,
+            None => self.seen.push((canon, index)),
         }
     }
 }
