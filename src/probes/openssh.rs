@@ -122,6 +122,14 @@ fn options(
     if setup.public_keys_only {
         opts.push("IdentityAgent=none".into());
     }
+    // No library loaded into ssh (a PKCS#11 or FIDO provider runs its code), whatever
+    // a config says: the first value wins, and these come before any file. (A config
+    // that names a provider is never handed over; this holds even if one slipped by.)
+    // OpenSSH knows SecurityKeyProvider, and `none` for PKCS11Provider, since 8.2.
+    if openssh_at_least(shared, (8, 2)) {
+        opts.push("PKCS11Provider=none".into());
+        opts.push("SecurityKeyProvider=internal".into());
+    }
     // Nothing of the run may outlive it or change the user's agent: no keys added to the
     // agent, no tunnel device, and (OpenSSH 8.7+) no fork to the background after login.
     opts.push("AddKeysToAgent=no".into());

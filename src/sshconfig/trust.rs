@@ -22,6 +22,8 @@ pub const DANGEROUS_WORDS: &[&str] = &[
     "knownhostscommand",
     "proxyusefdpass",
     "pkcs11provider",
+    // OpenSSH's other name for PKCS11Provider.
+    "smartcarddevice",
     "securitykeyprovider",
     "xauthlocation",
 ];
@@ -347,6 +349,7 @@ mod tests {
             b"KnownHostsCommand /bin/true\n",
             b"ProxyUseFdpass yes\n",
             b"PKCS11Provider /lib/x.so\n",
+            b"Host *\n  SmartcardDevice /lib/x.so\n",
             b"SecurityKeyProvider /lib/x.so\n",
         ];
         // A quoted keyword OpenSSH reads as Include, hidden from the doctor's reader by

@@ -43,7 +43,38 @@ const SPELLINGS: &[&str] = &[
     "Host *\n  PermitLocalCommand yes\n  LocalCommand touch {C}\n",
     "KnownHostsCommand /bin/sh -c \"touch {C}\"\n",
     "Host slurm\n  ProxyUseFdpass yes\n  ProxyCommand touch {C}\n",
+    // Libraries ssh would load, and so run: {L} is one whose constructor touches {C}.
+    "Host slurm\n  PKCS11Provider {L}\n",
+    "Host slurm\n  SmartcardDevice {L}\n",
+    "Host *\n  SecurityKeyProvider {L}\n",
 ];
+
+/// A shared library that creates `canary` as it is loaded (built with the system's C
+/// compiler, which the Rust toolchain needs anyway to link).
+fn canary_library(dir: &std::path::Path, canary: &std::path::Path) -> std::path::PathBuf {
+    let src = dir.join("canary.c");
+    let lib = dir.join("canary.so");
+    std::fs::write(
+        &src,
+        format!(
+            "#include <fcntl.h>\n__attribute__((constructor)) static void loaded(void) {{ open({:?}, O_CREAT | O_WRONLY, 0600); }}\n",
+            canary.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .output()
+        .expect("cc runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lib
+}
 
 #[test]
 fn no_command_from_the_config_ever_runs() {
@@ -82,10 +113,16 @@ fn no_command_from_the_config_ever_runs() {
             let home = TestHome::new();
             let canary = home.path().join("canary-ran");
             let c = canary.display().to_string();
+            let needs_lib = files.iter().any(|(_, b)| b.windows(3).any(|w| w == b"{L}"));
+            let lib = match needs_lib {
+                true => canary_library(home.path(), &canary).display().to_string(),
+                false => String::new(),
+            };
             let mut prefix = loopback_host(sshd.port, "  IdentityFile ~/.ssh/id_mlcloud\n");
             for (rel, body) in files {
                 let body = String::from_utf8_lossy(body)
                     .replace("{C}", &c)
+                    .replace("{L}", &lib)
                     .replace("{H}", &home.path().display().to_string());
                 if *rel == "config" {
                     prefix.push_str(&body);
