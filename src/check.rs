@@ -474,6 +474,12 @@ checks! {
         why: "The site requires Ed25519 (or RSA ≥ 4096) with a passphrase; support may refuse to deploy other keys.",
         fix: "Add a passphrase with `ssh-keygen -p -a {rounds} -f <key>`, or create a new Ed25519 key.",
     },
+    DiagnosisCutShort = "diagnosis.cut-short" {
+        title: "The run ended at its deadline before every check finished",
+        what: "Concluded when the run's deadline (--deadline) stopped a login node's checks before they ended.",
+        why: "What was not checked cannot be called healthy: a slow network or a node that answers slowly needs more time than the deadline gave.",
+        fix: "Run the doctor again with a longer deadline, e.g. `mlc-doctor --deadline 120`.",
+    },
     DiagnosisHealthy = "diagnosis.healthy" {
         title: "Nothing is wrong that the client can see",
         what: "Concluded when no check failed.",

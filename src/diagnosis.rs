@@ -211,6 +211,7 @@ const RULES: &[Rule] = &[
     no_node_answers,
     key_policy,
     some_aliases_missing,
+    cut_short,
 ];
 
 fn bundle_refused(f: &Facts) -> Option<Diagnosis> {
@@ -708,6 +709,37 @@ fn key_policy(f: &Facts) -> Option<Diagnosis> {
             f.steps(&found),
         )
     })
+}
+
+/// The run's deadline stopped some node's checks: what was not checked is not healthy.
+fn cut_short(f: &Facts) -> Option<Diagnosis> {
+    let cut: Vec<&Finding> = f
+        .findings
+        .iter()
+        .filter(|x| matches!(x.fact, Some(Fact::CutShort { .. })))
+        .collect();
+    let deadline = cut
+        .iter()
+        .filter_map(|x| match x.fact {
+            Some(Fact::CutShort { deadline_s }) => Some(deadline_s),
+            _ => None,
+        })
+        .max()?;
+    let mut nodes: Vec<&str> = cut.iter().filter_map(|x| x.node.as_deref()).collect();
+    nodes.dedup();
+    Some(diag(
+        CheckId::DiagnosisCutShort,
+        format!(
+            "The run's deadline of {deadline} s ended before the checks of {} finished: what they did not reach was not checked",
+            nodes.join(", ")
+        ),
+        &cut,
+        Confidence::High,
+        vec![Step::cmd(
+            "Run the doctor again with more time (a slow network or node needs it):",
+            format!("mlc-doctor --deadline {}", (deadline * 4).max(120)),
+        )],
+    ))
 }
 
 /// The ranked causes behind the findings; `diagnosis.healthy` when nothing failed.

@@ -38,6 +38,9 @@ pub enum Fact {
     /// go so that nothing read before it sets its values first; `None` when the end of
     /// the file will do.
     Undefined { place: Option<BlockPlace> },
+    /// A node's check that the run's deadline cut short (a `skip`); the deadline in
+    /// whole seconds, rounded up.
+    CutShort { deadline_s: u64 },
     /// `config.identity-file` failing: an IdentityFile names a file that does not exist;
     /// where that line is (`~/.ssh/config:9`).
     IdentityMissing { at: String },

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::context::Context;
+use crate::fact::Fact;
 use crate::finding::Finding;
 use crate::probes::{self, NodePlan};
 use crate::report::NodeReport;
@@ -372,6 +373,7 @@ async fn finish_node_pipelines(
                     .detail("Raise --deadline if the network is slow; everything probed before the deadline is in the report.")
                     .with("deadline_s", ctx.deadline.as_secs_f64())
                     .with("elapsed_ms", cut_at.duration_since(ctx.started).as_millis() as u64)
+                    .fact(Fact::CutShort { deadline_s: ctx.deadline.as_secs_f64().ceil() as u64 })
             } else {
                 internal_error(
                     stage.id(),

@@ -158,6 +158,20 @@ impl Settings {
             {
                 return Err(flag("user", format!("{user:?} is not a username")));
             }
+            // `fix` writes it into ~/.ssh/config, where quotes, a backslash, a leading `#`
+            // and the `%`/`$` of token and variable expansion mean something else (a
+            // stray quote makes OpenSSH refuse the whole file).
+            if let Some(c) = user
+                .chars()
+                .find(|c| matches!(c, '"' | '\'' | '\\' | '#' | '%' | '$'))
+            {
+                return Err(flag(
+                    "user",
+                    format!(
+                        "{user:?} is not a username: `{c}` means something else in ~/.ssh/config"
+                    ),
+                ));
+            }
         }
 
         let bundle = if args.no_bundle {

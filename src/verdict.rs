@@ -94,9 +94,15 @@ fn exit_status(findings: &[Finding], strict: bool, tool_failed: bool) -> ExitSta
     if tool_failed || bundle_failed {
         return ExitStatus::ToolError;
     }
+    // A run the deadline cut short did not do its job: never "no failure" for what it
+    // did not check.
+    let cut_short = findings
+        .iter()
+        .any(|f| matches!(f.fact, Some(Fact::CutShort { .. })));
     match findings.iter().map(|f| f.severity).max() {
         Some(Severity::Fail) => ExitStatus::Problems,
         Some(Severity::Warn) if strict => ExitStatus::Problems,
+        _ if cut_short => ExitStatus::ToolError,
         _ => ExitStatus::Healthy,
     }
 }

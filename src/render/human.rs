@@ -341,7 +341,10 @@ fn diagnosis(
             paint(
                 style,
                 "2",
-                &format!("because: {because} ({} confidence)", d.confidence.as_str())
+                &match because.is_empty() {
+                    true => format!("({} confidence)", d.confidence.as_str()),
+                    false => format!("because: {because} ({} confidence)", d.confidence.as_str()),
+                }
             )
         )?;
     }

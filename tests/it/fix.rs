@@ -155,7 +155,18 @@ fn fix_changes_only_what_it_means_to() {
 #[test]
 fn fix_refuses_a_username_the_site_would_flag() {
     let home = TestHome::with_config("Host slurm\n  User ml-cloud-user-id\n");
-    for bad in ["ab1234", "ml-cloud-user-id", "jane@uni-tuebingen.de"] {
+    // The last five would be read differently in ~/.ssh/config (a stray quote makes
+    // OpenSSH refuse the file), whatever the site's pattern says.
+    for bad in [
+        "ab1234",
+        "ml-cloud-user-id",
+        "jane@uni-tuebingen.de",
+        "abc\"123",
+        "ab'c",
+        "#abc",
+        "a%u",
+        "a${HOME}",
+    ] {
         let out = home.fix(&["--yes", "--user", bad]);
         assert_eq!(out.status.code(), Some(2), "{bad}");
         let err = String::from_utf8_lossy(&out.stderr);
@@ -284,6 +295,29 @@ fn settings_outside_any_block_move_under_host_star_below_the_new_blocks() {
     let again = home.fix(&["--yes", "--user", "abc123"]);
     let text = String::from_utf8_lossy(&again.stdout);
     assert!(!text.contains("Host blocks for"), "{text}");
+}
+
+#[test]
+fn new_host_blocks_go_above_an_include_outside_any_block_that_would_win() {
+    // The Include stands outside any block; the file it pulls in opens with `Host *`.
+    let home = TestHome::new();
+    home.write(".ssh/conf.d/a.conf", "Host *\n  User ml-cloud-user-id\n");
+    home.write(".ssh/config", "Include conf.d/*\n\nHost other\n  User x\n");
+    home.key("ed25519_100", "id_ed25519");
+    let before = ["other", "example.org"].map(|h| ssh_g(&home, h));
+    home.fix(&["--yes", "--user", "abc123"]);
+    let after = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    let new_block = after.find("Host slurm\n").expect("a block for slurm");
+    assert!(
+        new_block
+            < after
+                .find("Host *\nInclude conf.d/*\n")
+                .expect("the Include under Host *"),
+        "{after}"
+    );
+    assert!(ssh_g(&home, "slurm").lines().any(|l| l == "user abc123"));
+    // Every other host reads the same as before.
+    assert_eq!(["other", "example.org"].map(|h| ssh_g(&home, h)), before);
 }
 
 #[test]

@@ -601,6 +601,24 @@ fn the_deadline_cuts_the_run_short_and_says_so() {
         "{}",
         serde_json::to_string_pretty(&r["findings"]).unwrap()
     );
+    // Nothing failed in what was checked, but the rest was not: never "healthy".
+    assert_eq!(
+        r["diagnosis"][0]["id"], "diagnosis.cut-short",
+        "{}",
+        r["diagnosis"]
+    );
+    let headline = r["diagnosis"][0]["summary"].as_str().unwrap();
+    assert!(headline.contains("deadline of 2 s"), "{headline}");
+    assert!(
+        r["diagnosis"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["id"] != "diagnosis.healthy"),
+        "{}",
+        r["diagnosis"]
+    );
+    assert_eq!(r["exit_code"], 3);
 }
 
 #[test]
