@@ -99,6 +99,29 @@ fn seconds(name: &'static str, value: f64, max: f64) -> Result<Duration, Setting
     Ok(Duration::from_secs_f64(value))
 }
 
+/// Refuses a `--user` that is no username, or that ~/.ssh/config would read differently.
+fn check_user(user: &str) -> Result<(), SettingsError> {
+    if user.is_empty()
+        || user.len() > 64
+        || user.contains(|c: char| c.is_whitespace() || c.is_control() || c == '@')
+    {
+        return Err(flag("user", format!("{user:?} is not a username")));
+    }
+    // `fix` writes it into ~/.ssh/config, where quotes, a backslash, a leading `#` and
+    // the `%`/`$` of token and variable expansion mean something else (a stray quote
+    // makes OpenSSH refuse the whole file).
+    match user
+        .chars()
+        .find(|c| matches!(c, '"' | '\'' | '\\' | '#' | '%' | '$'))
+    {
+        Some(c) => Err(flag(
+            "user",
+            format!("{user:?} is not a username: `{c}` means something else in ~/.ssh/config"),
+        )),
+        None => Ok(()),
+    }
+}
+
 impl Settings {
     /// Validates `check`'s flags. `env` is the process environment (for `$HOME`).
     pub fn from_args(
@@ -152,26 +175,7 @@ impl Settings {
         }
 
         if let Some(user) = &args.user {
-            if user.is_empty()
-                || user.len() > 64
-                || user.contains(|c: char| c.is_whitespace() || c.is_control() || c == '@')
-            {
-                return Err(flag("user", format!("{user:?} is not a username")));
-            }
-            // `fix` writes it into ~/.ssh/config, where quotes, a backslash, a leading `#`
-            // and the `%`/`$` of token and variable expansion mean something else (a
-            // stray quote makes OpenSSH refuse the whole file).
-            if let Some(c) = user
-                .chars()
-                .find(|c| matches!(c, '"' | '\'' | '\\' | '#' | '%' | '$'))
-            {
-                return Err(flag(
-                    "user",
-                    format!(
-                        "{user:?} is not a username: `{c}` means something else in ~/.ssh/config"
-                    ),
-                ));
-            }
+            check_user(user)?;
         }
 
         let bundle = if args.no_bundle {
