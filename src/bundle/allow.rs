@@ -333,12 +333,21 @@ pub fn shape(token: &str) -> Shape {
 
 /// The tokens of a text, as (start, end) byte ranges: split at white space, quotes,
 /// brackets and separators that never belong to a host, path or address, with trailing
-/// sentence punctuation dropped. `[` stays (for `[host]:port`), as does `:`.
+/// sentence punctuation dropped. `[` stays (for `[host]:port`), as does `:`. Leading
+/// dots go too: the wildcard of a host pattern (`*.lab.example.org`) is a separator, and
+/// what follows it is a domain.
 pub fn tokens(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let is_sep = |c: char| c.is_whitespace() || "\"'`(),;{}|=!*?".contains(c) || (c as u32) < 0x20;
     let mut start: Option<usize> = None;
     let push = |s: usize, e: usize, out: &mut Vec<(usize, usize)>| {
+        // Not the dots of a relative path (`./x`, `../x`).
+        let token = &text[s..e];
+        let rest = token.trim_start_matches('.');
+        let s = match rest.starts_with('/') {
+            true => s,
+            false => s + (token.len() - rest.len()),
+        };
         let trimmed = text[s..e].trim_end_matches(['.', ':']);
         if !trimmed.is_empty() {
             out.push((s, s + trimmed.len()));
@@ -415,6 +424,25 @@ mod tests {
         ] {
             assert_eq!(shape(t), s, "{t}");
         }
+    }
+
+    #[test]
+    fn the_domain_of_a_wildcard_pattern_is_a_host_token() {
+        let text = "Match host ci.example.org,*.priv.example.org !*.lab.example.com ./x ../y";
+        let found: Vec<&str> = tokens(text).into_iter().map(|(s, e)| &text[s..e]).collect();
+        assert_eq!(
+            found,
+            [
+                "Match",
+                "host",
+                "ci.example.org",
+                "priv.example.org",
+                "lab.example.com",
+                "./x",
+                "../y"
+            ]
+        );
+        assert_eq!(shape("priv.example.org"), Shape::Host);
     }
 
     #[test]

@@ -259,6 +259,15 @@ impl Redactor {
             raw: raw.to_string(),
             pseudonym: pseudonym.clone(),
         });
+        // Bundle text is escaped before it is redacted: a value with a character a
+        // terminal acts on is found in its escaped form (`zed\x07`), under the same name.
+        if crate::escape::needs(raw) {
+            self.mappings.push(Mapping {
+                category,
+                raw: crate::escape::text(raw),
+                pseudonym: pseudonym.clone(),
+            });
+        }
         // Longest first, so a FQDN is replaced before its short name.
         self.mappings
             .sort_by(|a, b| b.raw.len().cmp(&a.raw.len()).then(a.raw.cmp(&b.raw)));
@@ -484,6 +493,14 @@ mod tests {
         let text = "/home/alice/.ssh/config by alice on alice-laptop (alice-laptop.lab.example.org); ALICE again; galvani-login.mlcloud.uni-tuebingen.de as pbb111";
         let out = r.redact(text);
         assert_eq!(out, "~/.ssh/config by user-1 on client-2 (client-1); user-1 again; galvani-login.mlcloud.uni-tuebingen.de as pbb111");
+    }
+
+    #[test]
+    fn a_value_with_a_control_character_is_found_in_its_escaped_form() {
+        let mut r = redactor();
+        let name = r.seed(Category::User, "zedkin\u{7}").unwrap();
+        let escaped = format!("User {}", crate::escape::text("zedkin\u{7}"));
+        assert_eq!(r.redact(&escaped), format!("User {name}"));
     }
 
     #[test]

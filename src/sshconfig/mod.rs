@@ -94,6 +94,11 @@ pub enum IncludeIssue {
         target: PathBuf,
         error: String,
     },
+    /// The doctor's own bound on files ([`MAX_FILES`]) stopped it here (OpenSSH has none).
+    TooMany {
+        file: usize,
+        line: usize,
+    },
 }
 
 /// The whole config: the user's file, the system's, and everything they include.
@@ -201,12 +206,8 @@ impl Config {
                         continue;
                     }
                     if self.files.len() >= MAX_FILES {
-                        self.include_issues.push(IncludeIssue::Unreadable {
-                            file: idx,
-                            line,
-                            target,
-                            error: "too many included files".into(),
-                        });
+                        self.include_issues
+                            .push(IncludeIssue::TooMany { file: idx, line });
                         break;
                     }
                     let t = match cache.get(&target) {

@@ -82,7 +82,11 @@ pub enum IssueKind {
 impl IssueKind {
     /// True when OpenSSH stops with an error on it.
     pub fn is_fatal(&self) -> bool {
-        !matches!(self, IssueKind::Ignored { .. } | IssueKind::Binary)
+        // A file over the doctor's size cap is the doctor's limit, not OpenSSH's.
+        !matches!(
+            self,
+            IssueKind::Ignored { .. } | IssueKind::Binary | IssueKind::TooLarge { .. }
+        )
     }
 
     /// True when the doctor reports it as a failure: fatal to OpenSSH, or a corrupted file.
@@ -96,7 +100,7 @@ impl IssueKind {
             IssueKind::Utf8Bom => "the file starts with a UTF-8 byte-order mark (as some Windows editors save it); OpenSSH reads it as part of the first keyword and stops with `Bad configuration option`".into(),
             IssueKind::Utf16 => "the file is saved as UTF-16 (e.g. by Notepad or PowerShell `>`); OpenSSH needs plain UTF-8/ASCII text and stops with `no argument after keyword`".into(),
             IssueKind::Binary => "the file contains NUL bytes (binary data): it is corrupted or not a config, and OpenSSH silently ignores the rest of each such line".into(),
-            IssueKind::TooLarge { bytes } => format!("the file is {bytes} bytes, too large to be a config; it was not evaluated"),
+            IssueKind::TooLarge { .. } => "the file is larger than the doctor reads (1 MiB): its settings were not checked (OpenSSH reads files of any size)".into(),
             IssueKind::BadOption { word, suggestion: Some(s) } => format!("`{word}` is not an ssh option (did you mean `{s}`?); OpenSSH stops with `Bad configuration option`"),
             IssueKind::BadOption { word, suggestion: None } => format!("the line is not an ssh option ({}); OpenSSH stops with `Bad configuration option`", shape(word)),
             IssueKind::NewerKeyword { keyword, since } => format!("`{keyword}` needs OpenSSH {}.{} or newer; this client stops with `Bad configuration option`", since.0, since.1),
@@ -153,13 +157,15 @@ pub fn parse(bytes: &[u8], client: Option<(u32, u32)>) -> Parsed {
         ..Parsed::default()
     };
     if bytes.len() > MAX_BYTES {
-        out.usable = false;
-        out.issues.push(Issue {
-            line: 0,
-            kind: IssueKind::TooLarge {
+        // Only the start is read: NUL bytes there make it no config at all.
+        let kind = match bytes[..MAX_BYTES].contains(&0) {
+            true => IssueKind::Binary,
+            false => IssueKind::TooLarge {
                 bytes: bytes.len() as u64,
             },
-        });
+        };
+        out.usable = false;
+        out.issues.push(Issue { line: 0, kind });
         return out;
     }
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) || looks_utf16(bytes) {

@@ -176,6 +176,7 @@ pub fn assess(cfg: &Config, home_is_account_home: bool) -> Vec<Reason> {
             IncludeIssue::NoMatch { .. } => continue,
             IncludeIssue::Loop { file, line, .. }
             | IncludeIssue::Depth { file, line }
+            | IncludeIssue::TooMany { file, line }
             | IncludeIssue::Unreadable { file, line, .. } => (*file, *line),
         };
         if !cfg.files.get(file).is_some_and(|f| f.system) {

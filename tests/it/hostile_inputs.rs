@@ -51,8 +51,51 @@ fn a_config_including_10000_files() {
     let (r, took) = timed(&home, &["--no-openssh", "--node", "slurm"]);
     assert!(took < Duration::from_secs(30), "{took:?}");
     assert_eq!(worst(&r, "config.user"), "pass");
-    // Past 1 000 files the rest is not read, and the report says so.
-    assert_eq!(worst(&r, "config.include"), "fail");
+    // Past 1 000 files the rest is not read, and the report says so: the doctor's limit,
+    // not OpenSSH's, so no "ssh fails for every host".
+    assert_eq!(worst(&r, "config.include"), "warn");
+    let include = findings(&r, "config.include");
+    assert!(
+        include
+            .iter()
+            .any(|f| f["summary"].as_str().unwrap().contains("after 1000 files")),
+        "{include:?}"
+    );
+    assert_ne!(r["diagnosis"][0]["id"], "diagnosis.config-broken");
+}
+
+#[test]
+fn a_text_config_over_the_size_cap_is_not_called_broken() {
+    // OpenSSH reads it; the doctor reads 1 MiB and says what it did not check.
+    let home = TestHome::new();
+    let mut text = String::from(GUIDE);
+    while text.len() <= 1 << 20 {
+        text.push_str("# a long comment line to make the file larger than the doctor reads\n");
+    }
+    home.write(".ssh/config", text);
+    let (r, took) = timed(&home, &["--no-openssh"]);
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(worst(&r, "config.syntax"), "warn");
+    let syntax = findings(&r, "config.syntax");
+    assert!(
+        syntax[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("larger than the doctor reads"),
+        "{syntax:?}"
+    );
+    let diagnosed: Vec<&str> = r["diagnosis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !diagnosed.contains(&"diagnosis.config-broken")
+            && !diagnosed.contains(&"diagnosis.no-config"),
+        "{diagnosed:?}"
+    );
+    assert_eq!(worst(&r, "config.alias"), "skip");
 }
 
 #[test]

@@ -27,12 +27,14 @@ const CANARIES: &[(&str, &str)] = &[
     ("Match user", "canarymatchuser"),
     ("IPv6 HostName", "fd42:cafe:beef::77"),
     ("Match host", "canarymatchhost"),
+    ("Match host wildcard", "wildcanary.example.org"),
+    ("known_hosts wildcard", "khwildcanary.example.org"),
 ];
 
 fn config(port: u16, with_commands: bool) -> String {
     let mut c = loopback_host(
         port,
-        "  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n  SetEnv LAB_TOKEN=SetEnvCanary7781\n  SendEnv LANG\n\nMatch user canarymatchuser\n  ForwardAgent no\n\nMatch host canarymatchhost\n  Compression yes\n\nHost v6\n  HostName fd42:cafe:beef::77\n\nHost bastion\n  HostName bastion.canary-corp.example.net\n  User canaryjumpuser\n  LocalForward 5432 db.canary-internal.example.net:5432\n  RemoteForward 9000 canaryremotehost:22\n  IdentityAgent /opt/canary-agent-dir/agent.sock\n  CertificateFile /srv/canarycerts/user-cert.pub\n  ControlPath /var/run/canary-control/%C\n  UserKnownHostsFile /srv/canary-kh/known_hosts\n  BindAddress 100.99.88.77\n",
+        "  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n  SetEnv LAB_TOKEN=SetEnvCanary7781\n  SendEnv LANG\n\nMatch user canarymatchuser\n  ForwardAgent no\n\nMatch host canarymatchhost\n  Compression yes\n\nMatch host ci.example.org,*.wildcanary.example.org\n  Compression yes\n\nHost v6\n  HostName fd42:cafe:beef::77\n\nHost bastion\n  HostName bastion.canary-corp.example.net\n  User canaryjumpuser\n  LocalForward 5432 db.canary-internal.example.net:5432\n  RemoteForward 9000 canaryremotehost:22\n  IdentityAgent /opt/canary-agent-dir/agent.sock\n  CertificateFile /srv/canarycerts/user-cert.pub\n  ControlPath /var/run/canary-control/%C\n  UserKnownHostsFile /srv/canary-kh/known_hosts\n  BindAddress 100.99.88.77\n",
     );
     // Without commands the config is trusted: OpenSSH reads it (a copy), and its
     // `checking match for 'user …'` lines reach the transcript.
@@ -46,7 +48,11 @@ fn bundle_for(with_commands: bool) -> (Vec<(String, String)>, tempfile::TempDir,
     let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
     let home = TestHome::with_config(config(sshd.port, with_commands));
     home.key("ed25519_100", "id_ed25519");
-    home.write(".ssh/known_hosts", sshd.known_hosts_line());
+    // The login node's line also names a wildcard pattern of another domain.
+    let line = sshd
+        .known_hosts_line()
+        .replacen(' ', ",*.khwildcanary.example.org ", 1);
+    home.write(".ssh/known_hosts", line);
     let profile = sshd.profile(&home, "");
     let out = tempfile::tempdir().unwrap();
     let zip = out.path().join("b.zip");
@@ -142,4 +148,25 @@ fn the_shipped_config_listing_is_reviewed_in_snapshots() {
     settings.add_filter(&regex::escape(&port.to_string()), "[port]");
     settings.add_filter(&format!("User {}", regex::escape(&login())), "User [login]");
     settings.bind(|| insta::assert_snapshot!("shipped_config", config));
+}
+
+#[test]
+fn a_value_with_a_control_character_is_redacted_in_its_escaped_form() {
+    // The bundle holds escaped text (`\x07`): the redactor must find the value there.
+    let home = TestHome::with_config(
+        "Host ctl\n  HostName 127.0.0.2\n  User zedcanary\u{7}\n\nHost zedcanary\u{1b}[5m\n  Port 2222\n",
+    );
+    home.key("ed25519_100", "id_ed25519");
+    let out = tempfile::tempdir().unwrap();
+    let zip = out.path().join("b.zip");
+    let o = home
+        .cmd(&["--offline", "--bundle", zip.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(zip.exists(), "{}", String::from_utf8_lossy(&o.stderr));
+    let files = read_zip_text(&zip);
+    assert_absent(&files, "zedcanary", "a value with a control character");
+    // The lines are still there for support, renamed.
+    let config = zip_entry(&files, "ssh/config.txt");
+    assert!(config.contains("  User other-user-"), "{config}");
 }

@@ -208,6 +208,10 @@ impl<'a> Syntax<'a> {
         let shown = ctx.show(&file.path);
         let p = ctx.shell_path(&file.path);
         let f = match problem {
+            FileProblem::NotText(issue @ Issue { kind: IssueKind::TooLarge { .. }, .. }) => Finding::warn(id, &shown, format!("{shown} was not checked: {}", issue.kind.describe()))
+                .detail("The doctor reads configs of up to 1 MiB, so that a huge file cannot stall it; everything it says about this file's settings is unknown, and OpenSSH was not asked about it either.")
+                .remedy(Remedy::text(format!("If {shown} is really meant to be this large, attach the bundle to a ticket; if it is not a config at all, move it aside: mv {p} {p}.broken")))
+                .with("file", &shown),
             FileProblem::NotText(issue) => Finding::fail(id, &shown, format!("{shown} is not a text config: {}", issue.kind.describe()))
                 .detail("Whatever this file is, OpenSSH cannot use it as a config. Move it aside and write a new config (see config.present for the block to paste).")
                 .remedy(Remedy::command("Move the file aside (nothing is deleted):", format!("mv {p} {p}.broken")))
@@ -325,6 +329,8 @@ impl<'a> Include<'a> {
                 .remedy(Remedy::text("Remove the Include that points back to a file that includes it.")),
             Include::Problem(IncludeIssue::Depth { file, line }) => Finding::fail(id, cs.shown(ctx, *file, *line), format!("Includes are nested deeper than OpenSSH's limit of {}", crate::sshconfig::MAX_DEPTH))
                 .remedy(Remedy::text("Flatten the Include chain.")),
+            Include::Problem(IncludeIssue::TooMany { file, line }) => Finding::warn(id, cs.shown(ctx, *file, *line), format!("the doctor stopped following Includes here, after {} files: the settings of the rest were not checked (OpenSSH reads them all)", crate::sshconfig::MAX_FILES))
+                .remedy(Remedy::text("If these Includes are meant to pull in this many files, attach the bundle to a ticket; otherwise narrow the pattern of the Include.")),
             Include::Problem(IncludeIssue::Unreadable { file, line, target, error }) => Finding::fail(id, cs.shown(ctx, *file, *line), format!("included file {} cannot be read: {error}", ctx.show(target)))
                 .remedy(Remedy::text("Make the file readable by you, or remove the Include.")),
             Include::Resolved { lines, files } => Finding::pass(
@@ -382,6 +388,8 @@ enum AliasBlock {
     Defined { at: String },
     /// The config has no block for the alias.
     Undefined,
+    /// `~/.ssh/config` is over the doctor's size cap: whether it has one is unknown.
+    NotRead,
 }
 
 impl NodeCheck for AliasBlock {
@@ -390,6 +398,7 @@ impl NodeCheck for AliasBlock {
             Some(&(file, line)) => vec![AliasBlock::Defined {
                 at: v.cs.shown(v.ctx, file, line),
             }],
+            None if v.cs.exists && v.cs.main_too_large() => vec![AliasBlock::NotRead],
             None if v.cs.exists => vec![AliasBlock::Undefined],
             None => vec![],
         }
@@ -402,6 +411,11 @@ impl NodeCheck for AliasBlock {
                 CheckId::ConfigAlias,
                 &v.subject,
                 format!("`{alias}` is defined at {at}"),
+            ),
+            AliasBlock::NotRead => Finding::skip(
+                CheckId::ConfigAlias,
+                &v.subject,
+                format!("not checked: ~/.ssh/config is larger than the doctor reads, so whether it defines `{alias}` is unknown"),
             ),
             AliasBlock::Undefined => {
                 let block = suggested_block(

@@ -79,6 +79,17 @@ impl ConfigState {
         }
     }
 
+    /// True when `~/.ssh/config` is over the doctor's size cap (so its settings are unknown).
+    pub fn main_too_large(&self) -> bool {
+        self.user_file_read()
+            && self.config.files.first().is_some_and(|f| {
+                f.parsed
+                    .issues
+                    .iter()
+                    .any(|i| matches!(i.kind, IssueKind::TooLarge { .. }))
+            })
+    }
+
     /// True when `~/.ssh/config` was read (it exists and is a readable file).
     fn user_file_read(&self) -> bool {
         self.exists && self.config.files.first().is_some_and(|f| !f.system)
