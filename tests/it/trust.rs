@@ -814,6 +814,7 @@ fn an_interruption_stops_a_running_transcript() {
     );
 }
 
+#[cfg(target_os = "linux")] // only the transcript interruption test needs it
 fn which_ssh() -> String {
     let out = std::process::Command::new("sh")
         .args(["-c", "command -v ssh"])
