@@ -83,8 +83,61 @@ pub fn key_body_lines(text: &str) -> Vec<String> {
     out
 }
 
+/// The seeds a line may hold: one pass over the line for all of them at once (a config of
+/// thousands of hosts has thousands of seeds), each candidate then confirmed by the
+/// redactor's own rule. ASCII case-insensitive, as that rule is.
+struct SeedFinder<'a> {
+    seeds: Vec<(Category, &'a str)>,
+    matcher: Option<aho_corasick::AhoCorasick>,
+}
+
+impl<'a> SeedFinder<'a> {
+    fn new(sources: &'a Sources) -> SeedFinder<'a> {
+        let seeds: Vec<(Category, &str)> = sources
+            .seeds
+            .iter()
+            .filter(|(cat, seed)| redactable(seed) && *cat != Category::HomePath)
+            .map(|(cat, seed)| (*cat, seed.as_str()))
+            .collect();
+        let matcher = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(seeds.iter().map(|(_, s)| s))
+            .ok();
+        SeedFinder { seeds, matcher }
+    }
+
+    /// The categories of the seeds found in `line`, by the redactor's rule for each.
+    fn found(&self, line: &str) -> Vec<Category> {
+        let candidates: std::collections::BTreeSet<usize> = match &self.matcher {
+            Some(m) => m
+                .find_overlapping_iter(line)
+                .map(|hit| hit.pattern().as_usize())
+                .collect(),
+            // Not built (it never fails for plain strings): every seed is a candidate.
+            None => (0..self.seeds.len()).collect(),
+        };
+        candidates
+            .into_iter()
+            .filter_map(|i| self.seeds.get(i))
+            .filter(|(cat, seed)| match cat {
+                // The redactor's own rule for paths: whole paths only.
+                Category::Path => !find_whole_path(line, seed).is_empty(),
+                _ => !find_bounded(line, seed).is_empty(),
+            })
+            .map(|(cat, _)| *cat)
+            .collect()
+    }
+}
+
 /// Searches every file and name; returns the number of files scanned, or every hit.
 pub fn check(files: &BTreeMap<String, Vec<u8>>, sources: &Sources) -> Result<usize, Vec<Leak>> {
+    let finder = SeedFinder::new(sources);
+    let homes: Vec<&str> = sources
+        .seeds
+        .iter()
+        .filter(|(cat, _)| *cat == Category::HomePath)
+        .map(|(_, seed)| seed.as_str())
+        .collect();
     let mut leaks = Vec::new();
     for (name, bytes) in files {
         let text = String::from_utf8_lossy(bytes);
@@ -118,19 +171,14 @@ pub fn check(files: &BTreeMap<String, Vec<u8>>, sources: &Sources) -> Result<usi
                     hit(i + 1, "private key marker");
                 }
             }
-            for (cat, seed) in &sources.seeds {
-                let found = match cat {
-                    // The redactor's own rule for paths: whole paths only.
-                    Category::Path => !find_whole_path(line, seed).is_empty(),
-                    _ => !find_bounded(line, seed).is_empty(),
-                };
-                if redactable(seed) && *cat != Category::HomePath && found {
-                    hit(i + 1, cat.as_str());
-                }
-                // The same rule as the redactor's: `/home/u` inside `/home/u-ticket.zip`
-                // is another path, not the home.
-                if *cat == Category::HomePath && !find_path(line, seed).is_empty() {
-                    hit(i + 1, cat.as_str());
+            for cat in finder.found(line) {
+                hit(i + 1, cat.as_str());
+            }
+            // The same rule as the redactor's: `/home/u` inside `/home/u-ticket.zip` is
+            // another path, not the home.
+            for home in &homes {
+                if !find_path(line, home).is_empty() {
+                    hit(i + 1, Category::HomePath.as_str());
                 }
             }
             for body in &sources.key_lines {

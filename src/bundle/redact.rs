@@ -136,6 +136,12 @@ pub struct Redactor {
     pub too_short: Vec<Category>,
     /// Values never redacted (login node names and addresses, the cluster user).
     keep: Vec<String>,
+    /// Each raw value seeded (ASCII lowercase) and its pseudonym: one lookup per seed
+    /// instead of a pass over every mapping (thousands for a large config).
+    known: std::collections::HashMap<String, String>,
+    /// A matcher of every raw value, with the number of mappings it was built for
+    /// (mappings only grow, and keep their order while their number stays).
+    matcher: Option<(usize, aho_corasick::AhoCorasick)>,
 }
 
 fn email_re() -> &'static Regex {
@@ -226,12 +232,8 @@ impl Redactor {
             }
             return None;
         }
-        if let Some(m) = self
-            .mappings
-            .iter()
-            .find(|m| m.raw.eq_ignore_ascii_case(raw))
-        {
-            return Some(m.pseudonym.clone());
+        if let Some(pseudonym) = self.known.get(&raw.to_ascii_lowercase()) {
+            return Some(pseudonym.clone());
         }
         let n = {
             let c = self.counters.entry(category).or_insert(0);
@@ -254,17 +256,19 @@ impl Redactor {
             Category::Token => format!("token-{n}"),
             Category::Ip => ip_pseudonym(raw, n),
         };
-        self.mappings.push(Mapping {
-            category,
-            raw: raw.to_string(),
-            pseudonym: pseudonym.clone(),
-        });
+        let mut raws = vec![raw.to_string()];
         // Bundle text is escaped before it is redacted: a value with a character a
         // terminal acts on is found in its escaped form (`zed\x07`), under the same name.
         if crate::escape::needs(raw) {
+            raws.push(crate::escape::text(raw));
+        }
+        for raw in raws {
+            self.known
+                .entry(raw.to_ascii_lowercase())
+                .or_insert_with(|| pseudonym.clone());
             self.mappings.push(Mapping {
                 category,
-                raw: crate::escape::text(raw),
+                raw,
                 pseudonym: pseudonym.clone(),
             });
         }
@@ -342,8 +346,9 @@ impl Redactor {
         skip: &std::collections::BTreeSet<String>,
     ) -> String {
         let mut out = text.to_string();
-        for m in self.mappings.clone() {
-            if skip.contains(&m.raw) {
+        let present = self.present(text);
+        for (i, m) in self.mappings.clone().into_iter().enumerate() {
+            if skip.contains(&m.raw) || !present.as_ref().is_none_or(|p| p.contains(&i)) {
                 continue;
             }
             let hits = match m.category {
@@ -369,6 +374,33 @@ impl Redactor {
             out = next;
         }
         out
+    }
+
+    /// The indexes of the mappings whose raw value occurs in `text` or in a pseudonym (a
+    /// replacement puts those in), found in one pass; `None` when no matcher could be
+    /// built (then every mapping is tried). A superset: each is confirmed by its rule.
+    fn present(&mut self, text: &str) -> Option<std::collections::BTreeSet<usize>> {
+        let n = self.mappings.len();
+        if self.matcher.as_ref().is_none_or(|(built, _)| *built != n) {
+            let matcher = aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(self.mappings.iter().map(|m| &m.raw))
+                .ok()?;
+            self.matcher = Some((n, matcher));
+        }
+        let (_, matcher) = self.matcher.as_ref()?;
+        let mut present: std::collections::BTreeSet<usize> = matcher
+            .find_overlapping_iter(text)
+            .map(|hit| hit.pattern().as_usize())
+            .collect();
+        for m in &self.mappings {
+            present.extend(
+                matcher
+                    .find_overlapping_iter(&m.pseudonym)
+                    .map(|hit| hit.pattern().as_usize()),
+            );
+        }
+        Some(present)
     }
 
     /// Puts raw values back (for `unmask`): pseudonyms are unique, so this is exact.
