@@ -188,12 +188,7 @@ fn new_host_blocks_go_above_a_host_star_that_would_win() {
     let home = TestHome::with_config(config);
     home.key("ed25519_100", "id_ed25519");
     // The report says where the block goes, for one alias and in the diagnosis.
-    let (_, report) = home.json(&["--offline"]);
-    let alias = findings(&report, "config.alias")
-        .into_iter()
-        .find(|f| f["subject"] == "Host slurm")
-        .expect("config.alias for slurm");
-    let words = alias["remedy"]["text"].as_str().unwrap();
+    let words = alias_remedy(&home);
     assert!(words.contains("above line 7 (`Host *`)"), "{words}");
     let out = home.fix(&["--yes", "--user", "abc123"]);
     let said = String::from_utf8_lossy(&out.stdout);
@@ -206,18 +201,7 @@ fn new_host_blocks_go_above_a_host_star_that_would_win() {
         "{after}"
     );
     assert!(after.contains("Host github.com\n  User git\n"), "{after}");
-    // What the real OpenSSH makes of the result: the new block's values win.
-    let g = ssh_g(&home, "slurm");
-    assert!(g.lines().any(|l| l == "user abc123"), "{g}");
-    let first_identity = g.lines().find(|l| l.starts_with("identityfile ")).unwrap();
-    assert!(
-        first_identity.ends_with("/.ssh/id_ed25519"),
-        "{first_identity}"
-    );
-    // And the doctor agrees on a second run: nothing left to add.
-    let again = home.fix(&["--yes", "--user", "abc123"]);
-    let text = String::from_utf8_lossy(&again.stdout);
-    assert!(!text.contains("Host blocks for"), "{text}");
+    assert_the_new_block_wins(&home);
 }
 
 #[test]
@@ -253,12 +237,7 @@ fn settings_outside_any_block_move_under_host_star_below_the_new_blocks() {
     let home = TestHome::with_config(config);
     home.key("ed25519_100", "id_ed25519");
     home.key("ed25519_16", "other");
-    let (_, report) = home.json(&["--offline"]);
-    let alias = findings(&report, "config.alias")
-        .into_iter()
-        .find(|f| f["subject"] == "Host slurm")
-        .expect("config.alias for slurm");
-    let words = alias["remedy"]["text"].as_str().unwrap();
+    let words = alias_remedy(&home);
     assert!(
         words.contains("to the top of ~/.ssh/config, above line 2, and a line `Host *`"),
         "{words}"
@@ -274,14 +253,9 @@ fn settings_outside_any_block_move_under_host_star_below_the_new_blocks() {
         .unwrap_or_else(|| panic!("the old top under Host *: {after}"));
     assert!(new_block < star, "{after}");
     assert!(after.ends_with("Host github.com\n  User git\n"), "{after}");
-    // What the real OpenSSH makes of it: the new block wins for the login node...
-    let g = ssh_g(&home, "slurm");
-    assert!(g.lines().any(|l| l == "user abc123"), "{g}");
-    let first_identity = g.lines().find(|l| l.starts_with("identityfile ")).unwrap();
-    assert!(
-        first_identity.ends_with("/.ssh/id_ed25519"),
-        "{first_identity}"
-    );
+    // What the real OpenSSH makes of it: the new block wins for the login node (and a
+    // second run adds nothing)...
+    assert_the_new_block_wins(&home);
     // ...and every other host keeps what the top of the file gave it.
     let other = ssh_g(&home, "example.org");
     assert!(other.lines().any(|l| l == "user someone-else"), "{other}");
@@ -291,10 +265,6 @@ fn settings_outside_any_block_move_under_host_star_below_the_new_blocks() {
             .any(|l| l.starts_with("identityfile ") && l.ends_with("/.ssh/other")),
         "{other}"
     );
-    // The doctor agrees on a second run: nothing left to add.
-    let again = home.fix(&["--yes", "--user", "abc123"]);
-    let text = String::from_utf8_lossy(&again.stdout);
-    assert!(!text.contains("Host blocks for"), "{text}");
 }
 
 #[test]
@@ -344,6 +314,31 @@ fn an_identity_file_naming_a_missing_key_is_pointed_at_the_unused_one() {
         "{}",
         again["findings"]
     );
+}
+
+/// The words of the `config.alias` remedy for `slurm`: where the report says its block goes.
+fn alias_remedy(home: &TestHome) -> String {
+    let (_, report) = home.json(&["--offline"]);
+    let alias = findings(&report, "config.alias")
+        .into_iter()
+        .find(|f| f["subject"] == "Host slurm")
+        .expect("config.alias for slurm");
+    alias["remedy"]["text"].as_str().unwrap().to_string()
+}
+
+/// After `fix --user abc123`: the real OpenSSH takes the new block's User and key first
+/// for `slurm`, and a second run of fix has no block left to add.
+fn assert_the_new_block_wins(home: &TestHome) {
+    let g = ssh_g(home, "slurm");
+    assert!(g.lines().any(|l| l == "user abc123"), "{g}");
+    let first_identity = g.lines().find(|l| l.starts_with("identityfile ")).unwrap();
+    assert!(
+        first_identity.ends_with("/.ssh/id_ed25519"),
+        "{first_identity}"
+    );
+    let again = home.fix(&["--yes", "--user", "abc123"]);
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(!text.contains("Host blocks for"), "{text}");
 }
 
 /// What the real OpenSSH makes of the home's config for `alias` (`ssh -G`).
