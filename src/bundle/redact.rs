@@ -139,9 +139,29 @@ pub struct Redactor {
     /// Each raw value seeded (ASCII lowercase) and its pseudonym: one lookup per seed
     /// instead of a pass over every mapping (thousands for a large config).
     known: std::collections::HashMap<String, String>,
-    /// A matcher of every raw value, with the number of mappings it was built for
+    /// The number of mappings when they were last put in order (longest raw value
+    /// first): sorting on every seed made seeding quadratic in the number of seeds.
+    sorted: usize,
+    /// A matcher of every raw value, built for the ordered mappings of that number
     /// (mappings only grow, and keep their order while their number stays).
-    matcher: Option<(usize, aho_corasick::AhoCorasick)>,
+    matcher: Option<Matcher>,
+}
+
+/// Lines longer than this are redacted word by word where that gives the same result.
+const LONG_LINE: usize = 4096;
+
+/// Finds which mappings a text may hold, in one pass over it.
+#[derive(Debug, Clone)]
+struct Matcher {
+    /// The number of mappings it was built for.
+    built: usize,
+    automaton: aho_corasick::AhoCorasick,
+    /// The mappings whose raw value occurs in some pseudonym: a replacement can put them
+    /// into any text, so they are always candidates.
+    in_pseudonyms: std::collections::BTreeSet<usize>,
+    /// True when some raw value holds a line break (an environment value can): then
+    /// the whole text is searched at once, not line by line.
+    multiline: bool,
 }
 
 fn email_re() -> &'static Regex {
@@ -272,9 +292,6 @@ impl Redactor {
                 pseudonym: pseudonym.clone(),
             });
         }
-        // Longest first, so a FQDN is replaced before its short name.
-        self.mappings
-            .sort_by(|a, b| b.raw.len().cmp(&a.raw.len()).then(a.raw.cmp(&b.raw)));
         Some(pseudonym)
     }
 
@@ -340,15 +357,62 @@ impl Redactor {
 
     /// Replaces every seed in `text` but those in `skip` (already applied: a second
     /// pass must not rewrite pseudonyms).
+    ///
+    /// Seeds are applied one after the other, longest first (a FQDN before its short
+    /// name), each only where its rule allows. No seed spans a line (unless one holds a
+    /// line break), so this is done line by line with the same result: a text that
+    /// holds thousands of seeds (a large config) is then not rewritten once per seed.
     pub fn redact_except(
         &mut self,
         text: &str,
         skip: &std::collections::BTreeSet<String>,
     ) -> String {
-        let mut out = text.to_string();
-        let present = self.present(text);
-        for (i, m) in self.mappings.clone().into_iter().enumerate() {
-            if skip.contains(&m.raw) || !present.as_ref().is_none_or(|p| p.contains(&i)) {
+        self.order();
+        let Some(matcher) = self.matcher.take() else {
+            // No matcher: every mapping is tried on the whole text.
+            let all: Vec<usize> = (0..self.mappings.len()).collect();
+            return self.apply(text, &all, skip);
+        };
+        let out = if matcher.multiline {
+            let candidates = matcher.candidates(text);
+            self.apply(text, &candidates, skip)
+        } else {
+            let mut out = String::with_capacity(text.len());
+            for line in text.split_inclusive('\n') {
+                let candidates = matcher.candidates(line);
+                // A long line (a `Host` line of thousands of names) is taken word by
+                // word when no seed it may hold spans a space: the same result again.
+                let spaced = || {
+                    candidates
+                        .iter()
+                        .any(|&i| self.mappings[i].raw.contains(char::is_whitespace))
+                };
+                if line.len() > LONG_LINE && !spaced() {
+                    for word in line.split_inclusive(char::is_whitespace) {
+                        let candidates = matcher.candidates(word);
+                        out.push_str(&self.apply(word, &candidates, skip));
+                    }
+                } else {
+                    out.push_str(&self.apply(line, &candidates, skip));
+                }
+            }
+            out
+        };
+        self.matcher = Some(matcher);
+        out
+    }
+
+    /// Applies the mappings `candidates` (indexes, in order) to `text`, one after the other.
+    fn apply(
+        &mut self,
+        text: &str,
+        candidates: &[usize],
+        skip: &std::collections::BTreeSet<String>,
+    ) -> String {
+        let mut out = std::borrow::Cow::Borrowed(text);
+        for &i in candidates {
+            let m = &self.mappings[i];
+            if skip.contains(&m.raw) {
                 continue;
             }
             let hits = match m.category {
@@ -371,36 +435,23 @@ impl Redactor {
                 last = e;
             }
             next.push_str(&out[last..]);
-            out = next;
+            out = std::borrow::Cow::Owned(next);
         }
-        out
+        out.into_owned()
     }
 
-    /// The indexes of the mappings whose raw value occurs in `text` or in a pseudonym (a
-    /// replacement puts those in), found in one pass; `None` when no matcher could be
-    /// built (then every mapping is tried). A superset: each is confirmed by its rule.
-    fn present(&mut self, text: &str) -> Option<std::collections::BTreeSet<usize>> {
+    /// Puts the mappings in order (longest raw value first, so a FQDN is replaced
+    /// before its short name) and builds the matcher for them, when seeds were added.
+    fn order(&mut self) {
         let n = self.mappings.len();
-        if self.matcher.as_ref().is_none_or(|(built, _)| *built != n) {
-            let matcher = aho_corasick::AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build(self.mappings.iter().map(|m| &m.raw))
-                .ok()?;
-            self.matcher = Some((n, matcher));
+        if self.sorted != n {
+            self.mappings
+                .sort_by(|a, b| b.raw.len().cmp(&a.raw.len()).then(a.raw.cmp(&b.raw)));
+            self.sorted = n;
         }
-        let (_, matcher) = self.matcher.as_ref()?;
-        let mut present: std::collections::BTreeSet<usize> = matcher
-            .find_overlapping_iter(text)
-            .map(|hit| hit.pattern().as_usize())
-            .collect();
-        for m in &self.mappings {
-            present.extend(
-                matcher
-                    .find_overlapping_iter(&m.pseudonym)
-                    .map(|hit| hit.pattern().as_usize()),
-            );
+        if self.matcher.as_ref().is_none_or(|m| m.built != n) {
+            self.matcher = Matcher::build(&self.mappings);
         }
-        Some(present)
     }
 
     /// Puts raw values back (for `unmask`): pseudonyms are unique, so this is exact.
@@ -424,6 +475,40 @@ impl Redactor {
             out = next;
         }
         out
+    }
+}
+
+impl Matcher {
+    /// A matcher of every mapping's raw value; `None` when none can be built (then
+    /// every mapping is tried on every text).
+    fn build(mappings: &[Mapping]) -> Option<Matcher> {
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(mappings.iter().map(|m| &m.raw))
+            .ok()?;
+        let in_pseudonyms = mappings
+            .iter()
+            .flat_map(|m| automaton.find_overlapping_iter(&m.pseudonym))
+            .map(|hit| hit.pattern().as_usize())
+            .collect();
+        Some(Matcher {
+            built: mappings.len(),
+            in_pseudonyms,
+            multiline: mappings.iter().any(|m| m.raw.contains('\n')),
+            automaton,
+        })
+    }
+
+    /// The indexes, in order, of the mappings whose raw value occurs in `text` or in a
+    /// pseudonym: a superset, each is confirmed by its rule.
+    fn candidates(&self, text: &str) -> Vec<usize> {
+        let mut found: std::collections::BTreeSet<usize> = self
+            .automaton
+            .find_overlapping_iter(text)
+            .map(|hit| hit.pattern().as_usize())
+            .collect();
+        found.extend(self.in_pseudonyms.iter().copied());
+        found.into_iter().collect()
     }
 }
 
@@ -584,6 +669,54 @@ mod tests {
             Some("user-1".into()),
             "same value, same pseudonym"
         );
+    }
+
+    /// Every mapping tried on the whole text, one after the other: what
+    /// `redact_except` must equal however it splits the text.
+    fn whole_text(r: &mut Redactor, text: &str) -> String {
+        r.order();
+        let all: Vec<usize> = (0..r.mappings.len()).collect();
+        r.apply(text, &all, &std::collections::BTreeSet::new())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn line_by_line_and_word_by_word_equal_the_whole_text(
+            words in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "alice", "alice-laptop", "alice-laptop.lab.example.org", "/home/alice",
+                    "/home/alice/.ssh/id_work", "~/.ssh/id_work", "ssh -W %h:%p jump",
+                    "jump", "x", "alicex", ".", ",", "line\nbreak", "", "é",
+                ]),
+                0..40,
+            ),
+            separators in proptest::collection::vec(
+                proptest::sample::select(vec![" ", "\n", "", "\t", "/", "@", ".\n", "\r\n"]),
+                40,
+            ),
+            long in proptest::bool::ANY,
+            multiline_seed in proptest::bool::ANY,
+        ) {
+            let mut r = redactor();
+            r.seed(Category::Path, "/home/alice/.ssh/id_work");
+            r.seed(Category::Path, "~/.ssh/id_work");
+            r.seed(Category::Command, "ssh -W %h:%p jump");
+            r.seed(Category::Host, "jump");
+            if multiline_seed {
+                r.seed(Category::EnvValue, "line\nbreak");
+            }
+            let mut text: String = words
+                .iter()
+                .zip(&separators)
+                .flat_map(|(w, s)| [*w, *s])
+                .collect();
+            if long {
+                // Past LONG_LINE, a line is taken word by word.
+                text = format!("{} {text}", "pad ".repeat(LONG_LINE / 4 + 1));
+            }
+            let expected = whole_text(&mut r.clone(), &text);
+            proptest::prop_assert_eq!(r.redact(&text), expected);
+        }
     }
 
     #[test]
