@@ -347,43 +347,70 @@ fn fix(args: &crate::cli::FixArgs, env: BTreeMap<String, String>, argv: Vec<Stri
     // The copies handed to OpenSSH are not needed past the plan, and the question below
     // may be answered with Ctrl-C, which drops nothing.
     crate::tempdirs::remove_all();
+    // What `fix` says goes to standard output; when that is closed (`| head`), nothing
+    // is changed: a change nobody was shown is not made.
+    let mut out = std::io::stdout();
+    let mut say = |text: &str| -> std::io::Result<()> {
+        out.write_all(text.as_bytes())?;
+        out.flush()
+    };
     if plan.is_empty() {
-        println!("Nothing to fix on this machine: no local change would help.");
+        let mut text = if plan.notes.is_empty() {
+            "Nothing to fix on this machine: no local change would help.\n".to_string()
+        } else {
+            "Nothing that `fix` may change by itself. By hand:\n".to_string()
+        };
         for n in &plan.notes {
-            println!("note: {}", crate::escape::text(n));
+            text.push_str(&format!("note: {}\n", crate::escape::text(n)));
         }
+        let _ = say(&text);
         return ExitStatus::Healthy;
     }
-    println!("mlc-doctor fix would make these changes:\n");
-    print!("{}", plan.describe());
-    let _ = std::io::stdout().flush();
+    let shown = say(&format!(
+        "mlc-doctor fix would make these changes:\n\n{}",
+        plan.describe()
+    ));
+    if let Err(e) = shown {
+        return fatal(&format!(
+            "nothing was changed: the changes could not be shown ({e})"
+        ));
+    }
     let go = if args.yes {
         true
     } else if std::io::stdin().is_terminal() {
-        print!("\nApply them? [y/N] ");
-        let _ = std::io::stdout().flush();
+        if let Err(e) = say("\nApply them? [y/N] ") {
+            return fatal(&format!(
+                "nothing was changed: the question could not be shown ({e})"
+            ));
+        }
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
         matches!(answer.trim(), "y" | "Y" | "yes")
     } else {
-        println!("\nNothing was changed: there is no terminal to ask. Run `mlc-doctor fix --yes` to apply.");
+        let _ = say("\nNothing was changed: there is no terminal to ask. Run `mlc-doctor fix --yes` to apply.\n");
         return ExitStatus::Healthy;
     };
     if !go {
-        println!("Nothing was changed.");
+        let _ = say("Nothing was changed.\n");
         return ExitStatus::Healthy;
     }
     let stamp = ctx.started_at.strftime("%Y%m%dT%H%M%SZ").to_string();
     match crate::fix::apply(&plan, &stamp) {
         Ok(done) => {
-            println!();
+            let mut text = "\n".to_string();
             for d in done {
-                println!("done: {}", crate::escape::text(&d));
+                text.push_str(&format!("done: {}\n", crate::escape::text(&d)));
+            }
+            // Done is done: a closed output no longer changes the outcome.
+            if say(&text).is_err() {
+                return ExitStatus::Healthy;
             }
         }
         Err(e) => return fatal(&e),
     }
-    println!("\nThe checks again:\n");
+    if say("\nThe checks again:\n\n").is_err() {
+        return ExitStatus::Healthy;
+    }
     let mut again = check_args;
     again.quiet = true;
     again.verbose = 0;

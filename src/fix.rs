@@ -171,12 +171,23 @@ fn plan_config(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
     let mut edit = ConfigEdit::new(before.as_deref().unwrap_or_default());
     let user = known_user(ctx, state);
     edit.replace_placeholder_users(ctx, cs, user.as_deref(), &mut plan.notes);
-    edit.repoint_missing_identity_files(ctx, state, cs);
-    edit.add_identities_only(ctx, cs);
+    edit.repoint_missing_identity_files(ctx, state, cs, &mut plan.notes);
+    edit.add_identities_only(ctx, state, cs);
     edit.ignore_use_keychain(main);
     edit.add_missing_hosts(ctx, state, cs, user.as_deref(), &mut plan.notes);
     edit.apply_inserts();
     plan.edits.extend(edit.finish(path, shown, before));
+}
+
+/// A note for a line `fix` does not edit because it is in an Included file.
+fn included_line(ctx: &Context, cs: &ConfigState, file: usize, line: usize, what: &str) -> String {
+    let shown = cs
+        .config
+        .files
+        .get(file)
+        .map(|f| ctx.show(&f.path))
+        .unwrap_or_else(|| "an Included file".into());
+    format!("{what} at {shown}:{line}: `fix` edits only ~/.ssh/config, so change that line by hand")
 }
 
 /// Why `fix` may not edit the config at `path` at all (a link on the way, another
@@ -244,16 +255,30 @@ struct ConfigEdit {
     /// (line index to insert before, lines): applied from the bottom up.
     inserts: Vec<(usize, Vec<String>)>,
     why: Vec<String>,
+    /// The lines whose IdentityFile now names the user's key.
+    repointed: Vec<usize>,
 }
 
 impl ConfigEdit {
-    /// The lines of `text` (empty for a new file), keeping its line ending.
+    /// The lines of `text` (empty for a new file), keeping its line ending. A UTF-8
+    /// byte-order mark goes: OpenSSH reads it as part of the first keyword and stops.
     fn new(text: &str) -> Self {
+        let (text, bom) = match text.strip_prefix('\u{feff}') {
+            Some(rest) => (rest, true),
+            None => (text, false),
+        };
         ConfigEdit {
             nl: if text.contains("\r\n") { "\r\n" } else { "\n" },
             lines: text.lines().map(str::to_string).collect(),
             inserts: Vec::new(),
-            why: Vec::new(),
+            why: bom
+                .then(|| {
+                    "the byte-order mark at the start of the file removed (OpenSSH stops on it)"
+                        .to_string()
+                })
+                .into_iter()
+                .collect(),
+            repointed: Vec::new(),
         }
     }
 
@@ -270,7 +295,17 @@ impl ConfigEdit {
             let Some(a) = cs.effective.get(alias).and_then(|e| e.first("user")) else {
                 continue;
             };
-            if a.file != 0 || !is_placeholder(ctx, a.value()) {
+            if !is_placeholder(ctx, a.value()) {
+                continue;
+            }
+            if a.file != 0 {
+                notes.push(included_line(
+                    ctx,
+                    cs,
+                    a.file,
+                    a.line,
+                    &format!("User `{}` for {alias} is a placeholder", a.value()),
+                ));
                 continue;
             }
             let Some(u) = user else {
@@ -307,6 +342,7 @@ impl ConfigEdit {
         ctx: &Context,
         state: &RunState,
         cs: &ConfigState,
+        notes: &mut Vec<String>,
     ) {
         let used = state
             .keys
@@ -331,11 +367,25 @@ impl ConfigEdit {
             };
             let assigned = eff.values.get("identityfile").into_iter().flatten();
             for (a, path) in assigned.zip(&plan.identity_files) {
-                if a.file == 0
-                    && std::fs::symlink_metadata(path).is_err()
-                    && !lines.contains(&a.line)
-                {
+                if std::fs::symlink_metadata(path).is_ok() || lines.contains(&a.line) {
+                    continue;
+                }
+                if a.file == 0 {
                     lines.push(a.line);
+                } else {
+                    let note = included_line(
+                        ctx,
+                        cs,
+                        a.file,
+                        a.line,
+                        &format!(
+                            "IdentityFile `{}` names no file (your key is {key})",
+                            a.value()
+                        ),
+                    );
+                    if !notes.contains(&note) {
+                        notes.push(note);
+                    }
                 }
             }
         }
@@ -353,6 +403,7 @@ impl ConfigEdit {
                 continue;
             }
             *line = format!("{}{keyword} {key}", &line[..indent_len]);
+            self.repointed.push(number);
             self.why.push(format!(
                 "IdentityFile on line {number} → `{key}` (the file it named does not exist)"
             ));
@@ -360,13 +411,30 @@ impl ConfigEdit {
     }
 
     /// `IdentitiesOnly yes` where an IdentityFile is set in a block of the alias's own
-    /// (never in `Host *`) and nothing sets IdentitiesOnly.
-    fn add_identities_only(&mut self, ctx: &Context, cs: &ConfigState) {
+    /// (never in `Host *`), one of its IdentityFiles exists, and nothing sets
+    /// IdentitiesOnly. (With none that exists, the agent's keys are all ssh offers:
+    /// IdentitiesOnly would turn a working login into `Permission denied`.)
+    fn add_identities_only(&mut self, ctx: &Context, state: &RunState, cs: &ConfigState) {
         for alias in &ctx.nodes {
             let Some(eff) = cs.effective.get(alias) else {
                 continue;
             };
             if eff.get("identitiesonly").is_some() {
+                continue;
+            }
+            let repointed = eff
+                .values
+                .get("identityfile")
+                .into_iter()
+                .flatten()
+                .any(|a| a.file == 0 && self.repointed.contains(&a.line));
+            let exists = state
+                .plans
+                .iter()
+                .filter(|p| &p.alias == alias)
+                .flat_map(|p| &p.identity_files)
+                .any(|f| std::fs::metadata(f).is_ok_and(|m| m.is_file()));
+            if !repointed && !exists {
                 continue;
             }
             let block = eff
@@ -528,6 +596,30 @@ impl ConfigEdit {
     }
 }
 
+/// An error when the file of `e` is no longer what the plan read (`before`).
+fn unchanged(e: &FileEdit) -> Result<(), String> {
+    let changed = || {
+        format!(
+            "{} changed since `fix` read it; nothing was changed: run `mlc-doctor fix` again",
+            e.shown
+        )
+    };
+    let now = match std::fs::symlink_metadata(&e.path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Err(format!("cannot read {}: {err}", e.shown)),
+        Ok(m) if !m.is_file() => return Err(changed()),
+        Ok(m) if m.len() > MAX_EDIT => return Err(changed()),
+        Ok(_) => {
+            Some(std::fs::read(&e.path).map_err(|err| format!("cannot read {}: {err}", e.shown))?)
+        }
+    };
+    if now.as_deref() == e.before.as_ref().map(String::as_bytes) {
+        Ok(())
+    } else {
+        Err(changed())
+    }
+}
+
 /// What `fix` would do for this run's facts.
 pub fn plan(ctx: &Context, state: &RunState) -> FixPlan {
     let mut plan = FixPlan::default();
@@ -539,9 +631,31 @@ pub fn plan(ctx: &Context, state: &RunState) -> FixPlan {
 /// Applies the plan: backups first, then atomic writes, then modes. `stamp` names the
 /// backups (`config.mlc-doctor-<stamp>.bak`).
 pub fn apply(plan: &FixPlan, stamp: &str) -> Result<Vec<String>, String> {
+    // Nothing is written when a file changed since the plan read it (an edit made while
+    // the question waited would be lost: the backup holds what the plan read).
+    for e in &plan.edits {
+        unchanged(e)?;
+    }
     let mut done = Vec::new();
     for e in &plan.edits {
         let dir = e.path.parent().ok_or("no directory")?;
+        if e.before.is_none() && std::fs::symlink_metadata(dir).is_err() {
+            // A new user's first config: ~/.ssh is made as ssh-keygen makes it (0700),
+            // in a home that exists.
+            if !dir.parent().is_some_and(Path::is_dir) {
+                return Err(format!(
+                    "cannot write {}: its folder's parent does not exist",
+                    e.shown
+                ));
+            }
+            let folder = e
+                .shown
+                .rsplit_once(['/', '\\'])
+                .map_or_else(|| dir.display().to_string(), |(d, _)| d.to_string());
+            crate::platform::private_dir(dir)
+                .map_err(|err| format!("cannot create {folder}: {err}"))?;
+            done.push(format!("created {folder} (mode 700)"));
+        }
         if let Some(before) = &e.before {
             let name = e
                 .path
@@ -577,4 +691,57 @@ pub fn apply(plan: &FixPlan, stamp: &str) -> Result<Vec<String>, String> {
         done.push(format!("chmod {:o} {}", m.to, m.shown));
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edit_of(path: &Path, before: Option<&str>) -> FixPlan {
+        FixPlan {
+            edits: vec![FileEdit {
+                path: path.to_path_buf(),
+                shown: "~/.ssh/config".into(),
+                before: before.map(str::to_string),
+                after: "Host slurm\n".into(),
+                why: vec!["test".into()],
+            }],
+            ..FixPlan::default()
+        }
+    }
+
+    #[test]
+    fn a_file_changed_since_the_plan_is_left_as_it_is_and_not_backed_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, "Host a\n").unwrap();
+        let plan = edit_of(&path, Some("Host a\n"));
+        // Edited while the question waited.
+        std::fs::write(&path, "Host a\nHost important\n").unwrap();
+        let err = apply(&plan, "stamp").unwrap_err();
+        assert!(err.contains("changed since `fix` read it"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "Host a\nHost important\n"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no backup, no temp file"
+        );
+        // Created meanwhile, where the plan saw none.
+        let fresh = dir.path().join("new");
+        let plan = edit_of(&fresh, None);
+        std::fs::write(&fresh, "mine\n").unwrap();
+        assert!(apply(&plan, "stamp").is_err());
+        assert_eq!(std::fs::read_to_string(&fresh).unwrap(), "mine\n");
+        // Unchanged: applied, with a backup.
+        let plan = edit_of(&path, Some("Host a\nHost important\n"));
+        apply(&plan, "stamp").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "Host slurm\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("config.mlc-doctor-stamp.bak")).unwrap(),
+            "Host a\nHost important\n"
+        );
+    }
 }

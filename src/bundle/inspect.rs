@@ -2,7 +2,7 @@
 //! private-key shape checks) and prints its report for the support engineer.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write as _};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -15,6 +15,9 @@ const ENTRY_CAP: u64 = 16 << 20;
 const TOTAL_CAP: u64 = 128 << 20;
 /// Largest bundle file opened at all.
 const FILE_CAP: u64 = 256 << 20;
+
+/// Problems printed one per line; the rest are counted.
+const SHOWN_PROBLEMS: usize = 20;
 
 /// What verification found.
 #[derive(Debug, Default)]
@@ -112,6 +115,15 @@ pub fn verify(path: &Path) -> Result<Verification, String> {
             v.manifest = Some(m);
         }
     }
+    // The report is what support reads: one that is missing or is no JSON is a problem
+    // even when the manifest vouches for its bytes.
+    match v.files.get("report.json") {
+        None => v.problems.push("report.json is missing".into()),
+        Some(b) if serde_json::from_slice::<serde_json::Value>(b).is_err() => {
+            v.problems.push("report.json is not valid JSON".into());
+        }
+        Some(_) => {}
+    }
     let sources = leakcheck::Sources {
         vocabulary: vocabulary(&v.files),
         ..leakcheck::Sources::default()
@@ -181,13 +193,25 @@ pub fn command(zip: &Path, json: bool) -> ExitStatus {
             "report": report,
         });
         crate::escape::json(&mut doc);
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        // A closed output (`| head`) ends the printing, not the verdict.
+        let _ = writeln!(std::io::stdout(), "{text}");
     } else {
-        for p in v.problems.iter().chain(&v.leaks) {
+        // A bundle of thousands of bad entries: the first problems and a count.
+        let all: Vec<&String> = v.problems.iter().chain(&v.leaks).collect();
+        for p in all.iter().take(SHOWN_PROBLEMS) {
             eprintln!("mlc-doctor: bundle problem: {}", crate::escape::text(p));
         }
+        if all.len() > SHOWN_PROBLEMS {
+            eprintln!(
+                "mlc-doctor: … and {} more problems (all of them: `bundle inspect --json`)",
+                all.len() - SHOWN_PROBLEMS
+            );
+        }
         match v.files.get("report.txt") {
-            Some(b) => print!("{}", crate::escape::bytes(b)),
+            Some(b) => {
+                let _ = write!(std::io::stdout(), "{}", crate::escape::bytes(b));
+            }
             None => eprintln!("mlc-doctor: the bundle has no report.txt"),
         }
         if verified {

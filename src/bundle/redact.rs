@@ -192,17 +192,11 @@ pub fn find_bounded(hay: &str, needle: &str) -> Vec<(usize, usize)> {
     }
     let lower_hay = hay.to_ascii_lowercase();
     let lower_needle = needle.to_ascii_lowercase();
-    let (first, last) = (
-        needle.chars().next().unwrap_or(' '),
-        needle.chars().last().unwrap_or(' '),
-    );
     let mut from = 0;
     while let Some(pos) = lower_hay[from..].find(&lower_needle) {
         let start = from + pos;
         let end = start + needle.len();
-        let before_ok = !wordy(first) || hay[..start].chars().next_back().is_none_or(|c| !wordy(c));
-        let after_ok = !wordy(last) || hay[end..].chars().next().is_none_or(|c| !wordy(c));
-        if before_ok && after_ok {
+        if bounded(hay, start, end, needle) {
             out.push((start, end));
             from = end;
         } else {
@@ -454,28 +448,50 @@ impl Redactor {
         }
     }
 
-    /// Puts raw values back (for `unmask`): pseudonyms are unique, so this is exact.
+    /// Puts raw values back (for `unmask`): pseudonyms are unique, so this is exact. One
+    /// pass: a raw value put back is never read again as a pseudonym.
     pub fn unmask(mappings: &[Mapping], text: &str) -> String {
-        let mut ordered: Vec<&Mapping> = mappings
+        let ordered: Vec<&Mapping> = mappings
             .iter()
-            .filter(|m| m.category != Category::HomePath)
+            .filter(|m| m.category != Category::HomePath && !m.pseudonym.is_empty())
             .collect();
-        ordered.sort_by_key(|m| std::cmp::Reverse(m.pseudonym.len()));
-        let mut out = text.to_string();
-        for m in ordered {
-            let hits = find_bounded(&out, &m.pseudonym);
-            let mut next = String::with_capacity(out.len());
-            let mut last = 0;
-            for (s, e) in hits {
-                next.push_str(&out[last..s]);
-                next.push_str(&m.raw);
-                last = e;
+        let Ok(automaton) = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(ordered.iter().map(|m| &m.pseudonym))
+        else {
+            return text.to_string();
+        };
+        // Every place a pseudonym stands as a whole word; at each place the longest.
+        let mut hits: Vec<(usize, usize, usize)> = automaton
+            .find_overlapping_iter(text)
+            .map(|h| (h.start(), h.end(), h.pattern().as_usize()))
+            .filter(|&(s, e, i)| bounded(text, s, e, &ordered[i].pseudonym))
+            .collect();
+        hits.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for (s, e, i) in hits {
+            if s < last {
+                continue;
             }
-            next.push_str(&out[last..]);
-            out = next;
+            out.push_str(&text[last..s]);
+            out.push_str(&ordered[i].raw);
+            last = e;
         }
+        out.push_str(&text[last..]);
         out
     }
+}
+
+/// True when `needle` found at `start..end` of `hay` is not inside a longer word (the
+/// rule of [`find_bounded`]).
+fn bounded(hay: &str, start: usize, end: usize, needle: &str) -> bool {
+    let (first, last) = (
+        needle.chars().next().unwrap_or(' '),
+        needle.chars().last().unwrap_or(' '),
+    );
+    (!wordy(first) || hay[..start].chars().next_back().is_none_or(|c| !wordy(c)))
+        && (!wordy(last) || hay[end..].chars().next().is_none_or(|c| !wordy(c)))
 }
 
 impl Matcher {

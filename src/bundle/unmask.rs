@@ -2,7 +2,7 @@
 //! pseudonym map kept on this machine.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 
 use super::redact::{Mapping, Redactor};
@@ -57,6 +57,9 @@ fn newest_map(env: &BTreeMap<String, String>) -> Option<PathBuf> {
 }
 
 /// Reads FILE (or stdin), replaces pseudonyms with real values, prints the result. The
+/// The most text `unmask` reads.
+const MAX_INPUT: u64 = 16 << 20;
+
 /// map is the one given, else the one made for a bundle the text names, else the newest;
 /// stderr names it. A map made for another bundle than the one the text names is refused.
 pub fn command(
@@ -64,15 +67,28 @@ pub fn command(
     map: Option<&Path>,
     env: &BTreeMap<String, String>,
 ) -> ExitStatus {
-    let mut text = String::new();
+    // Text from support: any bytes (not UTF-8 is shown as U+FFFD, from a file or a pipe
+    // alike), up to a size that no message from support reaches.
+    let mut bytes = Vec::new();
     let read = match file {
-        None => std::io::stdin().read_to_string(&mut text).map(|_| ()),
-        Some(p) if p == Path::new("-") => std::io::stdin().read_to_string(&mut text).map(|_| ()),
-        Some(p) => std::fs::read(p).map(|b| text = String::from_utf8_lossy(&b).into_owned()),
+        None => std::io::stdin().take(MAX_INPUT + 1).read_to_end(&mut bytes),
+        Some(p) if p == Path::new("-") => {
+            std::io::stdin().take(MAX_INPUT + 1).read_to_end(&mut bytes)
+        }
+        Some(p) => {
+            std::fs::File::open(p).and_then(|f| f.take(MAX_INPUT + 1).read_to_end(&mut bytes))
+        }
     };
     if let Err(e) = read {
         return crate::app::fatal(&format!("cannot read the input: {e}"));
     }
+    if bytes.len() as u64 > MAX_INPUT {
+        return crate::app::fatal(&format!(
+            "the input is larger than {} MiB: give unmask the message from support, not a whole file",
+            MAX_INPUT >> 20
+        ));
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     let named = named_bundles(&text);
     let map_path = match map
         .map(Path::to_path_buf)
@@ -107,7 +123,8 @@ pub fn command(
         }
     );
     // Text from support goes to the user's terminal: nothing in it may act on it.
-    print!(
+    let _ = write!(
+        std::io::stdout(),
         "{}",
         crate::escape::multiline(&Redactor::unmask(&map_file.mappings, &text))
     );

@@ -436,3 +436,76 @@ fn the_leak_gate_refuses_a_forced_canary_and_writes_nothing() {
         );
     }
 }
+
+#[test]
+fn a_report_that_is_no_json_fails_inspection_and_many_problems_are_counted() {
+    use sha2::Digest;
+    let s = scenario();
+    let (_, zip) = s.run(&[]);
+    let mut files: std::collections::BTreeMap<String, Vec<u8>> =
+        read_zip(&zip).into_iter().collect();
+    let bad = b"{ not json".to_vec();
+    // The manifest vouches for the broken report (hashes consistent).
+    let mut manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    for f in manifest["files"].as_array_mut().unwrap() {
+        if f["path"] == "report.json" {
+            f["size"] = bad.len().into();
+            f["sha256"] = sha2::Sha256::digest(&bad)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .into();
+        }
+    }
+    files.insert("report.json".into(), bad);
+    files.insert(
+        "manifest.json".into(),
+        serde_json::to_vec(&manifest).unwrap(),
+    );
+    for i in 0..30 {
+        files.insert(format!("extra/{i}.txt"), b"x".to_vec());
+    }
+    let broken = s.out.path().join("broken.zip");
+    {
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&broken).unwrap());
+        for (name, bytes) in &files {
+            w.start_file(name.as_str(), zip::write::SimpleFileOptions::default())
+                .unwrap();
+            std::io::Write::write_all(&mut w, bytes).unwrap();
+        }
+        w.finish().unwrap();
+    }
+    let out = doctor()
+        .args(["bundle", "inspect"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("bundle problem:").count(), 20, "{err}");
+    assert!(err.contains("… and 11 more problems"), "{err}");
+    let out = doctor()
+        .args(["bundle", "inspect", "--json"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["verified"], false);
+    assert!(doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "report.json is not valid JSON"));
+    // A reader that goes away early (`| head -c 10`) ends the printing, not in a panic.
+    let mut child = doctor()
+        .args(["bundle", "inspect", "--json"])
+        .arg(&zip)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}

@@ -403,3 +403,50 @@ fn unmask_names_its_map_and_refuses_one_made_for_another_bundle() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("was made for first.zip"));
 }
+
+#[test]
+fn unmask_takes_any_bytes_once_and_bounds_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("map.json");
+    // A raw value that looks like another pseudonym is put back once, not read again.
+    std::fs::write(
+        &map,
+        r#"{"mappings":[{"category":"path","raw":"path-1","pseudonym":"path-2"},{"category":"path","raw":"/srv/x","pseudonym":"path-1"}]}"#,
+    )
+    .unwrap();
+    let run = |input: Vec<u8>| {
+        let mut child = doctor()
+            .arg("unmask")
+            .arg("--map")
+            .arg(&map)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let feeder = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap();
+        out
+    };
+    let out = run(b"see path-1 and path-2\n".to_vec());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "see /srv/x and path-1\n"
+    );
+    // Not UTF-8 on a pipe: read as a file would be, with U+FFFD.
+    let out = run(b"path-1 \xff\xfe\n".to_vec());
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "/srv/x \u{fffd}\u{fffd}\n"
+    );
+    // Larger than any message from support: refused, with the reason.
+    let out = run(vec![b'a'; (16 << 20) + 1]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("larger than 16 MiB"));
+}

@@ -352,3 +352,102 @@ fn ssh_g(home: &TestHome, alias: &str) -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+#[test]
+fn a_byte_order_mark_goes_and_openssh_reads_the_fixed_config() {
+    let home = TestHome::with_config(
+        "\u{feff}Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User abc123\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n",
+    );
+    home.key("ed25519_100", "id_ed25519");
+    assert!(!std::process::Command::new("ssh")
+        .args(["-G", "-F"])
+        .arg(home.ssh().join("config"))
+        .arg("slurm")
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let out = home.fix(&["--yes", "--user", "abc123"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("byte-order mark"), "{said}");
+    let after = std::fs::read(home.ssh().join("config")).unwrap();
+    assert!(after.starts_with(b"Host slurm\n"), "{after:?}");
+    assert!(ssh_g(&home, "slurm").lines().any(|l| l == "user abc123"));
+}
+
+#[test]
+fn a_new_user_without_a_dot_ssh_folder_gets_one_and_a_config() {
+    let home = TestHome::new();
+    std::fs::remove_dir(home.ssh()).unwrap();
+    let out = home.fix(&["--yes", "--user", "abc123"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("done: created ~/.ssh (mode 700)\ndone: wrote ~/.ssh/config"),
+        "{said}"
+    );
+    assert_eq!(home.mode(".ssh"), 0o700);
+    assert_eq!(home.mode(".ssh/config"), 0o600);
+    assert!(ssh_g(&home, "slurm2").lines().any(|l| l == "user abc123"));
+}
+
+#[test]
+fn lines_in_an_included_file_are_named_for_editing_by_hand() {
+    let home = TestHome::with_config("Include conf.d/mlcloud\n");
+    home.write(
+        ".ssh/conf.d/mlcloud",
+        "Host slurm slurm2 slurm-r2 slurm1-r2\n  User ml-cloud-user-id\n  IdentityFile ~/.ssh/id_gone\n  IdentitiesOnly yes\n",
+    );
+    home.key("ed25519_100", "id_ed25519");
+    let out = home.fix(&["--yes", "--user", "abc123"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!said.contains("no local change would help"), "{said}");
+    assert!(said.contains("By hand"), "{said}");
+    assert!(
+        said.contains(
+            "User `ml-cloud-user-id` for slurm is a placeholder at ~/.ssh/conf.d/mlcloud:2"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains("IdentityFile `~/.ssh/id_gone` names no file (your key is ~/.ssh/id_ed25519) at ~/.ssh/conf.d/mlcloud:3"),
+        "{said}"
+    );
+}
+
+#[test]
+fn identities_only_is_not_added_where_no_identity_file_exists() {
+    // ssh offers the agent's keys here: IdentitiesOnly would leave it none to offer.
+    let config = "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User abc123\n  IdentityFile ~/.ssh/id_gone\n\nHost slurm2 slurm-r2 slurm1-r2\n  User abc123\n";
+    let home = TestHome::with_config(config);
+    home.key("ed25519_100", "id_ed25519");
+    let out = home.fix(&["--yes", "--user", "abc123"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!said.contains("IdentitiesOnly"), "{said}");
+    let g = ssh_g(&home, "slurm");
+    assert!(g.lines().any(|l| l == "identitiesonly no"), "{g}");
+}
+
+#[test]
+fn a_closed_output_changes_nothing_and_panics_nowhere() {
+    let home = broken_home();
+    let mut child = doctor()
+        .env("HOME", home.path())
+        .args(["fix", "--yes", "--user", "abc123", "--home"])
+        .arg(home.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader went away, as `| head -c0` does
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(home.ssh().join("config")).unwrap(),
+        CONFIG
+    );
+    assert_eq!(home.mode(".ssh/id_ed25519"), 0o644);
+}
