@@ -101,6 +101,23 @@ pub fn carries_escape(s: &str) -> bool {
     })
 }
 
+/// Like [`json`], but line breaks and tabs in strings stay (JSON writes them as `\n`
+/// and `\t`): for a document whose strings were escaped for their use already.
+pub fn json_keeping_lines(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => *s = multiline(s),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(json_keeping_lines),
+        serde_json::Value::Object(o) => {
+            let old = std::mem::take(o);
+            for (k, mut val) in old {
+                json_keeping_lines(&mut val);
+                o.insert(text(&k), val);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Escapes every string inside a JSON value (keys too), in place.
 pub fn json(v: &mut serde_json::Value) {
     match v {

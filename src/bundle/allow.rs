@@ -348,7 +348,9 @@ pub fn tokens(text: &str) -> Vec<(usize, usize)> {
             true => s,
             false => s + (token.len() - rest.len()),
         };
-        let trimmed = text[s..e].trim_end_matches(['.', ':']);
+        // Nor the brackets around one (`<a copy of ~/.ssh/config>`).
+        let s = s + usize::from(text[s..e].starts_with('<'));
+        let trimmed = text[s..e].trim_end_matches(['.', ':', '>']);
         if !trimmed.is_empty() {
             out.push((s, s + trimmed.len()));
         }

@@ -484,12 +484,25 @@ fn seed_path(r: &mut Redactor, value: &str) {
     if lower == "none" || lower == "ssh_auth_sock" {
         return;
     }
-    if let Some(name) = value.strip_prefix("~/.ssh/") {
+    // A path under the home is that path with `~` (`/home/u/.ssh/id_ed25519` is
+    // `~/.ssh/id_ed25519`): kept or named as it is when written so.
+    let under_home = r.homes().into_iter().find_map(|home| {
+        value
+            .strip_prefix(home.as_str())
+            .filter(|rest| rest.starts_with('/'))
+            .map(|rest| format!("~{rest}"))
+    });
+    let tilde = under_home.as_deref().unwrap_or(value);
+    if let Some(name) = tilde.strip_prefix("~/.ssh/") {
         if allow::conventional_name(name) {
             return;
         }
     }
-    r.seed(Category::Path, value);
+    if let Some(pseudonym) = r.seed(Category::Path, tilde) {
+        if tilde != value {
+            r.also(Category::Path, value, &pseudonym);
+        }
+    }
 }
 
 /// A forward or bind spec (`[addr:]port:host:hostport`, a socket path, a name): every
@@ -533,19 +546,103 @@ fn json(value: &impl Serialize) -> Vec<u8> {
 
 /// A bundle file as text with nothing a terminal acts on: JSON stays valid JSON (its
 /// strings escaped), everything else goes through [`crate::escape::bytes`].
+///
+/// `report.json` was escaped as the report is for the terminal ([`Report::escape`]):
+/// its commands keep their line breaks (JSON writes them as `\n`), as in `--json`.
 fn escaped(name: &str, bytes: &[u8]) -> String {
     if name.ends_with(".json") {
         if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(bytes) {
-            crate::escape::json(&mut v);
+            if name == "report.json" {
+                crate::escape::json_keeping_lines(&mut v);
+            } else {
+                crate::escape::json(&mut v);
+            }
             return String::from_utf8(json(&v)).unwrap_or_default();
         }
     }
     crate::escape::bytes(bytes)
 }
 
+/// A bundle file being redacted. JSON is redacted string by string: its escapes are
+/// no part of any value (in `"~/.ssh/id_ed25519\n  IdentitiesOnly yes"` the file name
+/// ends before the `\n`, which the text form would have joined to it).
+enum Staged {
+    Text(String),
+    Json(serde_json::Value),
+}
+
+impl Staged {
+    /// The file, escaped for a terminal (see [`escaped`]).
+    fn new(name: &str, bytes: &[u8]) -> Staged {
+        let text = escaped(name, bytes);
+        if name.ends_with(".json") {
+            if let Ok(v) = serde_json::from_str(&text) {
+                return Staged::Json(v);
+            }
+        }
+        Staged::Text(text)
+    }
+
+    /// Every text of the file: the whole of a text file, each string (and key) of JSON.
+    fn texts(&self) -> Vec<&str> {
+        fn walk<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+            match v {
+                serde_json::Value::String(s) => out.push(s),
+                serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+                serde_json::Value::Object(o) => {
+                    for (k, x) in o {
+                        out.push(k);
+                        walk(x, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        match self {
+            Staged::Text(t) => out.push(t.as_str()),
+            Staged::Json(v) => walk(v, &mut out),
+        }
+        out
+    }
+
+    /// Replaces every text of the file by `f` of it.
+    fn rewrite(&mut self, f: &mut dyn FnMut(&str) -> String) {
+        fn walk(v: &mut serde_json::Value, f: &mut dyn FnMut(&str) -> String) {
+            match v {
+                serde_json::Value::String(s) => *s = f(s),
+                serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(x, f)),
+                serde_json::Value::Object(o) => {
+                    for (k, mut x) in std::mem::take(o) {
+                        walk(&mut x, f);
+                        o.insert(f(&k), x);
+                    }
+                }
+                _ => {}
+            }
+        }
+        match self {
+            Staged::Text(t) => *t = f(t),
+            Staged::Json(v) => walk(v, f),
+        }
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Staged::Text(t) => t.into_bytes(),
+            Staged::Json(v) => json(&v),
+        }
+    }
+}
+
 /// Every file of the bundle, unredacted, from the run's evidence.
 pub fn collect(ctx: &Context, state: &RunState, report: &Report) -> BTreeMap<String, Vec<u8>> {
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    // The report as the terminal gets it: escaped field by field (a command keeps its
+    // lines, a server's words do not start new ones).
+    let mut report = report.clone();
+    report.escape();
+    let report = &report;
     files.insert("report.json".into(), json(report));
     let mut txt = Vec::new();
     let _ = crate::render::human::render(
@@ -748,29 +845,30 @@ impl Bundle {
             redactor.discover(a);
         }
         // Pass 1: the values the doctor knows to be private (seeds).
-        let mut staged: Vec<(String, String)> = Vec::new();
+        let mut staged: Vec<(String, Staged)> = Vec::new();
         for (name, bytes) in raw {
-            let name = redactor.redact(&crate::escape::text(&name));
-            let text = redactor.redact(&escaped(&name, &bytes));
-            staged.push((name, text));
+            let mut file = Staged::new(&name, &bytes);
+            file.rewrite(&mut |t| redactor.redact(t));
+            staged.push((redactor.redact(&crate::escape::text(&name)), file));
         }
         let argv: Vec<String> = argv.iter().map(|a| redactor.redact(a)).collect();
         // Pass 2, the allowlist: every token that still looks private and is not known
         // to be safe becomes a pseudonym of its kind.
         let vocab = vocabulary(settings, ctx, state);
         let known = redactor.raws();
-        for (name, text) in &staged {
+        for (name, file) in &staged {
             redactor.sweep(name, &vocab);
-            redactor.sweep(text, &vocab);
+            for text in file.texts() {
+                redactor.sweep(text, &vocab);
+            }
         }
         for a in &argv {
             redactor.sweep(a, &vocab);
         }
         let mut files = BTreeMap::new();
-        for (name, text) in staged {
-            let name = redactor.redact_except(&name, &known);
-            let text = redactor.redact_except(&text, &known);
-            files.insert(name, text.into_bytes());
+        for (name, mut file) in staged {
+            file.rewrite(&mut |t| redactor.redact_except(t, &known));
+            files.insert(redactor.redact_except(&name, &known), file.into_bytes());
         }
         let argv = argv
             .iter()

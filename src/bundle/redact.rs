@@ -270,23 +270,39 @@ impl Redactor {
             Category::Token => format!("token-{n}"),
             Category::Ip => ip_pseudonym(raw, n),
         };
+        self.also(category, raw, &pseudonym);
+        Some(pseudonym)
+    }
+
+    /// Adds `raw` under an existing `pseudonym` (another spelling of a seeded value), and
+    /// its escaped form: bundle text is escaped before it is redacted, so a value with a
+    /// character a terminal acts on is found as `zed\x07`, under the same name.
+    pub fn also(&mut self, category: Category, raw: &str, pseudonym: &str) {
         let mut raws = vec![raw.to_string()];
-        // Bundle text is escaped before it is redacted: a value with a character a
-        // terminal acts on is found in its escaped form (`zed\x07`), under the same name.
         if crate::escape::needs(raw) {
             raws.push(crate::escape::text(raw));
         }
         for raw in raws {
-            self.known
-                .entry(raw.to_ascii_lowercase())
-                .or_insert_with(|| pseudonym.clone());
+            let lower = raw.to_ascii_lowercase();
+            if self.known.contains_key(&lower) {
+                continue;
+            }
+            self.known.insert(lower, pseudonym.to_string());
             self.mappings.push(Mapping {
                 category,
                 raw,
-                pseudonym: pseudonym.clone(),
+                pseudonym: pseudonym.to_string(),
             });
         }
-        Some(pseudonym)
+    }
+
+    /// The home paths seeded (what becomes `~`).
+    pub fn homes(&self) -> Vec<String> {
+        self.mappings
+            .iter()
+            .filter(|m| m.category == Category::HomePath)
+            .map(|m| m.raw.clone())
+            .collect()
     }
 
     /// Finds e-mail addresses and IPv4 addresses in `text` and adds them as seeds.

@@ -170,3 +170,58 @@ fn a_value_with_a_control_character_is_redacted_in_its_escaped_form() {
     let config = zip_entry(&files, "ssh/config.txt");
     assert!(config.contains("  User other-user-"), "{config}");
 }
+
+#[test]
+fn a_path_under_the_home_is_named_as_it_is_with_a_tilde_and_json_strings_keep_their_lines() {
+    let home = TestHome::new();
+    let h = home.path().display().to_string();
+    home.write(
+        ".ssh/config",
+        format!("Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User abc123\n  IdentityFile {h}/.ssh/id_ed25519\n  IdentityFile {h}/.ssh/zedwork_key\n\nHost other\n  IdentityFile ~/.ssh/zedwork_key\n"),
+    );
+    home.key("ed25519_100", "id_ed25519");
+    let out = tempfile::tempdir().unwrap();
+    let zip = out.path().join("b.zip");
+    let o = home
+        .cmd(&["--offline", "--bundle", zip.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(zip.exists(), "{}", String::from_utf8_lossy(&o.stderr));
+    let files = read_zip_text(&zip);
+    assert_absent(&files, "zedwork", "an unconventional key name");
+    assert_absent(&files, &h, "the home path");
+    let config = zip_entry(&files, "ssh/config.txt");
+    // The conventional key keeps its name; the other one has one name, however written.
+    assert!(
+        config.contains("IdentityFile ~/.ssh/id_ed25519"),
+        "{config}"
+    );
+    let named: Vec<&str> = config
+        .lines()
+        .filter(|l| l.contains("IdentityFile ~/.ssh/file-"))
+        .map(|l| l.trim_start_matches(|c: char| !c.is_alphabetic()))
+        .collect();
+    assert_eq!(named.len(), 2, "{config}");
+    assert!(
+        named
+            .windows(2)
+            .all(|w| w[0].ends_with(w[1].rsplit(' ').next().unwrap())),
+        "{named:?}"
+    );
+    // A multi-line command in report.json is JSON with line breaks, not `\x0a`.
+    let raw = zip_entry(&files, "report.json");
+    assert!(!raw.contains(r"\\x0a"), "{raw}");
+    let report: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let block = report["diagnosis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["steps"].as_array().unwrap())
+        .filter_map(|s| s["command"].as_str())
+        .find(|c| c.starts_with("Host slurm2\n"))
+        .expect("the block for slurm2 as a command");
+    assert!(
+        block.contains("\n  IdentityFile ~/.ssh/id_ed25519\n"),
+        "{block}"
+    );
+}
