@@ -510,9 +510,23 @@ fn deploy_step(f: &Facts) -> Step {
 }
 
 fn key_refused_locally(f: &Facts) -> Option<Diagnosis> {
+    // Where the server accepted a key, ssh found one it could use: a key it skipped
+    // (a stale IdentityFile, a default key with loose modes) is not why a login fails.
+    let accepted: Vec<&str> = f
+        .with(CheckId::SshKeyAccepted, Severity::Pass)
+        .iter()
+        .filter_map(|x| x.node.as_deref())
+        .collect();
+    if !accepted.is_empty() && !f.any(CheckId::SshKeyAccepted, Severity::Fail) {
+        return None;
+    }
     let mut found = f.used_key_problem(CheckId::PermPrivateKey);
     found.extend(f.used_key_problem(CheckId::KeyFormat));
-    found.extend(f.with(CheckId::ConfigIdentityFile, Severity::Fail));
+    found.extend(
+        f.with(CheckId::ConfigIdentityFile, Severity::Fail)
+            .into_iter()
+            .filter(|x| x.node.as_deref().is_none_or(|n| !accepted.contains(&n))),
+    );
     (!found.is_empty()).then(|| {
         diag(
             CheckId::DiagnosisKeyRefusedLocally,

@@ -363,7 +363,11 @@ fn tcp_finding(
             let remedy = if all_timeout {
                 Remedy::text(format!("Connect to {} (or {}) and try again; if you are on it, the node may be down: try another node.", advice.vpn, advice.campus_network))
             } else if all_refused && port != site_port {
-                Remedy::text(format!("The config sends ssh to port {port}; the login nodes listen on {site_port}. Remove or correct the Port line of `{alias}` in ~/.ssh/config."))
+                Remedy::text(if site_port == 22 {
+                    format!("The config sends ssh to port {port}; the login nodes listen on 22. Remove the Port line of `{alias}` in ~/.ssh/config (ssh then uses 22).")
+                } else {
+                    format!("The config sends ssh to port {port}; the login nodes listen on {site_port}. Set `Port {site_port}` in the Host block of `{alias}` in ~/.ssh/config.")
+                })
             } else {
                 Remedy::text("The node may be down or your network blocks SSH: try another node, or attach the bundle to a ticket.")
             };

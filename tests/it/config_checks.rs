@@ -426,3 +426,30 @@ fn a_huge_config_is_not_read_and_says_so_without_hanging() {
         summaries(&r, "config.syntax")
     );
 }
+
+#[test]
+fn without_a_port_line_the_doctor_goes_where_ssh_goes_port_22() {
+    // The site's node listens on 2222; the config names the host but no Port.
+    let home = TestHome::with_config(
+        "Host slurm\n  HostName 127.0.0.1\n  User abc123\n\nHost slurm2\n  User abc123\n",
+    );
+    let profile = loopback_profile(
+        home.path(),
+        &[("slurm", "127.0.0.1", 2222), ("slurm2", "127.0.0.2", 2222)],
+        "",
+    );
+    let (_, r) = home.json(&["--offline", "--profile", profile.to_str().unwrap()]);
+    let port_of = |alias: &str| {
+        r["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["alias"] == alias)
+            .unwrap()["port"]
+            .clone()
+    };
+    assert_eq!(port_of("slurm"), 22, "{}", r["nodes"]);
+    // No HostName either: the block is incomplete, and the node is probed as the site has it.
+    assert_eq!(port_of("slurm2"), 2222, "{}", r["nodes"]);
+    assert_ne!(severity(&r, "config.openssh-agrees"), "fail", "{r}");
+}

@@ -792,3 +792,30 @@ fn a_config_linked_to_a_device_never_reaches_ssh() {
     assert_eq!(f["severity"], "info", "{f}");
     assert!(f["evidence"]["exit_status"].is_number(), "{f}");
 }
+
+#[test]
+fn a_stale_extra_identity_file_is_a_warning_when_the_key_beside_it_is_accepted() {
+    let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
+    let home = sshd.home(Some("ed25519_100"));
+    let config = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    home.write(
+        ".ssh/config",
+        format!("{config}  IdentityFile ~/.ssh/id_old_laptop\n"),
+    );
+    let profile = sshd.profile(&home, "");
+    let (code, r) = home.json(&["--profile", profile.to_str().unwrap(), "--timeout", "3"]);
+    assert_eq!(severity(&r, "ssh.key-accepted"), "pass", "{r}");
+    let missing = findings(&r, "config.identity-file")
+        .into_iter()
+        .find(|f| f["summary"].as_str().unwrap().contains("id_old_laptop"))
+        .expect("the missing IdentityFile is named");
+    assert_eq!(missing["severity"], "warn", "{missing}");
+    let ids: Vec<&str> = r["diagnosis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&"diagnosis.key-refused-locally"), "{ids:?}");
+    assert_ne!(code, 1, "{}", r["diagnosis"]);
+}

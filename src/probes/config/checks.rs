@@ -608,8 +608,13 @@ enum IdentityFiles {
     Defaults,
     /// A line names a public key; ssh needs the private key file.
     PublicKey { path: PathBuf, at: String },
-    /// A line names a file that does not exist.
-    NoSuchFile { path: PathBuf, at: String },
+    /// A line names a file that does not exist; `others` when another line names a
+    /// file that does (ssh skips this one and offers that).
+    NoSuchFile {
+        path: PathBuf,
+        at: String,
+        others: bool,
+    },
     /// Several lines apply (each at `file:line`): every key is offered in turn.
     Several { at: Vec<String> },
     /// One line, naming a file that is there.
@@ -623,12 +628,16 @@ impl NodeCheck for IdentityFiles {
             return vec![IdentityFiles::Defaults];
         }
         let mut found = Vec::new();
+        let usable = |p: &PathBuf| {
+            !p.extension().is_some_and(|e| e == "pub") && std::fs::metadata(p).is_ok()
+        };
+        let others = v.plan.identity_files.iter().any(usable);
         for (a, path) in ids.iter().zip(&v.plan.identity_files) {
             let (path, at) = (path.clone(), v.at(a));
             if path.extension().is_some_and(|e| e == "pub") {
                 found.push(IdentityFiles::PublicKey { path, at });
             } else if std::fs::metadata(&path).is_err() {
-                found.push(IdentityFiles::NoSuchFile { path, at });
+                found.push(IdentityFiles::NoSuchFile { path, at, others });
             }
         }
         if ids.len() > 1 {
@@ -651,7 +660,11 @@ impl NodeCheck for IdentityFiles {
                     .remedy(Remedy::text(format!("Change {at} to `IdentityFile {private}`.")))
                     .with("at", at)
             }
-            IdentityFiles::NoSuchFile { path, at } => Finding::fail(id, subject, format!("IdentityFile {} does not exist; ssh silently skips it", ctx.show(&path)))
+            IdentityFiles::NoSuchFile { path, at, others: true } => Finding::warn(id, subject, format!("IdentityFile {} does not exist; ssh skips it and offers the other IdentityFile lines", ctx.show(&path)))
+                .remedy(Remedy::text(format!("Remove the line at {at}, or correct it to the key you mean.")))
+                .with("at", &at)
+                .fact(Fact::IdentityMissing { at }),
+            IdentityFiles::NoSuchFile { path, at, others: false } => Finding::fail(id, subject, format!("IdentityFile {} does not exist; ssh silently skips it", ctx.show(&path)))
                 .remedy(Remedy::command(format!("Correct the path at {at} to your private key; this lists the keys you have:"), "ls -l ~/.ssh"))
                 .with("at", &at)
                 .fact(Fact::IdentityMissing { at }),

@@ -195,6 +195,10 @@ impl ConfigState {
         }
         if eff.get("port").is_some() {
             plan.port = eff.port();
+        } else if eff.get("hostname").is_some() {
+            // The config sends ssh to this host itself, without a Port: ssh uses 22,
+            // whatever port the site's nodes listen on.
+            plan.port = 22;
         }
         if let Some(u) = eff.user() {
             plan.user = Some(u.to_string());
