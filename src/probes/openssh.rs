@@ -154,7 +154,7 @@ fn options(
 /// The `-i` arguments: copies of the public keys alone when the host key is not verified,
 /// absolute key paths when ssh would not find them itself.
 fn identity_args(ctx: &Context, plan: &NodePlan, shared: &Shared, setup: &Setup) -> Vec<String> {
-    let mut args = Vec::new();
+    let mut args = agent_identity_args(plan, shared);
     let keys = shared
         .keys
         .iter()
@@ -178,6 +178,46 @@ fn identity_args(ctx: &Context, plan: &NodePlan, shared: &Shared, setup: &Setup)
     } else if ctx.home_differs_from_passwd() || !setup.copy_of_user_config {
         for k in keys {
             args.extend(["-i".into(), k.path.display().to_string()]);
+        }
+    }
+    args
+}
+
+/// Without IdentitiesOnly in the user's config, ssh offers the agent's keys too, before
+/// the files: so does the transcript. The transcript's own `IdentitiesOnly=yes` lets ssh
+/// use an agent key only when a file names it, so each gets a copy of its public key
+/// (with `-i`, first); a key that is also one of the node's files is offered as that.
+fn agent_identity_args(plan: &NodePlan, shared: &Shared) -> Vec<String> {
+    let mut args = Vec::new();
+    let (Some(agent), Some(handover)) = (&shared.agent, shared.handover.as_deref()) else {
+        return args;
+    };
+    if plan.identities_only {
+        return args;
+    }
+    let files: Vec<String> = shared
+        .keys
+        .iter()
+        .filter(|k| k.used_by.contains(&plan.alias))
+        .filter_map(|k| k.public().and_then(|p| p.to_openssh().ok()))
+        .collect();
+    for (i, key) in agent.keys.iter().enumerate() {
+        let blob = key
+            .public_key
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>();
+        if files
+            .iter()
+            .any(|f| f.split_whitespace().take(2).eq(blob.iter().copied()))
+        {
+            continue;
+        }
+        let line = format!("{}\n", blob.join(" "));
+        if let Some(p) =
+            handover.write_file(&format!("agent-{}-{i}.pub", plan.alias), line.as_bytes())
+        {
+            args.extend(["-i".into(), p.display().to_string()]);
         }
     }
     args

@@ -819,3 +819,49 @@ fn a_stale_extra_identity_file_is_a_warning_when_the_key_beside_it_is_accepted()
     assert!(!ids.contains(&"diagnosis.key-refused-locally"), "{ids:?}");
     assert_ne!(code, 1, "{}", r["diagnosis"]);
 }
+
+#[test]
+fn without_identities_only_the_transcript_offers_the_agent_key_as_ssh_does() {
+    // The config's IdentityFile names no file; the deployed key is in the agent only.
+    // The user's ssh logs in with it: the transcript must too, and agree with the doctor.
+    let sshd = Sshd::start(&[fixture_pub("ed25519_plain")], "LogLevel VERBOSE\n");
+    let home = sshd.home(None);
+    let config = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    home.write(
+        ".ssh/config",
+        format!("{config}  IdentityFile ~/.ssh/id_gone\n"),
+    );
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("agent_only");
+    std::fs::copy(fixtures().join("keys/ed25519_plain"), &key).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let agent = Agent::start();
+    agent.add(&key);
+    let real = std::process::Command::new("ssh")
+        .args(["-F"])
+        .arg(home.ssh().join("config"))
+        .args(["-o", "BatchMode=yes", "-o"])
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            home.ssh().join("known_hosts").display()
+        ))
+        .args(["slurm", "true"])
+        .env("SSH_AUTH_SOCK", agent.sock())
+        .output()
+        .unwrap();
+    assert!(
+        real.status.success(),
+        "the user's ssh logs in: {}",
+        String::from_utf8_lossy(&real.stderr)
+    );
+    let profile = sshd.profile(&home, "");
+    let (_, r) = home.json_env(
+        &["--profile", profile.to_str().unwrap(), "--timeout", "3"],
+        &[("SSH_AUTH_SOCK", agent.sock())],
+    );
+    assert_eq!(severity(&r, "ssh.key-accepted"), "pass", "{r}");
+    let t = finding(&r, "ssh.transcript");
+    let kind = t["evidence"]["outcome"]["kind"].as_str().unwrap();
+    assert!(["authenticated", "key-accepted"].contains(&kind), "{t}");
+    assert!(!t["summary"].as_str().unwrap().contains("disagree"), "{t}");
+}

@@ -628,9 +628,8 @@ impl NodeCheck for IdentityFiles {
             return vec![IdentityFiles::Defaults];
         }
         let mut found = Vec::new();
-        let usable = |p: &PathBuf| {
-            !p.extension().is_some_and(|e| e == "pub") && std::fs::metadata(p).is_ok()
-        };
+        let usable =
+            |p: &PathBuf| p.extension().is_none_or(|e| e != "pub") && std::fs::metadata(p).is_ok();
         let others = v.plan.identity_files.iter().any(usable);
         for (a, path) in ids.iter().zip(&v.plan.identity_files) {
             let (path, at) = (path.clone(), v.at(a));
