@@ -1094,14 +1094,24 @@ pub fn write(
             p
         }
     };
-    let bundle = Bundle::prepare(settings, ctx, state, report);
-    let mut result = bundle.finish(&path);
+    // Nothing to prepare for a path that is taken (`finish` checks again, atomically).
+    let bundle = std::fs::symlink_metadata(&path)
+        .is_err()
+        .then(|| Bundle::prepare(settings, ctx, state, report));
+    let mut result = match &bundle {
+        Some(b) => b.finish(&path),
+        None => Err(BundleError::Exists {
+            path: path.display().to_string(),
+        }),
+    };
     let mut moved = None;
     // The default place is the working directory; where that is not writable, the
     // temporary directory, and the report says where the bundle went.
-    if let (BundleTarget::Default, Err(BundleError::Io { .. })) = (&settings.bundle, &result) {
+    if let (BundleTarget::Default, Err(BundleError::Io { .. }), Some(b)) =
+        (&settings.bundle, &result, &bundle)
+    {
         let alt = std::env::temp_dir().join(path.file_name().unwrap_or_default());
-        result = bundle.finish(&alt);
+        result = b.finish(&alt);
         moved = Some(path.clone());
     }
     match result {
