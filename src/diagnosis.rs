@@ -510,23 +510,22 @@ fn deploy_step(f: &Facts) -> Step {
 }
 
 fn key_refused_locally(f: &Facts) -> Option<Diagnosis> {
-    // Where the server accepted a key, ssh found one it could use: a key it skipped
-    // (a stale IdentityFile, a default key with loose modes) is not why a login fails.
-    let accepted: Vec<&str> = f
-        .with(CheckId::SshKeyAccepted, Severity::Pass)
+    // Where every node accepted a key, a problem of another key (a default key with
+    // loose modes that ssh skips before it offers the accepted one) is not why a login
+    // fails; a problem of an accepted key is (the server's yes does not make ssh load it).
+    let passes = f.with(CheckId::SshKeyAccepted, Severity::Pass);
+    let everywhere = !passes.is_empty() && !f.any(CheckId::SshKeyAccepted, Severity::Fail);
+    let accepted: Vec<&str> = passes
         .iter()
-        .filter_map(|x| x.node.as_deref())
+        .filter_map(|x| x.evidence.get("accepted")?.as_array())
+        .flatten()
+        .filter_map(|k| k["key"].as_str())
         .collect();
-    if !accepted.is_empty() && !f.any(CheckId::SshKeyAccepted, Severity::Fail) {
-        return None;
-    }
+    let matters = |x: &&Finding| !everywhere || accepted.contains(&x.subject.as_str());
     let mut found = f.used_key_problem(CheckId::PermPrivateKey);
     found.extend(f.used_key_problem(CheckId::KeyFormat));
-    found.extend(
-        f.with(CheckId::ConfigIdentityFile, Severity::Fail)
-            .into_iter()
-            .filter(|x| x.node.as_deref().is_none_or(|n| !accepted.contains(&n))),
-    );
+    found.retain(matters);
+    found.extend(f.with(CheckId::ConfigIdentityFile, Severity::Fail));
     (!found.is_empty()).then(|| {
         diag(
             CheckId::DiagnosisKeyRefusedLocally,

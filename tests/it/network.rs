@@ -865,3 +865,45 @@ fn without_identities_only_the_transcript_offers_the_agent_key_as_ssh_does() {
     assert!(["authenticated", "key-accepted"].contains(&kind), "{t}");
     assert!(!t["summary"].as_str().unwrap().contains("disagree"), "{t}");
 }
+
+/// The diagnosis ids of a report.
+fn diagnosis_ids(r: &Value) -> Vec<String> {
+    r["diagnosis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn an_accepted_key_that_ssh_will_not_load_still_leads_and_another_keys_modes_do_not() {
+    let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
+    // The accepted key itself has loose modes: the server would take it, ssh will not.
+    let home = sshd.home(Some("ed25519_100"));
+    home.chmod(".ssh/id_mlcloud", 0o644);
+    let profile = sshd.profile(&home, "");
+    let (_, r) = home.json(&["--profile", profile.to_str().unwrap(), "--timeout", "3"]);
+    assert_eq!(severity(&r, "ssh.key-accepted"), "pass", "{r}");
+    assert_eq!(
+        diagnosis_ids(&r)[0],
+        "diagnosis.key-refused-locally",
+        "{}",
+        r["diagnosis"]
+    );
+    // No IdentityFile: ssh tries its default keys; one of them (not the deployed one) has
+    // loose modes and is skipped, the deployed one is accepted.
+    let home = TestHome::with_config(loopback_host(sshd.port, ""));
+    home.key("ed25519_100", "id_ed25519");
+    home.key("ecdsa_enc", "id_ecdsa");
+    home.chmod(".ssh/id_ecdsa", 0o644);
+    home.write(".ssh/known_hosts", sshd.known_hosts_line());
+    let profile = sshd.profile(&home, "");
+    let (_, r) = home.json(&["--profile", profile.to_str().unwrap(), "--timeout", "3"]);
+    assert_eq!(severity(&r, "ssh.key-accepted"), "pass", "{r}");
+    assert!(
+        !diagnosis_ids(&r).contains(&"diagnosis.key-refused-locally".to_string()),
+        "{}",
+        r["diagnosis"]
+    );
+}

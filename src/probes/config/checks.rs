@@ -639,9 +639,15 @@ impl NodeCheck for IdentityFiles {
                 found.push(IdentityFiles::NoSuchFile { path, at, others });
             }
         }
-        if ids.len() > 1 {
-            let at = ids.iter().map(|a| v.at(a)).collect();
-            found.push(IdentityFiles::Several { at });
+        // Several keys are offered in turn only where several files are there.
+        let offered: Vec<String> = ids
+            .iter()
+            .zip(&v.plan.identity_files)
+            .filter(|(_, p)| usable(p))
+            .map(|(a, _)| v.at(a))
+            .collect();
+        if offered.len() > 1 {
+            found.push(IdentityFiles::Several { at: offered });
         } else if found.is_empty() {
             let path = v.plan.identity_files[0].clone();
             found.push(IdentityFiles::One { path });
@@ -1001,10 +1007,10 @@ mod tests {
         );
         assert!(matches!(
             found.as_slice(),
+            // Neither can be offered: no "several keys in turn", no other to fall back on.
             [
                 IdentityFiles::PublicKey { .. },
-                IdentityFiles::NoSuchFile { .. },
-                IdentityFiles::Several { .. }
+                IdentityFiles::NoSuchFile { others: false, .. }
             ]
         ));
         let found = observed::<IdentityFiles>("Host slurm\n  User pbb111\n");
