@@ -147,6 +147,34 @@ pub struct Redactor {
     matcher: Option<Matcher>,
 }
 
+/// How an ssh config may spell `raw`, other than as `raw`: OpenSSH reads `\\`, `\"`, `\'`
+/// and (outside quotes) `\ ` as escapes, so `User jane\ doe` and `SetEnv
+/// P="Hunter2\"Secret"` hold `jane doe` and `Hunter2"Secret`. The written forms are what
+/// the bundle's copy of the config shows, so they are seeds too.
+fn config_spellings(raw: &str) -> Vec<String> {
+    if !raw.contains(['\\', '"', '\'', ' ']) {
+        return Vec::new();
+    }
+    let escaped = |set: &[char]| {
+        let mut out = String::with_capacity(raw.len() + 4);
+        for c in raw.chars() {
+            if c == '\\' || set.contains(&c) {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out
+    };
+    let mut out: Vec<String> = [&['"', '\'', ' '][..], &['"', '\''], &['"'], &['\''], &[' ']]
+        .into_iter()
+        .map(escaped)
+        .filter(|s| s != raw)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Lines longer than this are redacted word by word where that gives the same result.
 const LONG_LINE: usize = 4096;
 
@@ -282,6 +310,8 @@ impl Redactor {
         if crate::escape::needs(raw) {
             raws.push(crate::escape::text(raw));
         }
+        // The config the bundle lists spells the value as the user wrote it.
+        raws.extend(config_spellings(raw));
         for raw in raws {
             let lower = raw.to_ascii_lowercase();
             if self.known.contains_key(&lower) {
@@ -749,6 +779,21 @@ mod tests {
             let expected = whole_text(&mut r.clone(), &text);
             proptest::prop_assert_eq!(r.redact(&text), expected);
         }
+    }
+
+    #[test]
+    fn a_value_is_found_as_a_config_spells_it() {
+        let mut r = Redactor::new(vec![]);
+        let user = r.seed(Category::User, "jane doe").unwrap();
+        let secret = r.seed(Category::EnvValue, "Hunter2\"Secret").unwrap();
+        let path = r
+            .seed(Category::Path, "/srv/Jane Private/keys/id_work")
+            .unwrap();
+        let back = r.seed(Category::EnvValue, "abc\\defgh").unwrap();
+        assert_eq!(
+            r.redact("User jane\\ doe\nSetEnv DB=\"Hunter2\\\"Secret\"\nIdentityFile /srv/Jane\\ Private/keys/id_work\nSetEnv P=abc\\\\defgh\n"),
+            format!("User {user}\nSetEnv DB=\"{secret}\"\nIdentityFile {path}\nSetEnv P={back}\n")
+        );
     }
 
     #[test]

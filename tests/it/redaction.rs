@@ -225,3 +225,40 @@ fn a_path_under_the_home_is_named_as_it_is_with_a_tilde_and_json_strings_keep_th
         "{block}"
     );
 }
+
+#[test]
+fn values_written_with_backslash_escapes_are_redacted_as_written() {
+    let home = TestHome::with_config(concat!(
+        "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User abc123\n",
+        "  IdentityFile ~/.ssh/id_ed25519\n  SetEnv DB_PASSWORD=\"Zedhunter2\\\"Secret\"\n",
+        "  SetEnv P4=zedhunter\\ 55w P5=zedabc\\\\defgh\n",
+        "Host box\n  User zedjane\\ doe\n  IdentityFile /srv/Zedjane\\ Private/keys/id_work\n",
+        "  UserKnownHostsFile ~/zedprojects\\ acme/known_hosts\n",
+    ));
+    home.key("ed25519_100", "id_ed25519");
+    let out = tempfile::tempdir().unwrap();
+    let zip = out.path().join("b.zip");
+    let o = home
+        .cmd(&["--offline", "--bundle", zip.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(zip.exists(), "{}", String::from_utf8_lossy(&o.stderr));
+    let files = read_zip_text(&zip);
+    for canary in [
+        "Zedhunter2",
+        "zedhunter",
+        "zedabc",
+        "zedjane",
+        "Private/keys",
+        "zedprojects",
+        "acme",
+    ] {
+        assert_absent(&files, canary, "a value written with a backslash escape");
+    }
+    let config = zip_entry(&files, "ssh/config.txt");
+    assert!(
+        config.contains("SetEnv DB_PASSWORD=\"env-value-"),
+        "{config}"
+    );
+    assert!(config.contains("User other-user-"), "{config}");
+}
