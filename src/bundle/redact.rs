@@ -62,6 +62,10 @@ pub struct Mapping {
     pub category: Category,
     pub raw: String,
     pub pseudonym: String,
+    /// Another spelling of a value that has its own mapping (escaped, as a config writes
+    /// it, the absolute form of a `~` path): redacted, never what `unmask` puts back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub spelling: bool,
 }
 
 /// Seeds shorter than this are not redacted: they would rewrite ordinary words. The
@@ -298,7 +302,7 @@ impl Redactor {
             Category::Token => format!("token-{n}"),
             Category::Ip => ip_pseudonym(raw, n),
         };
-        self.also(category, raw, &pseudonym);
+        self.remember(category, raw, &pseudonym, true);
         Some(pseudonym)
     }
 
@@ -306,13 +310,19 @@ impl Redactor {
     /// its escaped form: bundle text is escaped before it is redacted, so a value with a
     /// character a terminal acts on is found as `zed\x07`, under the same name.
     pub fn also(&mut self, category: Category, raw: &str, pseudonym: &str) {
+        self.remember(category, raw, pseudonym, false);
+    }
+
+    /// Records `raw` (the value `unmask` puts back when `primary`) and its other
+    /// spellings under `pseudonym`.
+    fn remember(&mut self, category: Category, raw: &str, pseudonym: &str, primary: bool) {
         let mut raws = vec![raw.to_string()];
         if crate::escape::needs(raw) {
             raws.push(crate::escape::text(raw));
         }
         // The config the bundle lists spells the value as the user wrote it.
         raws.extend(config_spellings(raw));
-        for raw in raws {
+        for (i, raw) in raws.into_iter().enumerate() {
             let lower = raw.to_ascii_lowercase();
             if self.known.contains_key(&lower) {
                 continue;
@@ -322,6 +332,7 @@ impl Redactor {
                 category,
                 raw,
                 pseudonym: pseudonym.to_string(),
+                spelling: !(primary && i == 0),
             });
         }
     }
@@ -499,7 +510,7 @@ impl Redactor {
     pub fn unmask(mappings: &[Mapping], text: &str) -> String {
         let ordered: Vec<&Mapping> = mappings
             .iter()
-            .filter(|m| m.category != Category::HomePath && !m.pseudonym.is_empty())
+            .filter(|m| m.category != Category::HomePath && !m.pseudonym.is_empty() && !m.spelling)
             .collect();
         let Ok(automaton) = aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)

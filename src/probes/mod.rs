@@ -30,6 +30,9 @@ pub struct NodePlan {
     pub region: Option<String>,
     pub identity_files: Vec<PathBuf>,
     pub identities_only: bool,
+    /// The agent the doctor sees (`SSH_AUTH_SOCK`) is not the one ssh uses for the node
+    /// (`IdentityAgent none`, or another socket): its keys are not offered.
+    pub other_agent: bool,
     pub known_hosts_files: Vec<PathBuf>,
     /// ProxyJump or ProxyCommand in effect (reported, never followed).
     pub proxy: Option<Proxy>,

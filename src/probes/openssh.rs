@@ -192,7 +192,7 @@ fn agent_identity_args(plan: &NodePlan, shared: &Shared) -> Vec<String> {
     let (Some(agent), Some(handover)) = (&shared.agent, shared.handover.as_deref()) else {
         return args;
     };
-    if plan.identities_only {
+    if plan.identities_only || plan.other_agent {
         return args;
     }
     let files: Vec<String> = shared

@@ -224,3 +224,37 @@ fn the_log_reader_tells_a_close_before_the_banner_from_one_after_login() {
     assert_eq!(pre_banner_lines(&format!("{after}{before}")).len(), 2);
     assert_eq!(connections(&format!("{after}{before}")), 2);
 }
+
+#[test]
+fn identity_agent_none_keeps_the_agents_keys_out_of_every_offer() {
+    // The user's ssh never asks this agent (IdentityAgent none): neither may the doctor,
+    // its handshake or its transcript.
+    let keys = tempfile::tempdir().unwrap();
+    let (agent, _) = Agent::with_fresh_keys(keys.path(), 7);
+    let sshd = Sshd::start(&[fixture_pub("ed25519_plain")], "LogLevel VERBOSE\n");
+    let home = sshd.home(None);
+    home.key("ed25519_plain", "id_ed25519");
+    let config = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    home.write(
+        ".ssh/config",
+        format!("{config}  IdentityFile ~/.ssh/id_ed25519\n  IdentityAgent none\n"),
+    );
+    let (r, log) = observe(
+        &sshd,
+        &home,
+        &sshd.profile(&home, ""),
+        &[],
+        &[("SSH_AUTH_SOCK", agent.sock())],
+    );
+    assert_eq!(severity(&r, "ssh.key-accepted"), "pass", "{r}");
+    assert!(!log.contains("Failed publickey"), "{log}");
+    assert!(!log.contains("maximum authentication attempts"), "{log}");
+    assert_ne!(severity(&r, "key.agent"), "warn", "{r}");
+    let ids: Vec<&str> = r["diagnosis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&"diagnosis.too-many-keys"), "{ids:?}");
+}

@@ -175,6 +175,7 @@ impl ConfigState {
             region: node.region.clone(),
             identity_files: vec![],
             identities_only: false,
+            other_agent: false,
             known_hosts_files: vec![
                 ctx.ssh_dir().join("known_hosts"),
                 ctx.ssh_dir().join("known_hosts2"),
@@ -217,6 +218,9 @@ impl ConfigState {
             .map(|f| tokens.path(f))
             .collect();
         plan.identities_only = eff.flag("identitiesonly").unwrap_or(false);
+        plan.other_agent = eff
+            .get("identityagent")
+            .is_some_and(|agent| other_agent(ctx, &tokens, agent));
         if let Some(files) = eff.first("userknownhostsfile") {
             if !files.value().eq_ignore_ascii_case("none") {
                 plan.known_hosts_files = files.args.iter().map(|f| tokens.path(f)).collect();
@@ -250,6 +254,34 @@ impl ConfigState {
             Some(f) => format!("{}:{line}", ctx.show(&f.path)),
             None => format!("?:{line}"),
         }
+    }
+}
+
+/// True when `IdentityAgent value` names another agent than the doctor's (`SSH_AUTH_SOCK`):
+/// `none`, or a socket or pipe at another place.
+fn other_agent(ctx: &Context, tokens: &Tokens, value: &str) -> bool {
+    if value.eq_ignore_ascii_case("none") {
+        return true;
+    }
+    // `SSH_AUTH_SOCK` is the default; `$VAR` or `${VAR}` names a variable's socket.
+    let place = match value.strip_prefix('$') {
+        Some(var) => {
+            let var = var.trim_start_matches('{').trim_end_matches('}');
+            if var == "SSH_AUTH_SOCK" {
+                return false;
+            }
+            match ctx.env.get(var) {
+                Some(v) => v.clone(),
+                None => return true,
+            }
+        }
+        None if value == "SSH_AUTH_SOCK" => return false,
+        None => value.to_string(),
+    };
+    match crate::platform::agent_address(ctx.os, &ctx.env) {
+        Some(crate::platform::AgentAddress::Socket(sock)) => tokens.path(&place) != sock,
+        Some(crate::platform::AgentAddress::Pipe(pipe)) => !place.eq_ignore_ascii_case(&pipe),
+        None => true,
     }
 }
 

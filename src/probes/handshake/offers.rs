@@ -35,7 +35,7 @@ pub struct Candidate {
 pub fn candidates(plan: &NodePlan, shared: &Shared) -> Vec<Candidate> {
     let mut files = key_files(plan, shared);
     let mut out: Vec<Candidate> = Vec::new();
-    if let Some(agent) = &shared.agent {
+    if let Some(agent) = shared.agent.as_ref().filter(|_| !plan.other_agent) {
         for a in &agent.keys {
             if out.iter().any(|c| c.fingerprint == a.fingerprint) {
                 continue;
@@ -539,6 +539,7 @@ mod tests {
             region: None,
             identity_files,
             identities_only,
+            other_agent: false,
             known_hosts_files: vec![],
             proxy: None,
             host_key_pins: vec![],

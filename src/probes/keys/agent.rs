@@ -200,7 +200,7 @@ impl AgentSeen {
             node_keys: !node_fps.is_empty(),
             without_only: plans
                 .iter()
-                .filter(|p| !p.identities_only)
+                .filter(|p| !p.identities_only && !p.other_agent)
                 .map(|p| p.alias.clone())
                 .collect(),
         }
