@@ -172,11 +172,39 @@ fn plan_config(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
     let user = known_user(ctx, state);
     edit.replace_placeholder_users(ctx, cs, user.as_deref(), &mut plan.notes);
     edit.repoint_missing_identity_files(ctx, state, cs, &mut plan.notes);
-    edit.add_identities_only(ctx, state, cs);
+    edit.add_identities_only(ctx, state, cs, &mut plan.notes);
     edit.ignore_use_keychain(main);
     edit.add_missing_hosts(ctx, state, cs, user.as_deref(), &mut plan.notes);
     edit.apply_inserts();
     plan.edits.extend(edit.finish(path, shown, before));
+}
+
+/// True when the agent ssh uses for `alias` holds keys that none of its IdentityFiles
+/// names, and few enough that ssh reaches them all: one of them may be what logs the user
+/// in, and `IdentitiesOnly yes` would stop ssh offering it. (With more, the server stops
+/// ssh before the last ones, and IdentitiesOnly is the fix for that.)
+fn agent_may_be_the_way_in(ctx: &Context, state: &RunState, alias: &str) -> bool {
+    let Some(agent) = &state.agent else {
+        return false;
+    };
+    let Some(plan) = state.plans.iter().find(|p| p.alias == alias) else {
+        return false;
+    };
+    if plan.other_agent {
+        return false;
+    }
+    let named: Vec<String> = state
+        .keys
+        .iter()
+        .filter(|k| plan.identity_files.contains(&k.path))
+        .filter_map(|k| k.fingerprint())
+        .collect();
+    let others = agent
+        .keys
+        .iter()
+        .filter(|a| !named.contains(&a.fingerprint))
+        .count();
+    others > 0 && agent.keys.len() < ctx.profile.policy.max_auth_tries() as usize
 }
 
 /// A note for a line `fix` does not edit because it is in an Included file.
@@ -414,7 +442,13 @@ impl ConfigEdit {
     /// (never in `Host *`), one of its IdentityFiles exists, and nothing sets
     /// IdentitiesOnly. (With none that exists, the agent's keys are all ssh offers:
     /// IdentitiesOnly would turn a working login into `Permission denied`.)
-    fn add_identities_only(&mut self, ctx: &Context, state: &RunState, cs: &ConfigState) {
+    fn add_identities_only(
+        &mut self,
+        ctx: &Context,
+        state: &RunState,
+        cs: &ConfigState,
+        notes: &mut Vec<String>,
+    ) {
         for alias in &ctx.nodes {
             let Some(eff) = cs.effective.get(alias) else {
                 continue;
@@ -435,6 +469,10 @@ impl ConfigEdit {
                 .flat_map(|p| &p.identity_files)
                 .any(|f| std::fs::metadata(f).is_ok_and(|m| m.is_file()));
             if !repointed && !exists {
+                continue;
+            }
+            if agent_may_be_the_way_in(ctx, state, alias) {
+                notes.push(format!("IdentitiesOnly yes is not added for {alias}: your ssh-agent holds keys that no IdentityFile names, and ssh offers them now (one may be what logs you in); if your cluster key is one of the IdentityFiles, add `IdentitiesOnly yes` by hand"));
                 continue;
             }
             let block = eff
@@ -518,7 +556,7 @@ impl ConfigEdit {
         if missing.is_empty() {
             return;
         }
-        let key = crate::probes::keys::preferred_key_path(ctx, state);
+        let key_lines = crate::probes::config::key_lines(ctx, state);
         let mut block = Vec::new();
         for alias in &missing {
             let Some(node) = ctx.profile.node(alias) else {
@@ -532,8 +570,7 @@ impl ConfigEdit {
             if let Some(u) = user {
                 block.push(format!("  User {u}"));
             }
-            block.push(format!("  IdentityFile {key}"));
-            block.push("  IdentitiesOnly yes".into());
+            block.extend(key_lines.iter().cloned());
             block.push(String::new());
         }
         match cs.new_block_place(&missing) {

@@ -451,3 +451,46 @@ fn a_closed_output_changes_nothing_and_panics_nowhere() {
     );
     assert_eq!(home.mode(".ssh/id_ed25519"), 0o644);
 }
+
+/// `fix --yes` on `home` with an agent at `sock`.
+fn fix_with_agent(home: &TestHome, sock: &str) -> String {
+    let out = doctor()
+        .env("HOME", home.path())
+        .env("SSH_AUTH_SOCK", sock)
+        .args(["fix", "--yes", "--user", "abc123", "--home"])
+        .arg(home.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn where_the_agent_may_be_the_way_in_fix_leaves_identities_only_and_key_lines_out() {
+    let keys = tempfile::tempdir().unwrap();
+    let (agent, _) = crate::common::agent::Agent::with_fresh_keys(keys.path(), 1);
+    // An IdentityFile that exists, and an agent key no IdentityFile names.
+    let config =
+        "Host slurm slurm2 slurm-r2 slurm1-r2\n  User abc123\n  IdentityFile ~/.ssh/id_ed25519\n";
+    let home = TestHome::with_config(config);
+    home.key("ed25519_100", "id_ed25519");
+    let said = fix_with_agent(&home, agent.sock());
+    assert!(
+        said.contains("IdentitiesOnly yes is not added for slurm"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.ssh().join("config")).unwrap(),
+        config
+    );
+    // A new user whose only key is in the agent: blocks without IdentityFile and
+    // IdentitiesOnly, so that ssh still offers the agent's key.
+    let home = TestHome::new();
+    let said = fix_with_agent(&home, agent.sock());
+    let written = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    assert!(written.contains("Host slurm\n"), "{said}");
+    assert!(
+        !written.contains("IdentityFile") && !written.contains("IdentitiesOnly"),
+        "{written}"
+    );
+}

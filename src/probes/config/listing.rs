@@ -23,6 +23,26 @@ pub(super) fn record(ctx: &Context, cs: &ConfigState, artifacts: &mut Artifacts)
     }
 }
 
+/// The key lines of a new Host block: the user's key (or the one to create) and
+/// `IdentitiesOnly yes`; none when there is no key file yet but the agent holds keys
+/// (ssh offers those without an IdentityFile, and IdentitiesOnly with a file that is not
+/// there would stop it).
+pub fn key_lines(ctx: &Context, state: &RunState) -> Vec<String> {
+    let key = crate::probes::keys::preferred_key_path(ctx, state);
+    let on_disk = match key.strip_prefix("~/") {
+        Some(rest) => ctx.home.join(rest),
+        None => std::path::PathBuf::from(&key),
+    };
+    let agent_only = !on_disk.is_file() && state.agent.as_ref().is_some_and(|a| !a.keys.is_empty());
+    if agent_only {
+        return Vec::new();
+    }
+    vec![
+        format!("  IdentityFile {key}"),
+        "  IdentitiesOnly yes".into(),
+    ]
+}
+
 /// The config block to paste, for the given aliases.
 /// `known_user` fills User when `--user` was not given (a username-shaped User found
 /// elsewhere in the config).
@@ -32,7 +52,7 @@ pub fn suggested_block(
     aliases: &[String],
     known_user: Option<String>,
 ) -> String {
-    let key = crate::probes::keys::preferred_key_path(ctx, state);
+    let key_lines = key_lines(ctx, state);
     let user = ctx
         .user_override
         .clone()
@@ -52,8 +72,9 @@ pub fn suggested_block(
             let _ = writeln!(text, "  Port {}", node.port());
         }
         let _ = writeln!(text, "  User {user}");
-        let _ = writeln!(text, "  IdentityFile {key}");
-        let _ = writeln!(text, "  IdentitiesOnly yes");
+        for line in &key_lines {
+            let _ = writeln!(text, "{line}");
+        }
     }
     text.trim_end().to_string()
 }

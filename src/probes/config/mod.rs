@@ -22,7 +22,7 @@ use crate::sshconfig::{
 
 pub use agreement::{dash_g, dash_g_start, openssh_agrees, prepare_agreement, DashG, Prepared};
 pub use checks::is_placeholder;
-pub use listing::suggested_block;
+pub use listing::{key_lines, suggested_block};
 
 /// The keywords of a Host block the doctor writes (`suggested_block`, `fix`).
 const NEW_BLOCK_SETS: &[&str] = &["hostname", "port", "user", "identityfile", "identitiesonly"];
