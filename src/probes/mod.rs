@@ -25,6 +25,8 @@ pub struct NodePlan {
     pub alias: String,
     pub hostname: String,
     pub port: u16,
+    /// Where the config sets the Port in effect (`~/.ssh/config:2`); `None` without one.
+    pub port_at: Option<String>,
     /// The remote user; `None` when neither config nor `--user` gives one.
     pub user: Option<String>,
     pub region: Option<String>,

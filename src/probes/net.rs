@@ -297,7 +297,7 @@ pub async fn tcp(
     let finding = tcp_finding(
         &ctx.profile.advice,
         alias,
-        (port, site_port),
+        (port, site_port, plan.port_at.as_deref()),
         &results,
         connected,
     );
@@ -306,11 +306,12 @@ pub async fn tcp(
 }
 
 /// The `net.tcp` finding, from the outcome of every address and the one that connected.
-/// `ports`: the one ssh uses (from the config), and the one the profile gives the node.
+/// `ports`: the one ssh uses (from the config), the one the profile gives the node, and
+/// where the config sets the first.
 fn tcp_finding(
     advice: &crate::profile::Advice,
     alias: &str,
-    (port, site_port): (u16, u16),
+    (port, site_port, port_at): (u16, u16, Option<&str>),
     results: &[TcpResult],
     connected: Option<SocketAddr>,
 ) -> Finding {
@@ -363,10 +364,11 @@ fn tcp_finding(
             let remedy = if all_timeout {
                 Remedy::text(format!("Connect to {} (or {}) and try again; if you are on it, the node may be down: try another node.", advice.vpn, advice.campus_network))
             } else if all_refused && port != site_port {
-                Remedy::text(if site_port == 22 {
-                    format!("The config sends ssh to port {port}; the login nodes listen on 22. Remove the Port line of `{alias}` in ~/.ssh/config (ssh then uses 22).")
-                } else {
-                    format!("The config sends ssh to port {port}; the login nodes listen on {site_port}. Set `Port {site_port}` in the Host block of `{alias}` in ~/.ssh/config.")
+                Remedy::text(match port_at {
+                    // OpenSSH takes the first Port that applies: it may be in `Host *`.
+                    Some(at) if site_port == 22 => format!("The config sends ssh to port {port} (the Port line at {at}); the login nodes listen on 22. Remove that line, or if it is meant for other hosts, put `Port 22` in a block for `{alias}` above it."),
+                    Some(at) => format!("The config sends ssh to port {port} (the Port line at {at}); the login nodes listen on {site_port}. Change that line, or if it is meant for other hosts, put `Port {site_port}` in a block for `{alias}` above it (OpenSSH takes the first Port that applies)."),
+                    None => format!("Without a Port line ssh uses port {port}; the login nodes listen on {site_port}. Add `Port {site_port}` to the Host block of `{alias}` in ~/.ssh/config."),
                 })
             } else {
                 Remedy::text("The node may be down or your network blocks SSH: try another node, or attach the bundle to a ticket.")
@@ -525,7 +527,7 @@ mod tests {
         let ok = tcp_finding(
             &advice,
             "slurm",
-            (22, 22),
+            (22, 22, None),
             &attempts,
             Some("127.0.0.1:22".parse().unwrap()),
         );
@@ -536,7 +538,7 @@ mod tests {
         let refused = tcp_finding(
             &advice,
             "slurm",
-            (2222, 22),
+            (2222, 22, Some("~/.ssh/config:2")),
             &[r("127.0.0.1:2222", TcpOutcome::Refused)],
             None,
         );
@@ -544,12 +546,29 @@ mod tests {
             refused.summary,
             "port 2222 refused on every address: nothing listens there"
         );
-        assert!(refused.remedy.unwrap().text.contains("listen on 22"));
+        let text = refused.remedy.clone().unwrap().text;
+        assert!(
+            text.contains("listen on 22") && text.contains("the Port line at ~/.ssh/config:2"),
+            "{text}"
+        );
+        // No Port line: ssh's 22, where the site listens on another port.
+        let unset = tcp_finding(
+            &advice,
+            "slurm",
+            (22, 2222, None),
+            &[r("127.0.0.1:22", TcpOutcome::Refused)],
+            None,
+        );
+        let text = unset.remedy.unwrap().text;
+        assert!(
+            text.contains("Add `Port 2222` to the Host block of `slurm`"),
+            "{text}"
+        );
         // The node's own port (the profile's) refused: no advice to change the Port line.
         let down = tcp_finding(
             &advice,
             "slurm",
-            (2222, 2222),
+            (2222, 2222, None),
             &[r("127.0.0.1:2222", TcpOutcome::Refused)],
             None,
         );

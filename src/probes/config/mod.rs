@@ -171,6 +171,7 @@ impl ConfigState {
             alias: node.alias().to_string(),
             hostname: node.hostname().to_string(),
             port: node.port(),
+            port_at: None,
             user: ctx.user_override.clone(),
             region: node.region.clone(),
             identity_files: vec![],
@@ -194,8 +195,9 @@ impl ConfigState {
         if eff.get("hostname").is_some() {
             plan.hostname = eff.hostname(node.alias());
         }
-        if eff.get("port").is_some() {
+        if let Some(a) = eff.first("port") {
             plan.port = eff.port();
+            plan.port_at = Some(self.shown(ctx, a.file, a.line));
         } else if eff.get("hostname").is_some() {
             // The config sends ssh to this host itself, without a Port: ssh uses 22,
             // whatever port the site's nodes listen on.

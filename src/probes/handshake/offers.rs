@@ -535,6 +535,7 @@ mod tests {
             alias: "slurm".into(),
             hostname: "127.0.0.1".into(),
             port: 22,
+            port_at: None,
             user: None,
             region: None,
             identity_files,
