@@ -512,13 +512,15 @@ fn deploy_step(f: &Facts) -> Step {
 fn key_refused_locally(f: &Facts) -> Option<Diagnosis> {
     // Where every node accepted a key, a problem of another key (a default key with
     // loose modes that ssh skips before it offers the accepted one) is not why a login
-    // fails; a problem of an accepted key is (the server's yes does not make ssh load it).
+    // fails; a problem of an accepted key is (the server's yes does not make ssh load
+    // it), unless the agent holds that key (ssh signs there and never reads the file).
     let passes = f.with(CheckId::SshKeyAccepted, Severity::Pass);
     let everywhere = !passes.is_empty() && !f.any(CheckId::SshKeyAccepted, Severity::Fail);
     let accepted: Vec<&str> = passes
         .iter()
         .filter_map(|x| x.evidence.get("accepted")?.as_array())
         .flatten()
+        .filter(|k| k["in_agent"] != true)
         .filter_map(|k| k["key"].as_str())
         .collect();
     let matters = |x: &&Finding| !everywhere || accepted.contains(&x.subject.as_str());
@@ -526,6 +528,20 @@ fn key_refused_locally(f: &Facts) -> Option<Diagnosis> {
     found.extend(f.used_key_problem(CheckId::KeyFormat));
     found.retain(matters);
     found.extend(f.with(CheckId::ConfigIdentityFile, Severity::Fail));
+    // A missing IdentityFile beside one that exists is a warning; it is the cause where
+    // the server refused the keys ssh did offer (a typo in the login node's block while
+    // `Host *` names another key).
+    let refused: Vec<&str> = f
+        .with(CheckId::SshKeyAccepted, Severity::Fail)
+        .iter()
+        .filter_map(|x| x.node.as_deref())
+        .collect();
+    found.extend(
+        f.with(CheckId::ConfigIdentityFile, Severity::Warn)
+            .into_iter()
+            .filter(|x| matches!(x.fact, Some(Fact::IdentityMissing { .. })))
+            .filter(|x| x.node.as_deref().is_some_and(|n| refused.contains(&n))),
+    );
     (!found.is_empty()).then(|| {
         diag(
             CheckId::DiagnosisKeyRefusedLocally,

@@ -179,20 +179,32 @@ fn plan_config(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
     plan.edits.extend(edit.finish(path, shown, before));
 }
 
-/// True when the agent ssh uses for `alias` holds keys that none of its IdentityFiles
-/// names, and few enough that ssh reaches them all: one of them may be what logs the user
-/// in, and `IdentitiesOnly yes` would stop ssh offering it. (With more, the server stops
-/// ssh before the last ones, and IdentitiesOnly is the fix for that.)
-fn agent_may_be_the_way_in(ctx: &Context, state: &RunState, alias: &str) -> bool {
-    let Some(agent) = &state.agent else {
+/// True when an agent may be what logs the user in to `alias`, so that `IdentitiesOnly
+/// yes` could break the login: the agent ssh uses holds keys that none of the alias's
+/// IdentityFiles names, and ssh reaches every key it offers within the server's budget
+/// (beyond it, IdentitiesOnly is the fix); or ssh uses an agent the doctor cannot see.
+fn agent_may_be_the_way_in(
+    ctx: &Context,
+    state: &RunState,
+    eff: &crate::sshconfig::Effective,
+    alias: &str,
+) -> bool {
+    if eff
+        .get("identityagent")
+        .is_some_and(|v| v.eq_ignore_ascii_case("none"))
+    {
         return false;
-    };
+    }
     let Some(plan) = state.plans.iter().find(|p| p.alias == alias) else {
         return false;
     };
     if plan.other_agent {
-        return false;
+        return true;
     }
+    let Some(agent) = &state.agent else {
+        return false;
+    };
+    let in_agent = |fp: &String| agent.keys.iter().any(|a| &a.fingerprint == fp);
     let named: Vec<String> = state
         .keys
         .iter()
@@ -204,7 +216,14 @@ fn agent_may_be_the_way_in(ctx: &Context, state: &RunState, alias: &str) -> bool
         .iter()
         .filter(|a| !named.contains(&a.fingerprint))
         .count();
-    others > 0 && agent.keys.len() < ctx.profile.policy.max_auth_tries() as usize
+    let files_besides = state
+        .keys
+        .iter()
+        .filter(|k| k.used_by.iter().any(|a| a == alias))
+        .filter_map(|k| k.fingerprint())
+        .filter(|fp| !in_agent(fp))
+        .count();
+    others > 0 && agent.keys.len() + files_besides < ctx.profile.policy.max_auth_tries() as usize
 }
 
 /// A note for a line `fix` does not edit because it is in an Included file.
@@ -471,7 +490,7 @@ impl ConfigEdit {
             if !repointed && !exists {
                 continue;
             }
-            if agent_may_be_the_way_in(ctx, state, alias) {
+            if agent_may_be_the_way_in(ctx, state, eff, alias) {
                 notes.push(format!("IdentitiesOnly yes is not added for {alias}: your ssh-agent holds keys that no IdentityFile names, and ssh offers them now (one may be what logs you in); if your cluster key is one of the IdentityFiles, add `IdentitiesOnly yes` by hand"));
                 continue;
             }

@@ -154,7 +154,7 @@ fn options(
 /// The `-i` arguments: copies of the public keys alone when the host key is not verified,
 /// absolute key paths when ssh would not find them itself.
 fn identity_args(ctx: &Context, plan: &NodePlan, shared: &Shared, setup: &Setup) -> Vec<String> {
-    let mut args = agent_identity_args(plan, shared);
+    let mut args = Vec::new();
     let keys = shared
         .keys
         .iter()
@@ -175,9 +175,15 @@ fn identity_args(ctx: &Context, plan: &NodePlan, shared: &Shared, setup: &Setup)
                 args.extend(["-i".into(), p.display().to_string()]);
             }
         }
-    } else if ctx.home_differs_from_passwd() || !setup.copy_of_user_config {
+    } else {
+        // No agent for an unverified host (above); here the agent's keys come first.
+        args = agent_identity_args(ctx, plan, shared);
+        let own_files = ctx.home_differs_from_passwd() || !setup.copy_of_user_config;
         for k in keys {
-            args.extend(["-i".into(), k.path.display().to_string()]);
+            // With any `-i`, ssh drops its default key names: name those it would try.
+            if own_files || (!args.is_empty() && !plan.identity_files.contains(&k.path)) {
+                args.extend(["-i".into(), k.path.display().to_string()]);
+            }
         }
     }
     args
@@ -187,8 +193,11 @@ fn identity_args(ctx: &Context, plan: &NodePlan, shared: &Shared, setup: &Setup)
 /// the files: so does the transcript. The transcript's own `IdentitiesOnly=yes` lets ssh
 /// use an agent key only when a file names it, so each gets a copy of its public key
 /// (with `-i`, first); a key that is also one of the node's files is offered as that.
-fn agent_identity_args(plan: &NodePlan, shared: &Shared) -> Vec<String> {
+fn agent_identity_args(ctx: &Context, plan: &NodePlan, shared: &Shared) -> Vec<String> {
     let mut args = Vec::new();
+    // Never the server's whole budget of refused keys on the agent's alone: past it the
+    // server would end the connection before the node's own key files.
+    let budget = (ctx.profile.policy.max_auth_tries() as usize).saturating_sub(1);
     let (Some(agent), Some(handover)) = (&shared.agent, shared.handover.as_deref()) else {
         return args;
     };
@@ -212,6 +221,9 @@ fn agent_identity_args(plan: &NodePlan, shared: &Shared) -> Vec<String> {
             .any(|f| f.split_whitespace().take(2).eq(blob.iter().copied()))
         {
             continue;
+        }
+        if args.len() / 2 >= budget {
+            break;
         }
         let line = format!("{}\n", blob.join(" "));
         if let Some(p) =
@@ -499,4 +511,71 @@ fn transcript_finding(ctx: &Context, alias: &str, facts: &TranscriptFacts) -> Fi
         .with("config_copied", setup.copy_of_user_config)
         .with("config_sanitized_because", &setup.sanitized_because)
         .with("public_keys_only", setup.public_keys_only)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::keys::{AgentKey, AgentState};
+    use std::path::PathBuf;
+
+    /// The `-i` arguments for `slurm` of a home with a config and the fixture key as a
+    /// default key, and an agent holding another key.
+    fn identities(identities_only: bool, public_keys_only: bool) -> (Vec<String>, PathBuf) {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".ssh")).unwrap();
+        std::fs::write(
+            home.path().join(".ssh/config"),
+            "Host slurm\n  User abc123\n",
+        )
+        .unwrap();
+        let ctx = Context::for_home(home.path(), crate::profile::Profile::embedded());
+        let mut plan =
+            crate::probes::plan_nodes(&ctx, &crate::runner::RunState::default()).remove(0);
+        plan.identities_only = identities_only;
+        let key = crate::probes::keys::fixture_key("ed25519_100", Some(&plan.alias));
+        let other = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/keys/ed25519_plain.pub"),
+        )
+        .unwrap();
+        let shared = Shared {
+            openssh: None,
+            keys: vec![key.clone()],
+            agent: Some(AgentState {
+                address: crate::platform::AgentAddress::Socket("/nonexistent".into()),
+                keys: vec![AgentKey {
+                    algorithm: "ssh-ed25519".into(),
+                    fingerprint: "SHA256:other".into(),
+                    public_key: other.trim().to_string(),
+                    comment: String::new(),
+                }],
+            }),
+            config: None,
+            handover: Some(std::sync::Arc::new(
+                crate::probes::handover::Handover::prepare(&ctx),
+            )),
+        };
+        let setup = Setup {
+            copy_of_user_config: true,
+            sanitized_because: vec![],
+            public_keys_only,
+        };
+        (identity_args(&ctx, &plan, &shared, &setup), key.path)
+    }
+
+    #[test]
+    fn the_agents_keys_come_first_and_the_default_key_stays_named() {
+        let (args, key) = identities(false, false);
+        assert_eq!(args.len(), 4, "{args:?}");
+        assert!(args[1].ends_with("agent-slurm-0.pub"), "{args:?}");
+        // Any `-i` ends ssh's default key names: the default key is named itself.
+        assert_eq!(args[3], key.display().to_string(), "{args:?}");
+        // IdentitiesOnly in the config: the copy's own IdentityFile lines, no agent.
+        assert!(identities(true, false).0.is_empty());
+        // An unverified host: public keys only, never the agent's.
+        let (args, _) = identities(false, true);
+        assert!(args.iter().all(|a| !a.contains("agent-")), "{args:?}");
+        assert_eq!(args.len(), 2, "{args:?}");
+    }
 }

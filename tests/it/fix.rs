@@ -494,3 +494,20 @@ fn where_the_agent_may_be_the_way_in_fix_leaves_identities_only_and_key_lines_ou
         "{written}"
     );
 }
+
+#[test]
+fn with_an_agent_the_doctor_cannot_see_fix_leaves_identities_only_out() {
+    let config = "Host slurm slurm2 slurm-r2 slurm1-r2\n  User abc123\n  IdentityFile ~/.ssh/id_ed25519\n  IdentityAgent ~/.1password/agent.sock\n";
+    let home = TestHome::with_config(config);
+    home.key("ed25519_100", "id_ed25519");
+    let out = home.fix(&["--yes", "--user", "abc123"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("IdentitiesOnly yes is not added for slurm"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.ssh().join("config")).unwrap(),
+        config
+    );
+}

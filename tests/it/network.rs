@@ -907,3 +907,63 @@ fn an_accepted_key_that_ssh_will_not_load_still_leads_and_another_keys_modes_do_
         r["diagnosis"]
     );
 }
+
+#[test]
+fn a_typo_in_the_login_nodes_identity_file_leads_when_the_other_key_is_refused() {
+    // `Host *` names a key the cluster does not know; the login node's own line has a typo.
+    let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
+    let home = TestHome::with_config(format!(
+        "Host slurm\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile ~/.ssh/id_ed25519_mlcloud\n\nHost *\n  IdentityFile ~/.ssh/github\n",
+        sshd.port,
+        login()
+    ));
+    home.key("ed25519_plain", "github");
+    home.write(".ssh/known_hosts", sshd.known_hosts_line());
+    let profile = sshd.profile(&home, "");
+    let (_, r) = home.json(&["--profile", profile.to_str().unwrap(), "--timeout", "3"]);
+    assert_eq!(severity(&r, "ssh.key-accepted"), "fail", "{r}");
+    assert_eq!(
+        diagnosis_ids(&r)[0],
+        "diagnosis.key-refused-locally",
+        "{}",
+        r["diagnosis"]
+    );
+}
+
+#[test]
+fn through_the_agent_a_loose_key_file_and_a_linked_agent_socket_still_log_in() {
+    let sshd = Sshd::start(&[fixture_pub("ed25519_plain")], "");
+    let home = sshd.home(Some("ed25519_plain"));
+    home.chmod(".ssh/id_mlcloud", 0o644);
+    let agent = Agent::start();
+    let loaded = tempfile::tempdir().unwrap();
+    let copy = loaded.path().join("k");
+    std::fs::copy(home.ssh().join("id_mlcloud"), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    agent.add(&copy);
+    // ssh reaches the agent through a link to its socket (as a tmux setup keeps one).
+    let link = home.ssh().join("agent.sock");
+    std::os::unix::fs::symlink(agent.sock(), &link).unwrap();
+    let config = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    home.write(
+        ".ssh/config",
+        format!("{config}  IdentityAgent ~/.ssh/agent.sock\n"),
+    );
+    let profile = sshd.profile(&home, "");
+    let (_, r) = home.json_env(
+        &["--profile", profile.to_str().unwrap(), "--timeout", "3"],
+        &[("SSH_AUTH_SOCK", agent.sock())],
+    );
+    let accepted = finding(&r, "ssh.key-accepted");
+    assert_eq!(accepted["severity"], "pass", "{r}");
+    assert_eq!(
+        accepted["evidence"]["accepted"][0]["in_agent"], true,
+        "{accepted}"
+    );
+    // ssh signs through the agent and never reads the 0644 file: not the cause of anything.
+    assert!(
+        !diagnosis_ids(&r).contains(&"diagnosis.key-refused-locally".to_string()),
+        "{}",
+        r["diagnosis"]
+    );
+}

@@ -280,8 +280,12 @@ fn other_agent(ctx: &Context, tokens: &Tokens, value: &str) -> bool {
         None if value == "SSH_AUTH_SOCK" => return false,
         None => value.to_string(),
     };
+    // The same socket by another path (a link kept for tmux) is the same agent.
+    let real = |p: PathBuf| std::fs::canonicalize(&p).unwrap_or(p);
     match crate::platform::agent_address(ctx.os, &ctx.env) {
-        Some(crate::platform::AgentAddress::Socket(sock)) => tokens.path(&place) != sock,
+        Some(crate::platform::AgentAddress::Socket(sock)) => {
+            real(tokens.path(&place)) != real(sock)
+        }
         Some(crate::platform::AgentAddress::Pipe(pipe)) => !place.eq_ignore_ascii_case(&pipe),
         None => true,
     }

@@ -268,7 +268,7 @@ pub(super) fn key_accepted_finding(ctx: &Context, alias: &str, fact: &KeyAccepta
     };
     let listed = |list: &[&Candidate]| {
         list.iter()
-            .map(|c| serde_json::json!({"key": c.source, "fingerprint": c.fingerprint}))
+            .map(|c| serde_json::json!({"key": c.source, "fingerprint": c.fingerprint, "in_agent": c.in_agent}))
             .collect::<Vec<_>>()
     };
     let untested: Vec<serde_json::Value> = offers

@@ -231,7 +231,7 @@ pub fn preferred_key_path(ctx: &Context, state: &RunState) -> String {
 /// A key of `fixtures/keys` (with its `.pub`, if any) as discovery reads it, offered to
 /// `alias`.
 #[cfg(test)]
-pub(super) fn fixture_key(name: &str, alias: Option<&str>) -> KeyInfo {
+pub(crate) fn fixture_key(name: &str, alias: Option<&str>) -> KeyInfo {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
     let ctx = Context::for_home(&dir, crate::profile::Profile::embedded());
     read_key(&ctx, dir.join(name), false, true, alias).expect("a fixture key")

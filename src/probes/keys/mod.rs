@@ -20,6 +20,8 @@ use crate::keyfile::KeyFacts;
 use crate::runner::RunState;
 
 pub use agent::{agent, AgentKey, AgentState};
+#[cfg(test)]
+pub(crate) use discovery::fixture_key;
 pub use discovery::{preferred_key_path, DEFAULT_NAMES};
 
 /// One private key found on disk.
