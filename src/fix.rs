@@ -408,18 +408,22 @@ impl ConfigEdit {
             return;
         }
         let mut lines: Vec<usize> = Vec::new();
+        let mut noted: Vec<(usize, usize)> = Vec::new();
         for plan in &state.plans {
             let Some(eff) = cs.effective.get(&plan.alias) else {
                 continue;
             };
             let assigned = eff.values.get("identityfile").into_iter().flatten();
             for (a, path) in assigned.zip(&plan.identity_files) {
-                if std::fs::symlink_metadata(path).is_ok() || lines.contains(&a.line) {
+                if std::fs::symlink_metadata(path).is_ok() {
                     continue;
                 }
                 if a.file == 0 {
-                    lines.push(a.line);
-                } else {
+                    if !lines.contains(&a.line) {
+                        lines.push(a.line);
+                    }
+                } else if !noted.contains(&(a.file, a.line)) {
+                    noted.push((a.file, a.line));
                     let note = included_line(
                         ctx,
                         cs,

@@ -615,7 +615,15 @@ impl Staged {
                 serde_json::Value::Object(o) => {
                     for (k, mut x) in std::mem::take(o) {
                         walk(&mut x, f);
-                        o.insert(f(&k), x);
+                        // Two keys may get one name (`Work` and `work`): both stay.
+                        let base = f(&k);
+                        let mut key = base.clone();
+                        let mut n = 2;
+                        while o.contains_key(&key) {
+                            key = format!("{base} ({n})");
+                            n += 1;
+                        }
+                        o.insert(key, x);
                     }
                 }
                 _ => {}

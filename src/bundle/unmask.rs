@@ -56,10 +56,10 @@ fn newest_map(env: &BTreeMap<String, String>) -> Option<PathBuf> {
         .map(|e| e.path())
 }
 
-/// Reads FILE (or stdin), replaces pseudonyms with real values, prints the result. The
 /// The most text `unmask` reads.
 const MAX_INPUT: u64 = 16 << 20;
 
+/// Reads FILE (or stdin), replaces pseudonyms with real values, prints the result. The
 /// map is the one given, else the one made for a bundle the text names, else the newest;
 /// stderr names it. A map made for another bundle than the one the text names is refused.
 pub fn command(

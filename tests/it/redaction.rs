@@ -262,3 +262,25 @@ fn values_written_with_backslash_escapes_are_redacted_as_written() {
     );
     assert!(config.contains("User other-user-"), "{config}");
 }
+
+#[test]
+fn values_quoted_inside_a_word_are_redacted_as_openssh_reads_them() {
+    let home = TestHome::with_config(concat!(
+        "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User abc123\n",
+        "Host box\n  User zed\"jane doe\"x\n  IdentityFile ~/\"Zedjane Zedpriv\"/keys/id_work\n",
+    ));
+    home.key("ed25519_100", "id_ed25519");
+    let out = tempfile::tempdir().unwrap();
+    let zip = out.path().join("b.zip");
+    let o = home
+        .cmd(&["--offline", "--bundle", zip.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(zip.exists(), "{}", String::from_utf8_lossy(&o.stderr));
+    let files = read_zip_text(&zip);
+    for canary in ["Zedjane", "jane doe", "Zedpriv"] {
+        assert_absent(&files, canary, "a value quoted inside a word");
+    }
+    let config = zip_entry(&files, "ssh/config.txt");
+    assert!(config.contains("  User \"other-user-"), "{config}");
+}

@@ -81,6 +81,46 @@ pub fn suggested_block(
 
 /// A config line without a trailing `# comment` (outside quotes): comments are not
 /// configuration and may hold anything.
+/// A config line whose arguments are quoted or escaped, as OpenSSH reads it: each
+/// argument whole, in double quotes where it holds a space, a quote or a backslash. The
+/// redactor finds a value there as it finds it everywhere else (`~/"Jane Private"/id`
+/// would hide `~/Jane Private/id`); `None` for a line without quotes or escapes.
+fn as_read(line: &str, parsed: &crate::sshconfig::Line) -> Option<String> {
+    use crate::sshconfig::LineKind;
+    let text = without_comment(line);
+    if !text.contains(['"', '\'', '\\']) {
+        return None;
+    }
+    let quoted = |a: &str| {
+        if !a.is_empty() && !a.contains(|c: char| c.is_whitespace() || "\"'\\".contains(c)) {
+            return a.to_string();
+        }
+        format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\""))
+    };
+    let args: Vec<String> = match &parsed.kind {
+        LineKind::Option { args, .. } | LineKind::Host(args) | LineKind::Include(args) => {
+            args.iter().map(|a| quoted(a)).collect()
+        }
+        LineKind::Match(criteria) => criteria
+            .iter()
+            .map(|c| {
+                let head = format!("{}{}", if c.negated { "!" } else { "" }, c.attribute);
+                match &c.argument {
+                    Some(arg) => format!("{head} {}", quoted(arg)),
+                    None => head,
+                }
+            })
+            .collect(),
+    };
+    let indent = &text[..text.len() - text.trim_start().len()];
+    let keyword: String = text
+        .trim_start()
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '=')
+        .collect();
+    Some(format!("{indent}{keyword} {}", args.join(" ")))
+}
+
 fn without_comment(line: &str) -> String {
     let mut quote = None;
     let mut prev_space = false;
@@ -121,14 +161,14 @@ fn config_listing(ctx: &Context, cs: &ConfigState) -> String {
         }
         let bad: std::collections::BTreeSet<usize> =
             f.parsed.issues.iter().map(|i| i.line).collect();
-        let good: std::collections::BTreeSet<usize> =
-            f.parsed.lines.iter().map(|l| l.number).collect();
+        let good: std::collections::BTreeMap<usize, &crate::sshconfig::Line> =
+            f.parsed.lines.iter().map(|l| (l.number, l)).collect();
         let body = f.bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&f.bytes);
         for (i, line) in String::from_utf8_lossy(body).lines().enumerate() {
             let n = i + 1;
             let line = line.trim_end_matches('\r');
-            let shown = if good.contains(&n) && !bad.contains(&n) {
-                without_comment(line)
+            let shown = if let Some(parsed) = good.get(&n).filter(|_| !bad.contains(&n)) {
+                as_read(line, parsed).unwrap_or_else(|| without_comment(line))
             } else if line.trim().is_empty() {
                 String::new()
             } else if line.trim_start().starts_with('#') {
