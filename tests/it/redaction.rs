@@ -257,10 +257,10 @@ fn values_written_with_backslash_escapes_are_redacted_as_written() {
     }
     let config = zip_entry(&files, "ssh/config.txt");
     assert!(
-        config.contains("SetEnv DB_PASSWORD=\"env-value-"),
+        config.contains("SetEnv \"DB_PASSWORD=env-value-"),
         "{config}"
     );
-    assert!(config.contains("User other-user-"), "{config}");
+    assert!(config.contains("User \"other-user-"), "{config}");
 }
 
 #[test]
