@@ -76,6 +76,23 @@ const SAFE_PATHS: &[&str] = &[
     "/usr/bin/ssh-agent",
     "/usr/bin/ssh-add",
     "/usr/bin/ssh-copy-id",
+    // Windows: OpenSSH's own places, the agent's pipe, the first word of `C:\Program
+    // Files`, and the switches of the `icacls` commands the report gives.
+    "c:/windows/system32/openssh",
+    "c:/windows/system32/openssh/ssh.exe",
+    "c:/windows/system32/openssh/ssh-keygen.exe",
+    "c:/windows/system32/openssh/ssh-add.exe",
+    "c:/programdata/ssh",
+    "c:/programdata/ssh/ssh_config",
+    "c:/programdata/ssh/ssh_known_hosts",
+    "__programdata__/ssh/ssh_config",
+    "c:/program",
+    "/./pipe/openssh-ssh-agent",
+    "/inheritance:r",
+    "/grant:r",
+    "/remove",
+    "/setowner",
+    "/reset",
 ];
 
 /// `~/.ssh` names that are conventional and say nothing about the user.
@@ -235,6 +252,14 @@ pub fn is_pseudonym(lower: &str) -> bool {
 }
 
 fn safe_path(lower: &str) -> bool {
+    // Windows spells the same places with `\` (doubled in some of ssh's messages).
+    let mut slashed = String::with_capacity(lower.len());
+    for c in lower.chars().map(|c| if c == '\\' { '/' } else { c }) {
+        if !(c == '/' && slashed.ends_with('/')) {
+            slashed.push(c);
+        }
+    }
+    let lower = slashed.as_str();
     // `file:line` as the report names places.
     let lower = match lower.rsplit_once(':') {
         Some((p, n)) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => p,
@@ -294,6 +319,13 @@ fn host_shaped(t: &str) -> bool {
         && labels[0].chars().any(|c| c.is_ascii_alphanumeric())
 }
 
+/// A Windows path: a drive (`C:\Users\…`, `d:/x`) or a share (`\\server\share`).
+fn windows_path(token: &str) -> bool {
+    let b = token.as_bytes();
+    (b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && matches!(b[2], b'\\' | b'/'))
+        || token.starts_with("\\\\")
+}
+
 /// What `token` looks like.
 pub fn shape(token: &str) -> Shape {
     if token.len() < 3 {
@@ -305,7 +337,12 @@ pub fn shape(token: &str) -> Shape {
     if bare_address(token).parse::<IpAddr>().is_ok() {
         return Shape::Ip;
     }
-    if token.starts_with('/') || token.starts_with("~/") || token.starts_with("%d/") {
+    if token.starts_with('/')
+        || token.starts_with("~/")
+        || token.starts_with("~\\")
+        || token.starts_with("%d/")
+        || windows_path(token)
+    {
         return Shape::Path;
     }
     if let Some((local, domain)) = token.rsplit_once('@') {
@@ -414,6 +451,10 @@ mod tests {
             ("/opt/secret/agent.sock", Shape::Path),
             ("~/work/key", Shape::Path),
             ("~/.ssh/config:12", Shape::Path),
+            ("D:\\Backups\\Ana", Shape::Path),
+            ("c:/users/ana/key", Shape::Path),
+            ("\\\\server\\share\\k.ppk", Shape::Path),
+            ("~\\.ssh\\work", Shape::Path),
             ("https://x.example.org/a", Shape::Url),
             ("ghp_AbCdEf1234567890XyZqWeRtY9876", Shape::Secret),
             ("mlc-doctor-20261128T014721Z", Shape::Plain),
@@ -425,6 +466,28 @@ mod tests {
             ),
         ] {
             assert_eq!(shape(t), s, "{t}");
+        }
+    }
+
+    #[test]
+    fn windows_places_of_openssh_and_the_reports_icacls_switches_are_safe() {
+        let v = vocab();
+        for safe in [
+            "C:\\Windows\\System32\\OpenSSH\\ssh.exe",
+            "C:\\\\Windows\\\\System32\\\\OpenSSH\\\\ssh.exe",
+            "\\\\.\\pipe\\openssh-ssh-agent",
+            "/inheritance:r",
+            "/grant:r",
+            "~\\.ssh\\config",
+        ] {
+            assert!(v.allows(safe, shape(safe)), "{safe}");
+        }
+        for private in [
+            "C:\\Users\\Ana",
+            "D:\\Backups\\ana.ppk",
+            "\\\\fs01\\home\\ana",
+        ] {
+            assert!(!v.allows(private, shape(private)), "{private}");
         }
     }
 

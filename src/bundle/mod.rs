@@ -152,6 +152,10 @@ pub fn seeds(settings: &Settings, ctx: &Context, state: &RunState) -> Redactor {
         }
     }
     seed_key_comments(&mut r, state);
+    // Key files wherever they are (a PuTTY session's `D:\Backups\Ana Lopez\k.ppk`).
+    for k in &state.keys {
+        seed_path(&mut r, &k.path.display().to_string());
+    }
     // Hosts and users in the config that are not the cluster's.
     if let Some(cs) = &state.config {
         let config = ConfigSeeds {
@@ -207,12 +211,29 @@ fn seed_local_identity(r: &mut Redactor, ctx: &Context) {
         let h = home.display().to_string();
         if h.len() > 1 {
             r.seed(Category::HomePath, &h);
+            // Windows: the same home with `/`, with `\` doubled, and by its 8.3 name
+            // (`C:\Users\ANALOP~1`, in TEMP and what ssh prints from it).
+            let short = crate::platform::short_path(&home).map(|p| p.display().to_string());
+            for spelling in redact::path_spellings(&h)
+                .into_iter()
+                .chain(short.iter().flat_map(|s| redact::path_spellings(s)))
+            {
+                if spelling != h && spelling.len() > 1 {
+                    r.also(Category::HomePath, &spelling, "~");
+                }
+            }
         }
     }
     r.seed(Category::LoginName, &ctx.local_user);
     for var in ["USER", "LOGNAME", "USERNAME"] {
         if let Some(v) = ctx.env.get(var) {
             r.seed(Category::LoginName, v);
+        }
+    }
+    // The Windows domain an account belongs to (`UNI-TUEBINGEN\ana`).
+    for var in ["USERDOMAIN", "USERDNSDOMAIN"] {
+        if let Some(v) = ctx.env.get(var) {
+            r.seed(Category::LocalHost, v);
         }
     }
     let host = ctx.local_host.clone();
@@ -484,24 +505,41 @@ fn seed_path(r: &mut Redactor, value: &str) {
     if lower == "none" || lower == "ssh_auth_sock" {
         return;
     }
-    // A path under the home is that path with `~` (`/home/u/.ssh/id_ed25519` is
-    // `~/.ssh/id_ed25519`): kept or named as it is when written so.
-    let under_home = r.homes().into_iter().find_map(|home| {
-        value
-            .strip_prefix(home.as_str())
-            .filter(|rest| rest.starts_with('/'))
-            .map(|rest| format!("~{rest}"))
-    });
-    let tilde = under_home.as_deref().unwrap_or(value);
+    // A path is named by the form the report shows (`~/…` for one under the home, in any
+    // case and with either slash, as Windows writes it) and found in every spelling.
+    let tilde = tilde_form(&r.homes(), value);
     if let Some(name) = tilde.strip_prefix("~/.ssh/") {
         if allow::conventional_name(name) {
             return;
         }
     }
-    if let Some(pseudonym) = r.seed(Category::Path, tilde) {
-        if tilde != value {
-            r.also(Category::Path, value, &pseudonym);
+    if let Some(pseudonym) = r.seed(Category::Path, &tilde) {
+        for spelling in redact::path_spellings(value)
+            .into_iter()
+            .chain(redact::path_spellings(&tilde))
+        {
+            if spelling != tilde {
+                r.also(Category::Path, &spelling, &pseudonym);
+            }
         }
+    }
+}
+
+/// `value` as the report shows it: `~/rest` with `/` for a path under one of `homes`
+/// (ASCII case-insensitive, `\` and `/` alike), else as it is (`~\x` as `~/x`).
+fn tilde_form(homes: &[String], value: &str) -> String {
+    let norm = |s: &str| s.replace('\\', "/").to_ascii_lowercase();
+    let v = norm(value);
+    for home in homes {
+        let h = norm(home.trim_end_matches(['/', '\\']));
+        if !h.is_empty() && v.len() > h.len() && v.starts_with(&h) && v.as_bytes()[h.len()] == b'/'
+        {
+            return format!("~{}", value[h.len()..].replace('\\', "/"));
+        }
+    }
+    match value.strip_prefix('~') {
+        Some(rest) => format!("~{}", rest.replace('\\', "/")),
+        None => value.to_string(),
     }
 }
 
@@ -1169,5 +1207,44 @@ pub fn write(
             );
             Err(e.into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_under_the_home_is_its_tilde_form_in_any_case_and_slash() {
+        let homes = vec!["C:\\Users\\Ana Lopez".to_string(), "/home/ana".to_string()];
+        for (value, tilde) in [
+            (
+                "C:\\users\\ana lopez\\OneDrive - Org\\keys\\id",
+                "~/OneDrive - Org/keys/id",
+            ),
+            ("c:/Users/Ana Lopez/.ssh/id_work", "~/.ssh/id_work"),
+            ("/home/ana/.ssh/x", "~/.ssh/x"),
+            ("/home/anabel/x", "/home/anabel/x"),
+            ("~\\.ssh\\work", "~/.ssh/work"),
+            ("D:\\Backups\\k.ppk", "D:\\Backups\\k.ppk"),
+        ] {
+            assert_eq!(tilde_form(&homes, value), tilde, "{value}");
+        }
+    }
+
+    #[test]
+    fn a_windows_key_path_is_one_name_in_every_spelling() {
+        let mut r = Redactor::new(vec![]);
+        r.seed(Category::HomePath, "C:\\Users\\Ana Lopez");
+        seed_path(
+            &mut r,
+            "C:\\Users\\Ana Lopez\\OneDrive - Zedorg\\keys\\id_rsa",
+        );
+        seed_path(&mut r, "D:\\Backups\\Ana Lopez\\k.ppk");
+        let text = "IdentityFile ~/OneDrive - Zedorg/keys/id_rsa\nfrom C:\\\\Users\\\\Ana Lopez\\\\OneDrive - Zedorg\\\\keys\\\\id_rsa\nand D:/Backups/Ana Lopez/k.ppk\n";
+        let out = r.redact(text);
+        assert!(!out.contains("Zedorg") && !out.contains("Ana"), "{out}");
+        let names: Vec<&str> = out.lines().map(|l| l.rsplit(' ').next().unwrap()).collect();
+        assert_eq!(names[0], names[1], "{out}");
     }
 }

@@ -585,6 +585,20 @@ impl Matcher {
     }
 }
 
+/// The ways a path may be written in the bundle's texts: as given, with `/`, with `\`,
+/// and with `\` doubled (some of ssh's messages on Windows).
+pub fn path_spellings(path: &str) -> Vec<String> {
+    let mut out = vec![
+        path.to_string(),
+        path.replace('\\', "/"),
+        path.replace('/', "\\"),
+        path.replace('\\', "\\\\"),
+    ];
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// A path seed only as a whole path: not inside a longer path (`/net.json` is not in
 /// `nodes/x/net.json`), though a path may continue after it (`/opt/x` in `/opt/x/y`).
 pub fn find_whole_path(hay: &str, path: &str) -> Vec<(usize, usize)> {
@@ -605,8 +619,13 @@ pub fn find_whole_path(hay: &str, path: &str) -> Vec<(usize, usize)> {
 /// The home path, only where a path continues or ends after it (not `/home/alice2`).
 pub fn find_path(hay: &str, path: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
+    if path.is_empty() {
+        return out;
+    }
+    // ASCII case-insensitive: Windows writes one home as `C:\Users\Ana` and `C:\users\ana`.
+    let (hay_lower, path) = (hay.to_ascii_lowercase(), path.to_ascii_lowercase());
     let mut from = 0;
-    while let Some(pos) = hay[from..].find(path) {
+    while let Some(pos) = hay_lower[from..].find(&path) {
         let start = from + pos;
         let end = start + path.len();
         if hay[end..]

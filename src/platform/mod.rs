@@ -471,6 +471,20 @@ pub fn file_acl(path: &Path) -> Result<windows::Acl, String> {
     }
 }
 
+/// The 8.3 short form of a path (Windows, where the volume keeps short names); elsewhere
+/// none.
+pub fn short_path(path: &Path) -> Option<PathBuf> {
+    #[cfg(windows)]
+    {
+        windows::sys::short_path(path)
+    }
+    #[cfg(not(windows))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// The SID of the user running the doctor (Windows).
 pub fn current_user_sid() -> Option<String> {
     #[cfg(windows)]

@@ -309,6 +309,26 @@ fn value_names(key: &Key) -> Vec<String> {
     enum_names::<1024, _, _, _>(key, 100_000, RegEnumValueW)
 }
 
+/// The 8.3 short form of an existing path (`C:\Users\ANALOP~1`), when the volume keeps
+/// short names and it differs from the path.
+pub fn short_path(path: &Path) -> Option<PathBuf> {
+    let long = wide(path.as_os_str());
+    let mut buf = vec![0u16; 1024];
+    // SAFETY: `long` is NUL-terminated; `buf` has room for the length passed.
+    let n = unsafe {
+        windows_sys::Win32::Storage::FileSystem::GetShortPathNameW(
+            long.as_ptr(),
+            buf.as_mut_ptr(),
+            buf.len() as u32,
+        )
+    } as usize;
+    if n == 0 || n >= buf.len() {
+        return None;
+    }
+    let short = PathBuf::from(OsString::from_wide(&buf[..n]));
+    (short != path).then_some(short)
+}
+
 /// The profile directory OpenSSH for Windows uses as `~` (ProfileList in HKLM).
 pub fn profile_dir() -> Option<PathBuf> {
     let sid = current_user_sid()?;

@@ -291,18 +291,26 @@ async fn capture(
     let mut text = String::from_utf8_lossy(&run.bytes).into_owned();
     // The doctor's temporary copy is named as such, not by its random path.
     let doctor_copy = shared.handover.as_ref().and_then(|h| h.dir());
+    // In every spelling ssh may print it (Windows: `\\` doubled, `/`).
+    let named = |text: &str, path: &str, name: &str| {
+        let mut spellings = crate::bundle::redact::path_spellings(path);
+        spellings.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        spellings
+            .iter()
+            .fold(text.to_string(), |t, s| t.replace(s.as_str(), name))
+    };
     if let Some(dir) = doctor_copy {
-        text = text.replace(&dir.display().to_string(), "<doctor-copy>");
+        text = named(&text, &dir.display().to_string(), "<doctor-copy>");
     }
     let parsed = transcript::parse(&text);
     let outcome = parsed.outcome.clone().unwrap_or(Outcome::Unknown);
     let mut header = header(ctx, alias, &ssh, &args, &setup, &run);
     if let Some(dir) = doctor_copy {
-        header = header.replace(&dir.display().to_string(), "<doctor-copy>");
+        header = named(&header, &dir.display().to_string(), "<doctor-copy>");
     }
     let kh = tmp.path().display().to_string();
-    header = header.replace(&kh, "<known-hosts-copy>");
-    text = text.replace(&kh, "<known-hosts-copy>");
+    header = named(&header, &kh, "<known-hosts-copy>");
+    text = named(&text, &kh, "<known-hosts-copy>");
     lock(slot).artifacts.insert(
         format!("nodes/{alias}/ssh-vvv.txt"),
         format!("{header}{text}").into_bytes(),
