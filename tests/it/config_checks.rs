@@ -453,3 +453,18 @@ fn without_a_port_line_the_doctor_goes_where_ssh_goes_port_22() {
     assert_eq!(port_of("slurm2"), 2222, "{}", r["nodes"]);
     assert_ne!(severity(&r, "config.openssh-agrees"), "fail", "{r}");
 }
+
+#[test]
+fn a_windows_variable_in_an_identity_file_is_the_unknown_token_it_is_to_openssh() {
+    let config = "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User abc123\n  IdentityFile %USERPROFILE%\\.ssh\\id_ed25519\n  IdentityFile ~/.ssh/id_ed25519\n";
+    let home = TestHome::with_config(config);
+    home.key("ed25519_100", "id_ed25519");
+    // OpenSSH expands IdentityFile when it connects (`ssh -G` does not): an unknown
+    // token then ends the login with `unknown key %U`.
+    let (_, r) = home.json(&["--offline", "--node", "slurm"]);
+    let f = findings(&r, "config.identity-file")
+        .into_iter()
+        .find(|f| f["summary"].as_str().unwrap().contains("%U"))
+        .unwrap_or_else(|| panic!("no finding names %U\n{}", r["findings"]));
+    assert_eq!(f["severity"], "fail", "{f}");
+}

@@ -403,3 +403,21 @@ fn with_node_a_key_another_login_node_uses_is_not_called_unused() {
     assert_eq!(f["evidence"]["used_by"][0], "slurm2", "{f}");
     assert!(!f["summary"].as_str().unwrap().contains("not used"), "{f}");
 }
+
+#[test]
+fn a_putty_key_is_converted_into_a_new_file_never_over_another_key() {
+    let home = TestHome::new();
+    home.key("ed25519_100", "id_ed25519");
+    std::fs::copy(
+        fixtures().join("keys/putty_v3_enc.ppk"),
+        home.ssh().join("mlcloud.ppk"),
+    )
+    .unwrap();
+    let (_, r) = home.json(&["--offline"]);
+    let f = findings(&r, "key.format")
+        .into_iter()
+        .find(|f| f["subject"] == "~/.ssh/mlcloud.ppk")
+        .expect("key.format for the .ppk");
+    let command = f["remedy"]["command"].as_str().unwrap();
+    assert!(command.ends_with("-o ~/.ssh/mlcloud"), "{command}");
+}

@@ -617,6 +617,13 @@ enum IdentityFiles {
     },
     /// Several lines apply (each at `file:line`): every key is offered in turn.
     Several { at: Vec<String> },
+    /// A line uses a `%` token OpenSSH does not know (`%USERPROFILE%`): ssh stops with
+    /// `unknown key` before it connects.
+    UnknownToken {
+        value: String,
+        token: String,
+        at: String,
+    },
     /// One line, naming a file that is there.
     One { path: PathBuf },
 }
@@ -633,7 +640,13 @@ impl NodeCheck for IdentityFiles {
         let others = v.plan.identity_files.iter().any(usable);
         for (a, path) in ids.iter().zip(&v.plan.identity_files) {
             let (path, at) = (path.clone(), v.at(a));
-            if path.extension().is_some_and(|e| e == "pub") {
+            if let Some(token) = unknown_percent_token(a.value()) {
+                found.push(IdentityFiles::UnknownToken {
+                    value: a.value().to_string(),
+                    token,
+                    at,
+                });
+            } else if path.extension().is_some_and(|e| e == "pub") {
                 found.push(IdentityFiles::PublicKey { path, at });
             } else if std::fs::metadata(&path).is_err() {
                 found.push(IdentityFiles::NoSuchFile { path, at, others });
@@ -677,8 +690,28 @@ impl NodeCheck for IdentityFiles {
                 .detail(format!("Lines: {}. Each refused key counts against the server's limit of {} attempts.", at.join(", "), ctx.profile.policy.max_auth_tries()))
                 .remedy(Remedy::text("Keep one IdentityFile for the login nodes (and `IdentitiesOnly yes`).")),
             IdentityFiles::One { path } => Finding::pass(id, subject, format!("IdentityFile {}", ctx.show(&path))),
+            IdentityFiles::UnknownToken { value, token, at } => Finding::fail(id, subject, format!("IdentityFile {value} uses `{token}`, which OpenSSH does not know: ssh stops (`unknown key`) before it connects"))
+                .remedy(Remedy::text(format!("Write the path at {at} with `~` for your home (`~/.ssh/…`); OpenSSH's tokens are `%d` (home), `%u` (local user), `%h`, `%r`, `%%`, and environment variables as `${{NAME}}`.")))
+                .with("at", at),
         }
     }
+}
+
+/// The first `%` token of an IdentityFile value that OpenSSH does not expand (it knows
+/// `%% %C %d %h %i %j %k %L %l %n %p %r %u`), e.g. `%U` of `%USERPROFILE%`.
+fn unknown_percent_token(value: &str) -> Option<String> {
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        match chars.next() {
+            Some(k) if "%CdhijkLlnpru".contains(k) => {}
+            Some(k) => return Some(format!("%{k}")),
+            None => return Some("%".into()),
+        }
+    }
+    None
 }
 
 /// The settings `config.precedence` follows: those that decide how ssh logs in.

@@ -104,7 +104,7 @@ fn format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
             "Point IdentityFile at the private key file (the one without .pub).",
         ))
     } else if seen.format.is_putty() {
-        putty_format(&ctx.profile.advice, name, seen)
+        putty_format(ctx, name, seen)
     } else if let Some(defect) = seen.defects.first() {
         let all: Vec<String> = seen.defects.iter().map(Defect::describe).collect();
         let remedy = match defect {
@@ -140,7 +140,8 @@ fn format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
 }
 
 /// `key.format` of a PuTTY key: a failure where an IdentityFile names it, else a note.
-fn putty_format(advice: &Advice, name: &Name, seen: &FormatSeen) -> Finding {
+fn putty_format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
+    let advice = &ctx.profile.advice;
     let (s, sp) = (name.shown, name.shell.as_str());
     let f = if seen.explicit {
         Finding::fail(
@@ -163,14 +164,41 @@ fn putty_format(advice: &Advice, name: &Name, seen: &FormatSeen) -> Finding {
     };
     // OpenSSH cannot read a .ppk (`ssh-keygen -y` on it fails and leaves an empty
     // .pub): PuTTYgen converts it, on the command line or in its window.
-    let target = if seen.site_name {
+    // Into a file that is not there: never over the user's other key.
+    let stem = name
+        .path
+        .file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| {
+            n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        });
+    let site = if seen.site_name {
         advice.new_key_path()
     } else {
         advice.key_path()
     };
+    let free = |shown: &String| {
+        let rest = shown.strip_prefix("~/").unwrap_or(shown);
+        std::fs::symlink_metadata(ctx.home.join(rest)).is_err()
+    };
+    let target = [
+        Some(site.clone()),
+        stem.as_ref().map(|n| format!("~/.ssh/{n}")),
+        stem.as_ref().map(|n| format!("~/.ssh/{n}_openssh")),
+        Some(format!("{site}_from_putty")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(free)
+    .unwrap_or_else(|| format!("{site}_from_putty"));
+    if ctx.os == crate::platform::Os::Windows {
+        // PuTTYgen on Windows converts in its window only.
+        return f.remedy(Remedy::text(format!("Open PuTTYgen, Load {s}, then Conversions → Export OpenSSH key, and save it as {target} (a new file); then point IdentityFile at {target}.")));
+    }
     f.remedy(Remedy::command(
-        format!("Convert it with PuTTYgen (Debian/Ubuntu: `sudo apt install putty-tools`; on Windows: PuTTYgen → Load {s} → Conversions → Export OpenSSH key), then point IdentityFile at {target} and run `chmod 600 {target}`:"),
-        format!("puttygen {sp} -O private-openssh -o {target}"),
+        format!("Convert it with PuTTYgen (Debian/Ubuntu: `sudo apt install putty-tools`; macOS: `brew install putty`) into {target}, a new file; then point IdentityFile at it and run `chmod 600 {target}`:"),
+        format!("puttygen {sp} -O private-openssh -o {}", ctx.shell_shown(&target)),
     ))
 }
 
