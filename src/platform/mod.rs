@@ -288,6 +288,14 @@ impl Shell {
         }
     }
 
+    /// Lists the files of `~/.ssh` with their sizes and dates.
+    pub fn list_ssh_dir(self) -> String {
+        match self {
+            Shell::Posix => "ls -l ~/.ssh".into(),
+            Shell::PowerShell => "Get-ChildItem \"$env:USERPROFILE\\.ssh\"".into(),
+        }
+    }
+
     /// Rewrites a key file with LF line endings, no byte-order mark and a final newline.
     pub fn normalize_text_file(self, path: &str) -> String {
         match self {

@@ -683,7 +683,7 @@ impl NodeCheck for IdentityFiles {
                 .with("at", &at)
                 .fact(Fact::IdentityMissing { at }),
             IdentityFiles::NoSuchFile { path, at, others: false } => Finding::fail(id, subject, format!("IdentityFile {} does not exist; ssh silently skips it", ctx.show(&path)))
-                .remedy(Remedy::command(format!("Correct the path at {at} to your private key; this lists the keys you have:"), "ls -l ~/.ssh"))
+                .remedy(Remedy::command(format!("Correct the path at {at} to your private key; this lists the keys you have:"), ctx.os.shell().list_ssh_dir()))
                 .with("at", &at)
                 .fact(Fact::IdentityMissing { at }),
             IdentityFiles::Several { at } => Finding::warn(id, subject, format!("{} IdentityFile lines apply to `{}`: every key is offered in turn", at.len(), v.alias()))
