@@ -731,7 +731,11 @@ pub fn apply(plan: &FixPlan, stamp: &str) -> Result<Vec<String>, String> {
                 .map_err(|err| format!("cannot write the backup {}: {err}", backup.display()))?;
             std::io::Write::write_all(&mut f, before.as_bytes())
                 .map_err(|err| format!("cannot write the backup: {err}"))?;
-            done.push(format!("backed up {} to {}", e.shown, backup.display()));
+            // Named as the file is (`~/.ssh/config…`), in one path style on every system.
+            done.push(format!(
+                "backed up {} to {}.mlc-doctor-{stamp}.bak",
+                e.shown, e.shown
+            ));
         }
         let mut tmp = tempfile::Builder::new()
             .prefix(".mlc-doctor-fix-")

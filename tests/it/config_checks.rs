@@ -468,3 +468,21 @@ fn a_windows_variable_in_an_identity_file_is_the_unknown_token_it_is_to_openssh(
         .unwrap_or_else(|| panic!("no finding names %U\n{}", r["findings"]));
     assert_eq!(f["severity"], "fail", "{f}");
 }
+
+#[test]
+fn a_utf16_config_is_not_said_to_lack_the_blocks_it_may_have() {
+    let text = "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User abc123\n";
+    let mut bytes = vec![0xff, 0xfe];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let home = TestHome::with_config(bytes);
+    let (_, r) = home.json(&["--offline"]);
+    for f in findings(&r, "config.alias") {
+        assert_eq!(f["severity"], "skip", "{f}");
+        assert!(f["summary"].as_str().unwrap().contains("UTF-16"), "{f}");
+    }
+    assert_eq!(
+        r["diagnosis"][0]["id"], "diagnosis.config-broken",
+        "{}",
+        r["diagnosis"]
+    );
+}

@@ -388,8 +388,9 @@ enum AliasBlock {
     Defined { at: String },
     /// The config has no block for the alias.
     Undefined,
-    /// `~/.ssh/config` is over the doctor's size cap: whether it has one is unknown.
-    NotRead,
+    /// `~/.ssh/config` cannot be read as a config (why: over the size cap, UTF-16, not
+    /// text): whether it has one is unknown.
+    NotRead(&'static str),
 }
 
 impl NodeCheck for AliasBlock {
@@ -398,7 +399,9 @@ impl NodeCheck for AliasBlock {
             Some(&(file, line)) => vec![AliasBlock::Defined {
                 at: v.cs.shown(v.ctx, file, line),
             }],
-            None if v.cs.exists && v.cs.main_too_large() => vec![AliasBlock::NotRead],
+            None if v.cs.exists && v.cs.main_unread().is_some() => {
+                vec![AliasBlock::NotRead(v.cs.main_unread().unwrap_or_default())]
+            }
             None if v.cs.exists => vec![AliasBlock::Undefined],
             None => vec![],
         }
@@ -412,10 +415,12 @@ impl NodeCheck for AliasBlock {
                 &v.subject,
                 format!("`{alias}` is defined at {at}"),
             ),
-            AliasBlock::NotRead => Finding::skip(
+            AliasBlock::NotRead(why) => Finding::skip(
                 CheckId::ConfigAlias,
                 &v.subject,
-                format!("not checked: ~/.ssh/config is larger than the doctor reads, so whether it defines `{alias}` is unknown"),
+                format!(
+                    "not checked: ~/.ssh/config {why}, so whether it defines `{alias}` is unknown"
+                ),
             ),
             AliasBlock::Undefined => {
                 let block = suggested_block(

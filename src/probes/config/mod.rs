@@ -79,15 +79,21 @@ impl ConfigState {
         }
     }
 
-    /// True when `~/.ssh/config` is over the doctor's size cap (so its settings are unknown).
-    pub fn main_too_large(&self) -> bool {
-        self.user_file_read()
-            && self.config.files.first().is_some_and(|f| {
-                f.parsed
-                    .issues
-                    .iter()
-                    .any(|i| matches!(i.kind, IssueKind::TooLarge { .. }))
-            })
+    /// Why the settings of `~/.ssh/config` are unknown although it exists: over the
+    /// doctor's size cap, UTF-16, or not text (the alias checks cannot tell what it sets).
+    pub fn main_unread(&self) -> Option<&'static str> {
+        if !self.user_file_read() {
+            return None;
+        }
+        let f = self.config.files.first()?;
+        f.parsed.issues.iter().find_map(|i| match i.kind {
+            IssueKind::TooLarge { .. } => Some("is larger than the doctor reads"),
+            IssueKind::Utf16 => {
+                Some("is UTF-16, which neither OpenSSH nor the doctor reads (re-encode it first)")
+            }
+            IssueKind::Binary => Some("is not a text file"),
+            _ => None,
+        })
     }
 
     /// True when `~/.ssh/config` was read (it exists and is a readable file).
