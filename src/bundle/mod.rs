@@ -507,7 +507,7 @@ fn seed_path(r: &mut Redactor, value: &str) {
     }
     // A path is named by the form the report shows (`~/…` for one under the home, in any
     // case and with either slash, as Windows writes it) and found in every spelling.
-    let tilde = tilde_form(&r.homes(), value);
+    let tilde = tilde_form(r.homes(), value);
     if let Some(name) = tilde.strip_prefix("~/.ssh/") {
         if allow::conventional_name(name) {
             return;
@@ -582,23 +582,16 @@ fn json(value: &impl Serialize) -> Vec<u8> {
     v
 }
 
-/// A bundle file as text with nothing a terminal acts on: JSON stays valid JSON (its
-/// strings escaped), everything else goes through [`crate::escape::bytes`].
-///
-/// `report.json` was escaped as the report is for the terminal ([`Report::escape`]):
-/// its commands keep their line breaks (JSON writes them as `\n`), as in `--json`.
-fn escaped(name: &str, bytes: &[u8]) -> String {
-    if name.ends_with(".json") {
-        if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(bytes) {
-            if name == "report.json" {
-                crate::escape::json_keeping_lines(&mut v);
-            } else {
-                crate::escape::json(&mut v);
-            }
-            return String::from_utf8(json(&v)).unwrap_or_default();
-        }
+/// The strings of a bundle JSON file, with nothing a terminal acts on (the file stays
+/// valid JSON). `report.json` was escaped as the report is for the terminal
+/// ([`Report::escape`]): its commands keep their line breaks (JSON writes them as `\n`),
+/// as in `--json`.
+fn escape_json(name: &str, v: &mut serde_json::Value) {
+    if name == "report.json" {
+        crate::escape::json_keeping_lines(v);
+    } else {
+        crate::escape::json(v);
     }
-    crate::escape::bytes(bytes)
 }
 
 /// A bundle file being redacted. JSON is redacted string by string: its escapes are
@@ -610,15 +603,16 @@ enum Staged {
 }
 
 impl Staged {
-    /// The file, escaped for a terminal (see [`escaped`]).
+    /// The file with nothing a terminal acts on: JSON as a value with its strings escaped
+    /// ([`escape_json`]), any other file through [`crate::escape::bytes`].
     fn new(name: &str, bytes: &[u8]) -> Staged {
-        let text = escaped(name, bytes);
         if name.ends_with(".json") {
-            if let Ok(v) = serde_json::from_str(&text) {
+            if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(bytes) {
+                escape_json(name, &mut v);
                 return Staged::Json(v);
             }
         }
-        Staged::Text(text)
+        Staged::Text(crate::escape::bytes(bytes))
     }
 
     /// Every text of the file: the whole of a text file, each string (and key) of JSON.

@@ -143,6 +143,9 @@ pub struct Redactor {
     /// Each raw value seeded (ASCII lowercase) and its pseudonym: one lookup per seed
     /// instead of a pass over every mapping (thousands for a large config).
     known: std::collections::HashMap<String, String>,
+    /// The home paths seeded, in every spelling (what becomes `~`): asked for once per
+    /// path seed, so kept apart from the thousands of mappings.
+    homes: Vec<String>,
     /// The number of mappings when they were last put in order (longest raw value
     /// first): sorting on every seed made seeding quadratic in the number of seeds.
     sorted: usize,
@@ -328,6 +331,9 @@ impl Redactor {
                 continue;
             }
             self.known.insert(lower, pseudonym.to_string());
+            if category == Category::HomePath {
+                self.homes.push(raw.clone());
+            }
             self.mappings.push(Mapping {
                 category,
                 raw,
@@ -338,12 +344,8 @@ impl Redactor {
     }
 
     /// The home paths seeded (what becomes `~`).
-    pub fn homes(&self) -> Vec<String> {
-        self.mappings
-            .iter()
-            .filter(|m| m.category == Category::HomePath)
-            .map(|m| m.raw.clone())
-            .collect()
+    pub fn homes(&self) -> &[String] {
+        &self.homes
     }
 
     /// Finds e-mail addresses and IPv4 addresses in `text` and adds them as seeds.

@@ -190,8 +190,7 @@ fn new_host_blocks_go_above_a_host_star_that_would_win() {
     // The report says where the block goes, for one alias and in the diagnosis.
     let words = alias_remedy(&home);
     assert!(words.contains("above line 7 (`Host *`)"), "{words}");
-    let out = home.fix(&["--yes", "--user", "abc123"]);
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = applied(&home);
     assert!(said.contains("done: wrote ~/.ssh/config"), "{said}");
     let after = std::fs::read_to_string(home.ssh().join("config")).unwrap();
     let new_block = after.find("Host slurm\n").expect("a block for slurm");
@@ -242,8 +241,7 @@ fn settings_outside_any_block_move_under_host_star_below_the_new_blocks() {
         words.contains("to the top of ~/.ssh/config, above line 2, and a line `Host *`"),
         "{words}"
     );
-    let out = home.fix(&["--yes", "--user", "abc123"]);
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = applied(&home);
     assert!(said.contains("with `Host *` after them"), "{said}");
     let after = std::fs::read_to_string(home.ssh().join("config")).unwrap();
     // The new blocks first, then `Host *` above what stood outside any block, unchanged.
@@ -298,8 +296,7 @@ fn an_identity_file_naming_a_missing_key_is_pointed_at_the_unused_one() {
     home.key("ed25519_100", "id_ed25519");
     let (_, before) = home.json(&["--offline"]);
     assert_eq!(before["diagnosis"][0]["id"], "diagnosis.no-key");
-    let out = home.fix(&["--yes", "--user", "abc123"]);
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = applied(&home);
     assert!(said.contains("IdentityFile on line 2"), "{said}");
     let after = std::fs::read_to_string(home.ssh().join("config")).unwrap();
     assert!(
@@ -367,8 +364,7 @@ fn a_byte_order_mark_goes_and_openssh_reads_the_fixed_config() {
         .unwrap()
         .status
         .success());
-    let out = home.fix(&["--yes", "--user", "abc123"]);
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = applied(&home);
     assert!(said.contains("byte-order mark"), "{said}");
     let after = std::fs::read(home.ssh().join("config")).unwrap();
     assert!(after.starts_with(b"Host slurm\n"), "{after:?}");
@@ -379,8 +375,7 @@ fn a_byte_order_mark_goes_and_openssh_reads_the_fixed_config() {
 fn a_new_user_without_a_dot_ssh_folder_gets_one_and_a_config() {
     let home = TestHome::new();
     std::fs::remove_dir(home.ssh()).unwrap();
-    let out = home.fix(&["--yes", "--user", "abc123"]);
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = applied(&home);
     assert!(
         said.contains("done: created ~/.ssh (mode 700)\ndone: wrote ~/.ssh/config"),
         "{said}"
@@ -398,8 +393,7 @@ fn lines_in_an_included_file_are_named_for_editing_by_hand() {
         "Host slurm slurm2 slurm-r2 slurm1-r2\n  User ml-cloud-user-id\n  IdentityFile ~/.ssh/id_gone\n  IdentitiesOnly yes\n",
     );
     home.key("ed25519_100", "id_ed25519");
-    let out = home.fix(&["--yes", "--user", "abc123"]);
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = applied(&home);
     assert!(!said.contains("no local change would help"), "{said}");
     assert!(said.contains("By hand"), "{said}");
     assert!(
@@ -420,8 +414,7 @@ fn identities_only_is_not_added_where_no_identity_file_exists() {
     let config = "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User abc123\n  IdentityFile ~/.ssh/id_gone\n\nHost slurm2 slurm-r2 slurm1-r2\n  User abc123\n";
     let home = TestHome::with_config(config);
     home.key("ed25519_100", "id_ed25519");
-    let out = home.fix(&["--yes", "--user", "abc123"]);
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = applied(&home);
     assert!(!said.contains("IdentitiesOnly"), "{said}");
     let g = ssh_g(&home, "slurm");
     assert!(g.lines().any(|l| l == "identitiesonly no"), "{g}");
@@ -500,8 +493,7 @@ fn with_an_agent_the_doctor_cannot_see_fix_leaves_identities_only_out() {
     let config = "Host slurm slurm2 slurm-r2 slurm1-r2\n  User abc123\n  IdentityFile ~/.ssh/id_ed25519\n  IdentityAgent ~/.1password/agent.sock\n";
     let home = TestHome::with_config(config);
     home.key("ed25519_100", "id_ed25519");
-    let out = home.fix(&["--yes", "--user", "abc123"]);
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = applied(&home);
     assert!(
         said.contains("IdentitiesOnly yes is not added for slurm"),
         "{said}"
@@ -510,4 +502,10 @@ fn with_an_agent_the_doctor_cannot_see_fix_leaves_identities_only_out() {
         std::fs::read_to_string(home.ssh().join("config")).unwrap(),
         config
     );
+}
+
+/// What `fix --yes --user abc123` says on `home` (no terminal).
+fn applied(home: &TestHome) -> String {
+    let out = home.fix(&["--yes", "--user", "abc123"]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

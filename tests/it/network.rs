@@ -810,12 +810,7 @@ fn a_stale_extra_identity_file_is_a_warning_when_the_key_beside_it_is_accepted()
         .find(|f| f["summary"].as_str().unwrap().contains("id_old_laptop"))
         .expect("the missing IdentityFile is named");
     assert_eq!(missing["severity"], "warn", "{missing}");
-    let ids: Vec<&str> = r["diagnosis"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["id"].as_str().unwrap())
-        .collect();
+    let ids = diagnosis_ids(&r);
     assert!(!ids.contains(&"diagnosis.key-refused-locally"), "{ids:?}");
     assert_ne!(code, 1, "{}", r["diagnosis"]);
 }
@@ -866,16 +861,6 @@ fn without_identities_only_the_transcript_offers_the_agent_key_as_ssh_does() {
     assert!(!t["summary"].as_str().unwrap().contains("disagree"), "{t}");
 }
 
-/// The diagnosis ids of a report.
-fn diagnosis_ids(r: &Value) -> Vec<String> {
-    r["diagnosis"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn an_accepted_key_that_ssh_will_not_load_still_leads_and_another_keys_modes_do_not() {
     let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
@@ -902,7 +887,7 @@ fn an_accepted_key_that_ssh_will_not_load_still_leads_and_another_keys_modes_do_
     let (_, r) = home.json(&["--profile", profile.to_str().unwrap(), "--timeout", "3"]);
     assert_eq!(severity(&r, "ssh.key-accepted"), "pass", "{r}");
     assert!(
-        !diagnosis_ids(&r).contains(&"diagnosis.key-refused-locally".to_string()),
+        !diagnosis_ids(&r).contains(&"diagnosis.key-refused-locally"),
         "{}",
         r["diagnosis"]
     );
@@ -962,7 +947,7 @@ fn through_the_agent_a_loose_key_file_and_a_linked_agent_socket_still_log_in() {
     );
     // ssh signs through the agent and never reads the 0644 file: not the cause of anything.
     assert!(
-        !diagnosis_ids(&r).contains(&"diagnosis.key-refused-locally".to_string()),
+        !diagnosis_ids(&r).contains(&"diagnosis.key-refused-locally"),
         "{}",
         r["diagnosis"]
     );

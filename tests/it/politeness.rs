@@ -250,11 +250,6 @@ fn identity_agent_none_keeps_the_agents_keys_out_of_every_offer() {
     assert!(!log.contains("Failed publickey"), "{log}");
     assert!(!log.contains("maximum authentication attempts"), "{log}");
     assert_ne!(severity(&r, "key.agent"), "warn", "{r}");
-    let ids: Vec<&str> = r["diagnosis"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["id"].as_str().unwrap())
-        .collect();
+    let ids = diagnosis_ids(&r);
     assert!(!ids.contains(&"diagnosis.too-many-keys"), "{ids:?}");
 }

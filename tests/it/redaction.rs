@@ -157,14 +157,7 @@ fn a_value_with_a_control_character_is_redacted_in_its_escaped_form() {
         "Host ctl\n  HostName 127.0.0.2\n  User zedcanary\u{7}\n\nHost zedcanary\u{1b}[5m\n  Port 2222\n",
     );
     home.key("ed25519_100", "id_ed25519");
-    let out = tempfile::tempdir().unwrap();
-    let zip = out.path().join("b.zip");
-    let o = home
-        .cmd(&["--offline", "--bundle", zip.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(zip.exists(), "{}", String::from_utf8_lossy(&o.stderr));
-    let files = read_zip_text(&zip);
+    let files = offline_bundle(&home);
     assert_absent(&files, "zedcanary", "a value with a control character");
     // The lines are still there for support, renamed.
     let config = zip_entry(&files, "ssh/config.txt");
@@ -180,14 +173,7 @@ fn a_path_under_the_home_is_named_as_it_is_with_a_tilde_and_json_strings_keep_th
         format!("Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n  User abc123\n  IdentityFile {h}/.ssh/id_ed25519\n  IdentityFile {h}/.ssh/zedwork_key\n\nHost other\n  IdentityFile ~/.ssh/zedwork_key\n"),
     );
     home.key("ed25519_100", "id_ed25519");
-    let out = tempfile::tempdir().unwrap();
-    let zip = out.path().join("b.zip");
-    let o = home
-        .cmd(&["--offline", "--bundle", zip.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(zip.exists(), "{}", String::from_utf8_lossy(&o.stderr));
-    let files = read_zip_text(&zip);
+    let files = offline_bundle(&home);
     assert_absent(&files, "zedwork", "an unconventional key name");
     assert_absent(&files, &h, "the home path");
     let config = zip_entry(&files, "ssh/config.txt");
@@ -236,14 +222,7 @@ fn values_written_with_backslash_escapes_are_redacted_as_written() {
         "  UserKnownHostsFile ~/zedprojects\\ acme/known_hosts\n",
     ));
     home.key("ed25519_100", "id_ed25519");
-    let out = tempfile::tempdir().unwrap();
-    let zip = out.path().join("b.zip");
-    let o = home
-        .cmd(&["--offline", "--bundle", zip.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(zip.exists(), "{}", String::from_utf8_lossy(&o.stderr));
-    let files = read_zip_text(&zip);
+    let files = offline_bundle(&home);
     for canary in [
         "Zedhunter2",
         "zedhunter",
@@ -270,6 +249,16 @@ fn values_quoted_inside_a_word_are_redacted_as_openssh_reads_them() {
         "Host box\n  User zed\"jane doe\"x\n  IdentityFile ~/\"Zedjane Zedpriv\"/keys/id_work\n",
     ));
     home.key("ed25519_100", "id_ed25519");
+    let files = offline_bundle(&home);
+    for canary in ["Zedjane", "jane doe", "Zedpriv"] {
+        assert_absent(&files, canary, "a value quoted inside a word");
+    }
+    let config = zip_entry(&files, "ssh/config.txt");
+    assert!(config.contains("  User \"other-user-"), "{config}");
+}
+
+/// The files of the bundle an `--offline` run writes for `home`, as text.
+fn offline_bundle(home: &TestHome) -> Vec<(String, String)> {
     let out = tempfile::tempdir().unwrap();
     let zip = out.path().join("b.zip");
     let o = home
@@ -277,10 +266,5 @@ fn values_quoted_inside_a_word_are_redacted_as_openssh_reads_them() {
         .output()
         .unwrap();
     assert!(zip.exists(), "{}", String::from_utf8_lossy(&o.stderr));
-    let files = read_zip_text(&zip);
-    for canary in ["Zedjane", "jane doe", "Zedpriv"] {
-        assert_absent(&files, canary, "a value quoted inside a word");
-    }
-    let config = zip_entry(&files, "ssh/config.txt");
-    assert!(config.contains("  User \"other-user-"), "{config}");
+    read_zip_text(&zip)
 }
