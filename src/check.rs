@@ -220,13 +220,13 @@ checks! {
         title: "~/.ssh is yours and private (0700)",
         what: "Checks that ~/.ssh is a directory owned by you, not writable by group or others, and ideally mode 0700.",
         why: "Others who can write ~/.ssh can swap your keys or config; OpenSSH and sshd refuse such setups.",
-        fix: "`chmod 700 ~/.ssh` (and `chown $USER ~/.ssh` if another user owns it). On Windows: `icacls \"$env:USERPROFILE\\.ssh\" /inheritance:r /grant:r \"${env:USERNAME}:F\"` and `/remove` each account the report names.",
+        fix: "`chmod 700 ~/.ssh` (and `chown $USER ~/.ssh` if another user owns it). On Windows, in PowerShell: `$me = \"*$([Security.Principal.WindowsIdentity]::GetCurrent().User)\"; icacls \"$env:USERPROFILE\\.ssh\" /inheritance:r /grant:r \"$($me):F\"` and `/remove` each account the report names (the report gives the whole line).",
     },
     PermPrivateKey = "perm.private-key" {
         title: "Private keys readable only by you",
         what: "Checks each private key file: owned by you, and no permission bits for group or others (0600 or 0400). On Windows: owned by you, Administrators or SYSTEM, and no access entry for any other account (OpenSSH for Windows' rule).",
         why: "OpenSSH refuses a private key that others can read: `WARNING: UNPROTECTED PRIVATE KEY FILE!` and `Load key …: bad permissions`, then the key is not offered at all.",
-        fix: "`chmod 600 {key}` (with your key's path). On Windows, in PowerShell: `icacls \"$env:USERPROFILE\\.ssh\\{keyfile}\" /inheritance:r /grant:r \"${env:USERNAME}:F\"`, then `/remove` each account the report names (e.g. `/remove \"*S-1-5-32-545\"` for BUILTIN\\Users).",
+        fix: "`chmod 600 {key}` (with your key's path). On Windows, in PowerShell: `$me = \"*$([Security.Principal.WindowsIdentity]::GetCurrent().User)\"; icacls \"$env:USERPROFILE\\.ssh\\{keyfile}\" /inheritance:r /grant:r \"$($me):F\"`, then `/remove` each account the report names (e.g. `/remove \"*S-1-5-32-545\"` for BUILTIN\\Users).",
     },
     PermConfig = "perm.config" {
         title: "~/.ssh/config and its Includes are not writable by others",

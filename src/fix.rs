@@ -103,6 +103,27 @@ fn mode_owner(path: &Path) -> Option<(u32, u32)> {
     Some((a.mode, a.uid))
 }
 
+/// Where files have access lists instead of modes (Windows): a note for a file OpenSSH
+/// would refuse, since `fix` never changes access rights (a wrong entry can lock the user
+/// out of their own key, and taking a file from another account needs an administrator).
+fn acl_note(ctx: &Context, path: &Path, private_key: bool) -> Option<String> {
+    use crate::platform::windows::{evaluate, FileRole};
+    let acl = crate::platform::file_acl(path).ok()?;
+    let user = crate::platform::current_user_sid()?;
+    let role = if private_key {
+        FileRole::PrivateKey
+    } else {
+        FileRole::Shared
+    };
+    let verdict = evaluate(&acl, &user, role);
+    (!verdict.ok()).then(|| {
+        format!(
+            "{}: fix does not change Windows access rights; run the icacls line the report gives for it",
+            ctx.show(path)
+        )
+    })
+}
+
 /// Plans the mode changes: only files of this user, never through a link.
 fn plan_modes(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
     let mut want: Vec<(PathBuf, u32, u32)> = Vec::new(); // path, bits that must be clear, target
@@ -113,13 +134,22 @@ fn plan_modes(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
             want.push((f.path.clone(), 0o022, 0o600));
         }
     }
-    for k in state.keys.iter().filter(|k| k.facts.format.is_private()) {
-        want.push((k.path.clone(), 0o077, 0o600));
+    let keys: Vec<&Path> = state
+        .keys
+        .iter()
+        .filter(|k| k.facts.format.is_private())
+        .map(|k| k.path.as_path())
+        .collect();
+    for k in &keys {
+        want.push((k.to_path_buf(), 0o077, 0o600));
     }
     want.push((ctx.ssh_dir().join("known_hosts"), 0o002, 0o644));
     want.push((ctx.ssh_dir().join("authorized_keys"), 0o022, 0o600));
     for (path, bad, target) in want {
         let Some((mode, uid)) = mode_owner(&path) else {
+            if let Some(note) = acl_note(ctx, &path, keys.contains(&path.as_path())) {
+                plan.notes.push(note);
+            }
             continue;
         };
         if mode & bad == 0 {

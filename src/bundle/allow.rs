@@ -492,6 +492,23 @@ mod tests {
     }
 
     #[test]
+    fn the_windows_access_fix_reaches_support_whole() {
+        use crate::platform::windows::{icacls_fix, ps_profile_path, AclVerdict};
+        let verdict = AclVerdict {
+            bad_owner: Some(("S-1-5-21-1-2-3-1002".into(), "PC\\bo".into())),
+            offenders: vec![("S-1-5-32-545".into(), "BUILTIN\\Users".into())],
+        };
+        let line = icacls_fix(&ps_profile_path(".ssh/id_ed25519"), &verdict);
+        assert_eq!(unsafe_tokens(&line, &vocab()), vec![], "{line}");
+        // `….User.Value` would have been a host name to the bundle.
+        let dotted = "[Security.Principal.WindowsIdentity]::GetCurrent().User.Value";
+        assert_eq!(
+            unsafe_tokens(dotted, &vocab()),
+            vec![("User.Value", Shape::Host)]
+        );
+    }
+
+    #[test]
     fn the_domain_of_a_wildcard_pattern_is_a_host_token() {
         let text = "Match host ci.example.org,*.priv.example.org !*.lab.example.com ./x ../y";
         let found: Vec<&str> = tokens(text).into_iter().map(|(s, e)| &text[s..e]).collect();

@@ -164,20 +164,26 @@ pub fn evaluate(acl: &Acl, user_sid: &str, role: FileRole) -> AclVerdict {
 
 /// The PowerShell commands that make a file acceptable: drop inherited entries, give the
 /// user full control, remove each named SID; take ownership first when the owner is wrong.
-/// `path` is already quoted for PowerShell.
+/// `path` is already quoted for PowerShell. The user is named by SID (`*S-1-…`), which
+/// icacls takes for any account: `$env:USERNAME` alone does not resolve for Microsoft Entra
+/// ID (Azure AD) or some domain accounts ("No mapping between account names and security
+/// IDs"). The SID is looked up when the line runs, so the report never holds it.
 pub fn icacls_fix(path: &str, verdict: &AclVerdict) -> String {
-    let mut cmds = Vec::new();
+    let mut cmds = vec![ICACLS_ME.to_string()];
     if verdict.bad_owner.is_some() {
-        cmds.push(format!("icacls {path} /setowner \"$env:USERNAME\""));
+        cmds.push(format!("icacls {path} /setowner $me"));
     }
     cmds.push(format!(
-        "icacls {path} /inheritance:r /grant:r \"${{env:USERNAME}}:F\""
+        "icacls {path} /inheritance:r /grant:r \"$($me):F\""
     ));
     for (sid, _) in &verdict.offenders {
         cmds.push(format!("icacls {path} /remove \"*{sid}\""));
     }
     cmds.join("; ")
 }
+
+/// PowerShell: the current user as icacls names an account by SID.
+pub const ICACLS_ME: &str = "$me = \"*$([Security.Principal.WindowsIdentity]::GetCurrent().User)\"";
 
 /// A PuTTY saved session: the values the doctor checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -448,8 +454,20 @@ mod tests {
         assert_eq!(path, "\"$env:USERPROFILE\\.ssh\\id_ed25519\"");
         assert_eq!(
             icacls_fix(&path, &v),
-            "icacls \"$env:USERPROFILE\\.ssh\\id_ed25519\" /inheritance:r /grant:r \"${env:USERNAME}:F\"; icacls \"$env:USERPROFILE\\.ssh\\id_ed25519\" /remove \"*S-1-5-32-545\""
+            "$me = \"*$([Security.Principal.WindowsIdentity]::GetCurrent().User)\"; icacls \"$env:USERPROFILE\\.ssh\\id_ed25519\" /inheritance:r /grant:r \"$($me):F\"; icacls \"$env:USERPROFILE\\.ssh\\id_ed25519\" /remove \"*S-1-5-32-545\""
         );
+        let owned_by_other = AclVerdict {
+            bad_owner: Some(("S-1-5-21-1-2-3-1002".into(), "PC\\bo".into())),
+            offenders: vec![],
+        };
+        let cmd = icacls_fix("'D:\\k'", &owned_by_other);
+        assert!(cmd.starts_with(ICACLS_ME), "{cmd}");
+        assert!(
+            cmd.contains("; icacls 'D:\\k' /setowner $me; icacls 'D:\\k' /inheritance:r"),
+            "{cmd}"
+        );
+        // The user's own SID never reaches the report: it is looked up when the line runs.
+        assert!(!cmd.contains("S-1-5-21"), "{cmd}");
         assert_eq!(
             ps_profile_path(".ssh/my $key"),
             "\"$env:USERPROFILE\\.ssh\\my `$key\""

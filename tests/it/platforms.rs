@@ -103,7 +103,7 @@ fn windows_acl_verdicts_name_the_accounts_and_fix_with_icacls() {
     );
     assert!(f.summary.contains("UNPROTECTED PRIVATE KEY FILE"));
     let cmd = f.remedy.as_ref().unwrap().command.clone().unwrap();
-    assert!(cmd.starts_with("icacls \"$env:USERPROFILE\\.ssh\\id_ed25519\" /inheritance:r /grant:r \"${env:USERNAME}:F\""), "{cmd}");
+    assert!(cmd.starts_with("$me = \"*$([Security.Principal.WindowsIdentity]::GetCurrent().User)\"; icacls \"$env:USERPROFILE\\.ssh\\id_ed25519\" /inheritance:r /grant:r \"$($me):F\""), "{cmd}");
     assert!(cmd.contains("/remove \"*S-1-5-32-545\""), "{cmd}");
     assert!(!cmd.contains("chmod") && !cmd.contains('~'));
 

@@ -688,7 +688,7 @@ pub fn acl_finding(
     let f = Finding::new(id, bad, &shown, summary)
         .remedy(Remedy::command(
             if v.bad_owner.is_some() {
-                "In an administrator PowerShell: make yourself the owner, remove inherited access, give yourself full control and remove the accounts named:"
+                "In PowerShell opened with \"Run as administrator\" while signed in as yourself (taking a file from another account needs it; the first command finds your account): make yourself the owner, remove inherited access, give yourself full control and remove the accounts named:"
             } else {
                 "In PowerShell: remove inherited access, give yourself full control and remove the accounts named:"
             },
