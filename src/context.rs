@@ -292,6 +292,15 @@ impl Context {
         }
     }
 
+    /// How long a local OpenSSH command (`ssh -V`, `ssh -G`) may take: a few
+    /// milliseconds normally, so at most 5 s, and never past the run's deadline (a
+    /// wrapper on PATH that hangs must not hold the run).
+    pub fn local_timeout(&self) -> Duration {
+        let left = (self.started + self.deadline).saturating_duration_since(Instant::now());
+        left.min(Duration::from_secs(5))
+            .max(Duration::from_millis(50))
+    }
+
     /// True when OpenSSH's idea of `~` (the passwd home) is not the home being checked.
     pub fn home_differs_from_passwd(&self) -> bool {
         match &self.passwd_home {

@@ -130,6 +130,10 @@ fn no_pins() -> Spanned<Vec<String>> {
 /// OpenSSH's default `MaxAuthTries`.
 pub const DEFAULT_MAX_AUTH_TRIES: u32 = 6;
 
+/// The most login nodes a profile may list: each costs a connection, a transcript and an
+/// `ssh -G` started at once, and a site has a handful.
+pub const MAX_NODES: usize = 64;
+
 fn default_max_auth_tries() -> Spanned<u32> {
     Spanned::new(0..0, DEFAULT_MAX_AUTH_TRIES)
 }
@@ -335,6 +339,17 @@ impl Profile {
             return Err(err(
                 self.nodes.span(),
                 "key `nodes`: the profile lists no login node".into(),
+            ));
+        }
+        // Every node costs a connection, a transcript and an `ssh -G` started at once: a
+        // site's login nodes are a handful, and a list of thousands would be a fork storm.
+        if self.nodes().len() > MAX_NODES {
+            return Err(err(
+                self.nodes.span(),
+                format!(
+                    "key `nodes`: {} login nodes; a profile lists at most {MAX_NODES}",
+                    self.nodes().len()
+                ),
             ));
         }
         let mut seen = std::collections::HashSet::new();
@@ -577,6 +592,25 @@ mod tests {
                 text.lines().nth(line - 1)
             );
         }
+    }
+
+    #[test]
+    fn a_profile_lists_at_most_max_nodes() {
+        let node = |i: usize| format!("\n[[nodes]]\nalias = \"n{i}\"\nhostname = \"127.0.0.1\"\n");
+        let with = |n: usize| {
+            let head = EMBEDDED.split("\n[[nodes]]").next().unwrap().to_string();
+            (0..n).map(node).fold(head, |t, n| t + &n)
+        };
+        assert_eq!(
+            Profile::parse(&with(MAX_NODES), "p.toml")
+                .unwrap()
+                .nodes()
+                .len(),
+            MAX_NODES
+        );
+        let e = Profile::parse(&with(MAX_NODES + 1), "p.toml").unwrap_err();
+        assert!(e.to_string().contains("at most 64"), "{e}");
+        assert!(e.line.is_some(), "{e}");
     }
 
     #[test]

@@ -165,28 +165,43 @@ pub async fn run(ctx: Arc<Context>, progress: Option<Arc<dyn Progress>>) -> RunS
 /// thread: no thread has to be scheduled first); the results arrive as each ends, so the
 /// first one gives the OpenSSH version while the others still run.
 struct DashGRun {
-    tasks: tokio::task::JoinSet<(usize, probes::config::DashG)>,
+    tasks: tokio::task::JoinSet<(usize, probes::config::DashG, bool)>,
     arrived: Vec<(usize, probes::config::DashG)>,
+    /// Set when an `ssh -G` was stopped at its time limit: the client hangs, and an
+    /// `ssh -V` would only hang too.
+    hung: Option<crate::proc::ProcError>,
+    program: String,
+    timeout: std::time::Duration,
 }
 
 impl DashGRun {
     fn start(ssh: &std::path::Path, config: &std::path::Path, ctx: &Context) -> DashGRun {
         let path_env = crate::platform::env_get(ctx.os, &ctx.env, "PATH").map(String::as_str);
         let mut tasks = tokio::task::JoinSet::new();
+        let timeout = ctx.local_timeout();
         for (i, alias) in ctx.nodes.iter().enumerate() {
-            let started = probes::config::dash_g_start(ssh, config, alias, path_env);
+            let started = probes::config::dash_g_start(ssh, config, alias, path_env, timeout);
             let alias = alias.clone();
             tasks.spawn(async move {
-                let out = match started {
-                    Ok(child) => child.finish().await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e),
+                let (out, hung) = match started {
+                    Ok(child) => match child.finish().await {
+                        Ok(out) => (Ok(out), false),
+                        Err(e) => {
+                            let hung = matches!(e, crate::proc::ProcError::Timeout { .. });
+                            (Err(e.to_string()), hung)
+                        }
+                    },
+                    Err(e) => (Err(e), false),
                 };
-                (i, vec![(alias, out)])
+                (i, vec![(alias, out)], hung)
             });
         }
         DashGRun {
             tasks,
             arrived: Vec::new(),
+            hung: None,
+            program: ssh.display().to_string(),
+            timeout,
         }
     }
 
@@ -204,9 +219,15 @@ impl DashGRun {
             return Some(v);
         }
         while let Some(joined) = self.tasks.join_next().await {
-            let Ok(got) = joined else { continue };
-            let v = version_of(&got.1);
-            self.arrived.push(got);
+            let Ok((i, got, hung)) = joined else { continue };
+            let v = version_of(&got);
+            if hung && self.hung.is_none() {
+                self.hung = Some(crate::proc::ProcError::Timeout {
+                    program: self.program.clone(),
+                    secs: self.timeout.as_secs_f64(),
+                });
+            }
+            self.arrived.push((i, got));
             if v.is_some() {
                 return v;
             }
@@ -217,8 +238,8 @@ impl DashGRun {
     /// Every alias's output, in the order of the aliases.
     async fn finish(mut self) -> probes::config::DashG {
         while let Some(joined) = self.tasks.join_next().await {
-            if let Ok(got) = joined {
-                self.arrived.push(got);
+            if let Ok((i, got, _)) = joined {
+                self.arrived.push((i, got));
             }
         }
         self.arrived.sort_by_key(|(i, _)| *i);
@@ -239,8 +260,10 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) -> Option<DashGR
     };
     let version = match (&client, &dash_g) {
         (Ok(p), None) => {
-            let p = p.clone();
-            Some(std::thread::spawn(move || probes::env::version_output(&p)))
+            let (p, timeout) = (p.clone(), ctx.local_timeout());
+            Some(std::thread::spawn(move || {
+                probes::env::version_output(&p, timeout)
+            }))
         }
         _ => None,
     };
@@ -254,10 +277,12 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) -> Option<DashGR
                 Some(run) => run.version().await,
                 None => None,
             };
-            let out = match (from_g, version.map(|h| h.join())) {
-                (Some(o), _) => Ok(o),
-                (None, Some(Ok(out))) => out,
-                (None, _) => probes::env::version_output(&path),
+            let hung = dash_g.as_mut().and_then(|run| run.hung.take());
+            let out = match (from_g, version.map(|h| h.join()), hung) {
+                (Some(o), _, _) => Ok(o),
+                (None, Some(Ok(out)), _) => out,
+                (None, _, Some(hung)) => Err(hung),
+                (None, _, None) => probes::env::version_output(&path, ctx.local_timeout()),
             };
             guarded(state, CheckId::EnvOpenssh, "ssh", |s| {
                 probes::env::openssh_from(s, path, out);

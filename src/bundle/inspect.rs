@@ -51,6 +51,13 @@ pub fn verify(path: &Path) -> Result<Verification, String> {
     let mut zip = zip::ZipArchive::new(file)
         .map_err(|e| format!("{shown} is not a readable zip ({e}); it may be truncated",))?;
     let mut v = Verification::default();
+    // Only one entry of each name is read and checked here; another zip program may show
+    // a copy that was never verified (or a private key put first under a checked name).
+    if zip.has_duplicate_names() {
+        v.problems.push(
+            "the zip holds an entry name more than once: only one copy of each is checked here, and another zip program may show the other (a bundle the doctor writes never does this)".into(),
+        );
+    }
     let mut total = 0u64;
     for i in 0..zip.len() {
         let mut entry = match zip.by_index(i) {

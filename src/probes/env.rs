@@ -155,13 +155,13 @@ pub fn client_path(ctx: &Context) -> Result<PathBuf, Box<Finding>> {
     }
 }
 
-/// Runs `ssh -V` (a few milliseconds; started early so it overlaps other probes).
-pub fn version_output(path: &Path) -> Result<crate::proc::Output, crate::proc::ProcError> {
-    crate::proc::run(
-        std::process::Command::new(path).arg("-V"),
-        Duration::from_secs(5),
-        4096,
-    )
+/// Runs `ssh -V` (a few milliseconds; started early so it overlaps other probes), for at
+/// most `timeout` ([`Context::local_timeout`]).
+pub fn version_output(
+    path: &Path,
+    timeout: Duration,
+) -> Result<crate::proc::Output, crate::proc::ProcError> {
+    crate::proc::run(std::process::Command::new(path).arg("-V"), timeout, 4096)
 }
 
 /// `env.openssh`.
@@ -170,7 +170,7 @@ pub fn openssh(ctx: &Context, state: &mut RunState) {
         Ok(p) => p,
         Err(f) => return state.push([*f]),
     };
-    let output = version_output(&path);
+    let output = version_output(&path, ctx.local_timeout());
     openssh_from(state, path, output);
     name_the_client(ctx, state);
 }

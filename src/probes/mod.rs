@@ -40,6 +40,9 @@ pub struct NodePlan {
     pub proxy: Option<Proxy>,
     /// Host key pins from the profile.
     pub host_key_pins: Vec<String>,
+    /// Why the config's settings for the node are unknown (`~/.ssh/config` exists but was
+    /// not read as a config: "is larger than the doctor reads"); `None` when known.
+    pub settings_unknown: Option<&'static str>,
 }
 
 /// A proxy in the user's config.

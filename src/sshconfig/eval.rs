@@ -69,6 +69,10 @@ struct State<'a> {
     want_final: bool,
     steps: usize,
     eff: Effective,
+    /// The (file, line) of each assignment and specific block recorded, so that a second
+    /// pass records nothing twice in constant time (a config may hold thousands).
+    recorded: std::collections::HashSet<(usize, usize)>,
+    specific: std::collections::HashSet<(usize, usize)>,
 }
 
 impl Effective {
@@ -113,13 +117,11 @@ impl Effective {
 
     /// IdentityFile lines in order, the first of each value only (OpenSSH skips repeats).
     pub fn identity_assignments(&self) -> Vec<&Assignment> {
-        let mut out: Vec<&Assignment> = Vec::new();
-        for a in self.all("identityfile") {
-            if !out.iter().any(|b| b.value() == a.value()) {
-                out.push(a);
-            }
-        }
-        out
+        let mut seen = std::collections::HashSet::new();
+        self.all("identityfile")
+            .iter()
+            .filter(|a| seen.insert(a.value()))
+            .collect()
     }
 
     /// IdentityFile values in order, unexpanded, without repeats.
@@ -169,6 +171,8 @@ pub fn evaluate(cfg: &Config, input: &EvalInput<'_>) -> Effective {
         want_final: false,
         steps: 0,
         eff: Effective::default(),
+        recorded: Default::default(),
+        specific: Default::default(),
     };
     for &root in &cfg.roots {
         st.file(root, false, 0);
@@ -214,7 +218,7 @@ impl State<'_> {
                     active = !never_match && host_line_matches(&self.host, patterns);
                     if active
                         && patterns.iter().any(|p| p != "*" && !p.starts_with('!'))
-                        && !self.eff.specific_blocks.contains(&(idx, line.number))
+                        && self.specific.insert((idx, line.number))
                     {
                         self.eff.specific_blocks.push((idx, line.number));
                     }
@@ -226,8 +230,7 @@ impl State<'_> {
                     let specific = criteria.iter().any(|c| {
                         matches!(c.attribute.as_str(), "host" | "originalhost") && !c.negated
                     });
-                    if active && specific && !self.eff.specific_blocks.contains(&(idx, line.number))
-                    {
+                    if active && specific && self.specific.insert((idx, line.number)) {
                         self.eff.specific_blocks.push((idx, line.number));
                     }
                 }
@@ -241,15 +244,14 @@ impl State<'_> {
                     if active {
                         let list = self.eff.values.entry(keyword).or_default();
                         // In the final pass only keywords still unset take values,
-                        // and nothing is recorded twice.
-                        let a = Assignment {
-                            args: args.clone(),
-                            file: idx,
-                            line: line.number,
-                            block,
-                        };
-                        if !list.contains(&a) {
-                            list.push(a);
+                        // and nothing is recorded twice (a line is one assignment).
+                        if self.recorded.insert((idx, line.number)) {
+                            list.push(Assignment {
+                                args: args.clone(),
+                                file: idx,
+                                line: line.number,
+                                block,
+                            });
                         }
                     }
                 }

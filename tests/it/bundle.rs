@@ -292,6 +292,46 @@ fn tampered_and_truncated_bundles_are_clear_errors() {
 }
 
 #[test]
+fn a_name_twice_in_the_zip_fails_inspection() {
+    let s = scenario();
+    let (_, zip) = s.run(&[]);
+    // A copy of the bundle with an extra report.txt first: the zip crate refuses to write
+    // a name twice, so the entry is written as `report.tx_` and renamed in the bytes
+    // (names are not covered by the CRC).
+    let doubled = s.out.path().join("doubled.zip");
+    {
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&doubled).unwrap());
+        w.start_file("report.tx_", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut w, b"all good, nothing to see").unwrap();
+        for (name, bytes) in &read_zip(&zip) {
+            w.start_file(name.as_str(), zip::write::SimpleFileOptions::default())
+                .unwrap();
+            std::io::Write::write_all(&mut w, bytes).unwrap();
+        }
+        w.finish().unwrap();
+    }
+    let mut bytes = std::fs::read(&doubled).unwrap();
+    let mut renamed = 0;
+    for i in 0..bytes.len() - 10 {
+        if &bytes[i..i + 10] == b"report.tx_" {
+            bytes[i + 9] = b't';
+            renamed += 1;
+        }
+    }
+    assert_eq!(renamed, 2, "local header and central directory");
+    std::fs::write(&doubled, &bytes).unwrap();
+    let out = doctor()
+        .args(["bundle", "inspect"])
+        .arg(&doubled)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("entry name more than once"), "{stderr}");
+}
+
+#[test]
 fn an_existing_file_is_never_overwritten() {
     let s = scenario();
     let zip = s.out.path().join("b.zip");

@@ -952,3 +952,44 @@ fn through_the_agent_a_loose_key_file_and_a_linked_agent_socket_still_log_in() {
         r["diagnosis"]
     );
 }
+
+#[test]
+fn a_config_too_large_to_read_gives_no_guessed_user_and_no_claims_about_its_lines() {
+    let sshd = Sshd::start(&[fixture_pub("ed25519_100")], "");
+    let home = home_for(sshd.port, "ed25519_100", &sshd.known_hosts_line());
+    // The real blocks first (OpenSSH reads them), then more than the doctor reads.
+    let mut config = loopback_host(sshd.port, KEY_ONLY);
+    let filler: String = (0..60_000)
+        .map(|i| format!("Host h{i}\n  HostName 10.0.{}.{}\n", i / 256 % 256, i % 256))
+        .collect();
+    config.push_str(&filler);
+    assert!(config.len() > 1024 * 1024);
+    home.write(".ssh/config", &config);
+    let (r, _) = check(
+        &home,
+        &[("slurm", "127.0.0.1", sshd.port)],
+        &["--no-openssh"],
+        &[],
+    );
+    for id in ["config.user", "config.identity-file", "config.alias"] {
+        assert_eq!(severity(&r, id), "skip", "{id}: {r}");
+    }
+    assert_eq!(severity(&r, "config.present"), "info", "{r}");
+    let key = finding(&r, "ssh.key-accepted");
+    assert_eq!(key["severity"], "skip", "{key}");
+    assert!(key["summary"].as_str().unwrap().contains("--user"), "{key}");
+    let ids = diagnosis_ids(&r);
+    assert!(
+        !ids.iter()
+            .any(|id| id.contains("no-user") || id.contains("key-refused")),
+        "{ids:?}"
+    );
+    // With the user given, the key is asked about and accepted.
+    let (r, _) = check(
+        &home,
+        &[("slurm", "127.0.0.1", sshd.port)],
+        &["--no-openssh", "--user", &login()],
+        &[],
+    );
+    assert_eq!(severity(&r, "ssh.key-accepted"), "pass", "{r}");
+}

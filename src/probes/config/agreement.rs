@@ -29,7 +29,8 @@ pub fn dash_g(ssh: &Path, config: &Path, aliases: &[String], path_env: Option<&s
     })
 }
 
-/// How long one `ssh -G` may take, and how much of its output is kept.
+/// How long one `ssh -G` may take when run in a thread (the run's own ones take
+/// [`Context::local_timeout`]), and how much of its output is kept.
 const DASH_G_TIMEOUT: Duration = Duration::from_secs(5);
 const DASH_G_CAP: usize = 256 * 1024;
 
@@ -77,9 +78,10 @@ pub fn dash_g_start(
     config: &Path,
     alias: &str,
     path_env: Option<&str>,
+    timeout: Duration,
 ) -> Result<crate::proc::Started, String> {
     let mut cmd = tokio::process::Command::from(dash_g_command(ssh, config, alias, path_env));
-    crate::proc::start(&mut cmd, DASH_G_TIMEOUT, DASH_G_CAP).map_err(|e| e.to_string())
+    crate::proc::start(&mut cmd, timeout, DASH_G_CAP).map_err(|e| e.to_string())
 }
 
 /// What comparing with `ssh -G` found.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::check::CheckId;
 use crate::context::Context;
 use crate::fact::{Fact, UserValue};
-use crate::finding::{Finding, Remedy};
+use crate::finding::{Finding, Remedy, Severity};
 use crate::probes::NodePlan;
 use crate::profile::Node;
 use crate::runner::RunState;
@@ -38,6 +38,27 @@ pub(super) fn all(ctx: &Context, state: &RunState, cs: &ConfigState) -> Vec<Find
             subject: format!("Host {alias}"),
         };
         view.check::<AliasBlock>(&mut out);
+        // A config the doctor could not read says nothing about User, IdentityFile, …:
+        // "no User" would be a claim about lines never read.
+        if let Some(why) = cs.main_unread().filter(|_| cs.exists) {
+            for id in [
+                CheckId::ConfigHostname,
+                CheckId::ConfigUser,
+                CheckId::ConfigIdentityFile,
+                CheckId::ConfigPrecedence,
+                CheckId::ConfigAuthOverride,
+            ] {
+                out.push(
+                    Finding::skip(
+                        id,
+                        &view.subject,
+                        format!("not checked: ~/.ssh/config {why}"),
+                    )
+                    .node(alias),
+                );
+            }
+            continue;
+        }
         view.check::<HostName>(&mut out);
         view.check::<UserSetting>(&mut out);
         view.check::<IdentityFiles>(&mut out);
@@ -55,6 +76,8 @@ enum Presence {
     NotRead(NotRead),
     /// Read: its setting lines and how many files it includes.
     Read { lines: usize, included: usize },
+    /// Read, but not as a config (over the size cap, UTF-16, not text): why.
+    Unread(&'static str),
 }
 
 /// Why a `~/.ssh/config` that exists was not read.
@@ -81,6 +104,9 @@ impl Presence {
                 Err(e) => NotRead::Error(e.to_string()),
             });
         }
+        if let Some(why) = cs.main_unread() {
+            return Presence::Unread(why);
+        }
         Presence::Read {
             lines: cs.config.files[0].parsed.lines.len(),
             included: cs.config.files.iter().filter(|f| !f.system).count() - 1,
@@ -99,6 +125,11 @@ impl Presence {
                     .with("path", ctx.show(&cs.path))
                     .fact(Fact::NoConfig { user_known })
             }
+            // OpenSSH opens a directory, reads no line from it and goes on without a
+            // config (unless others may write to it: `Bad owner or permissions`, perm.config).
+            Presence::NotRead(NotRead::Directory) => Finding::warn(id, subject, format!("~/.ssh/config is a directory: OpenSSH reads it as an empty config, so `ssh {}` cannot know the short names", ctx.profile.example_alias()))
+                .remedy(Remedy::text("Move the directory aside (`mv ~/.ssh/config ~/.ssh/config.dir`, then look inside for what you meant to keep) and run `mlc-doctor fix` to write ~/.ssh/config as a file with the login nodes' blocks."))
+                .with("error", "is a directory"),
             Presence::NotRead(why) => {
                 let why = match why {
                     NotRead::Directory => "is a directory".to_string(),
@@ -113,6 +144,7 @@ impl Presence {
                     ))
                     .with("error", why)
             }
+            Presence::Unread(why) => Finding::info(id, subject, format!("~/.ssh/config is there, but it {why}: its settings were not read (config.syntax says more)")),
             Presence::Read { lines, included } => {
                 let includes = if included > 0 {
                     format!(" and includes {included} file(s)")
@@ -631,6 +663,9 @@ enum IdentityFiles {
     },
     /// One line, naming a file that is there.
     One { path: PathBuf },
+    /// How many more lines had a kind of problem already shown often enough; `fail` when
+    /// one of them would stop the key or the login.
+    More { count: usize, fail: bool },
 }
 
 impl NodeCheck for IdentityFiles {
@@ -643,19 +678,40 @@ impl NodeCheck for IdentityFiles {
         let usable =
             |p: &PathBuf| p.extension().is_none_or(|e| e != "pub") && std::fs::metadata(p).is_ok();
         let others = v.plan.identity_files.iter().any(usable);
+        // Each kind of problem is shown at most MAX_ISSUES_SHOWN times, the rest counted.
+        let (mut shown, mut more, mut more_fail) = ([0usize; 3], 0, false);
         for (a, path) in ids.iter().zip(&v.plan.identity_files) {
+            let (kind, fails) = if unknown_percent_token(a.value()).is_some() {
+                (0, true)
+            } else if path.extension().is_some_and(|e| e == "pub") {
+                (1, true)
+            } else if std::fs::metadata(path).is_err() {
+                (2, !others)
+            } else {
+                continue;
+            };
+            if shown[kind] == MAX_ISSUES_SHOWN {
+                more += 1;
+                more_fail |= fails;
+                continue;
+            }
+            shown[kind] += 1;
             let (path, at) = (path.clone(), v.at(a));
-            if let Some(token) = unknown_percent_token(a.value()) {
-                found.push(IdentityFiles::UnknownToken {
+            found.push(match unknown_percent_token(a.value()) {
+                Some(token) => IdentityFiles::UnknownToken {
                     value: a.value().to_string(),
                     token,
                     at,
-                });
-            } else if path.extension().is_some_and(|e| e == "pub") {
-                found.push(IdentityFiles::PublicKey { path, at });
-            } else if std::fs::metadata(&path).is_err() {
-                found.push(IdentityFiles::NoSuchFile { path, at, others });
-            }
+                },
+                None if kind == 1 => IdentityFiles::PublicKey { path, at },
+                None => IdentityFiles::NoSuchFile { path, at, others },
+            });
+        }
+        if more > 0 {
+            found.push(IdentityFiles::More {
+                count: more,
+                fail: more_fail,
+            });
         }
         // Several keys are offered in turn only where several files are there.
         let offered: Vec<String> = ids
@@ -692,13 +748,29 @@ impl NodeCheck for IdentityFiles {
                 .with("at", &at)
                 .fact(Fact::IdentityMissing { at }),
             IdentityFiles::Several { at } => Finding::warn(id, subject, format!("{} IdentityFile lines apply to `{}`: every key is offered in turn", at.len(), v.alias()))
-                .detail(format!("Lines: {}. Each refused key counts against the server's limit of {} attempts.", at.join(", "), ctx.profile.policy.max_auth_tries()))
+                .detail(format!("Lines: {}. Each refused key counts against the server's limit of {} attempts.", some_of(&at), ctx.profile.policy.max_auth_tries()))
                 .remedy(Remedy::text("Keep one IdentityFile for the login nodes (and `IdentitiesOnly yes`).")),
             IdentityFiles::One { path } => Finding::pass(id, subject, format!("IdentityFile {}", ctx.show(&path))),
+            IdentityFiles::More { count, fail } => {
+                let summary = format!("{count} more IdentityFile lines name a missing file, a public key or an unknown `%` token (each kind is listed {MAX_ISSUES_SHOWN} times above)");
+                let severity = if fail { Severity::Fail } else { Severity::Warn };
+                Finding::new(id, severity, subject, summary)
+                    .remedy(Remedy::text("Keep one IdentityFile for the login nodes, naming your private key, and remove the others."))
+                    .with("more", count)
+            }
             IdentityFiles::UnknownToken { value, token, at } => Finding::fail(id, subject, format!("IdentityFile {value} uses `{token}`, which OpenSSH does not know: ssh stops (`unknown key`) before it connects"))
                 .remedy(Remedy::text(format!("Write the path at {at} with `~` for your home (`~/.ssh/…`); OpenSSH's tokens are `%d` (home), `%u` (local user), `%h`, `%r`, `%%`, and environment variables as `${{NAME}}`.")))
                 .with("at", at),
         }
+    }
+}
+
+/// The first MAX_ISSUES_SHOWN of a list joined with `, `, and how many more.
+fn some_of(items: &[String]) -> String {
+    let shown = items[..items.len().min(MAX_ISSUES_SHOWN)].join(", ");
+    match items.len().saturating_sub(MAX_ISSUES_SHOWN) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
     }
 }
 

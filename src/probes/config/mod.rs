@@ -189,12 +189,14 @@ impl ConfigState {
             ],
             proxy: None,
             host_key_pins: node.host_keys().to_vec(),
+            settings_unknown: None,
         }
     }
 
     /// The plan for a node: the effective config, the profile filling the gaps.
     pub fn plan(&self, ctx: &Context, node: &Node) -> NodePlan {
         let mut plan = Self::profile_plan(ctx, node);
+        plan.settings_unknown = self.main_unread().filter(|_| self.exists);
         let Some(eff) = self.effective.get(node.alias()) else {
             return plan;
         };

@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 pub use failure::ConnectError;
 pub use offers::{candidates, Candidate};
 
+use crate::check::CheckId;
 use crate::context::Context;
 use crate::finding::Finding;
 use crate::knownhosts;
@@ -378,6 +379,17 @@ async fn after_kex(
     let methods = Methods::query(ctx, &mut handle, &user).await;
     lock(slot).report.auth_methods = methods.listed().to_vec();
     findings.push(offers::auth_methods_finding(alias, &user, &methods));
+
+    // Where the config was not read, the user ssh sends is unknown: keys refused for a
+    // guessed user would say "not accepted" of a key that may well be.
+    if let (None, Some(why)) = (&plan.user, plan.settings_unknown) {
+        let why = format!("the user ssh sends is unknown (~/.ssh/config {why}); run the doctor with --user NAME to ask");
+        for id in [CheckId::SshKeyAccepted, CheckId::SshSecondFactor] {
+            findings.push(Finding::skip(id, alias, format!("not tested: {why}")));
+        }
+        hang_up(ctx, handle).await;
+        return findings;
+    }
 
     // Which keys the server accepts, without signing, over the connection the methods
     // query used; a new one only when the server closes it.

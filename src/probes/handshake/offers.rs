@@ -366,7 +366,10 @@ async fn offer(ctx: &Context, h: &mut Connected, user: &str, c: &Candidate) -> R
 /// The key queries of one node under way: the open connection and its refusals so far.
 struct Queries<'d, 'c> {
     dialer: &'d Dialer<'d>,
+    /// The server's MaxAuthTries (from the profile).
     budget: usize,
+    /// Refused offers per connection: one fewer than `budget` (see [`per_connection`]).
+    per_connection: usize,
     live: Option<Connected>,
     refusals_here: usize,
     out: Offers<'c>,
@@ -389,10 +392,12 @@ impl<'c> Queries<'_, 'c> {
     /// when there can be no new one.
     async fn connection(&mut self, rest: &'c [Candidate]) -> Option<&mut Connected> {
         let open = self.live.as_ref().is_some_and(|h| !h.is_closed());
-        if open && self.refusals_here < self.budget {
+        if open && self.refusals_here < self.per_connection {
             return self.live.as_mut();
         }
-        let why = if open {
+        let why = if open && self.per_connection < self.budget {
+            format!("the doctor stopped after {} refused keys, one below the server's MaxAuthTries of {} (at which sshd logs `maximum authentication attempts exceeded`, a line that bans addresses on some sites), and opened a new connection", self.refusals_here, self.budget)
+        } else if open {
             format!("the profile's MaxAuthTries budget of {} refused keys was spent and the server kept the connection open, so the doctor closed it", self.budget)
         } else {
             let said = self
@@ -430,10 +435,22 @@ impl<'c> Queries<'_, 'c> {
     }
 }
 
-/// Offers the candidates in order until one is accepted. Never more than `budget` refused
-/// offers on one connection; a new connection only when the server closed the old one,
-/// or when the budget is spent on a server that keeps the connection open. Returns what
-/// the queries found and the connection still open, if any.
+/// Refused offers one connection may cost under a MaxAuthTries of `budget`: one fewer, so
+/// that sshd never reaches its limit (it then logs `maximum authentication attempts
+/// exceeded`, which fail2ban's sshd filter counts as an attack), unless that would leave
+/// a single offer per connection.
+pub(super) fn per_connection(budget: usize) -> usize {
+    if budget > 2 {
+        budget - 1
+    } else {
+        budget.max(1)
+    }
+}
+
+/// Offers the candidates in order until one is accepted. Never more than
+/// [`per_connection`] refused offers on one connection; a new connection when the server
+/// closed the old one or that many were refused. Returns what the queries found and the
+/// connection still open, if any.
 pub(super) async fn offer_keys<'c>(
     dialer: &Dialer<'_>,
     user: &str,
@@ -445,6 +462,7 @@ pub(super) async fn offer_keys<'c>(
     let mut q = Queries {
         dialer,
         budget,
+        per_connection: per_connection(budget),
         live: Some(first),
         refusals_here: 0,
         out: Offers::default(),
@@ -544,6 +562,7 @@ mod tests {
             known_hosts_files: vec![],
             proxy: None,
             host_key_pins: vec![],
+            settings_unknown: None,
         }
     }
 
@@ -593,6 +612,15 @@ mod tests {
             sources(&only),
             ["~/.ssh/ed25519_16", "~/.ssh/ed25519_plain"]
         );
+    }
+
+    #[test]
+    fn a_connection_stays_one_refusal_below_max_auth_tries() {
+        assert_eq!(per_connection(6), 5);
+        assert_eq!(per_connection(3), 2);
+        assert_eq!(per_connection(2), 2);
+        assert_eq!(per_connection(1), 1);
+        assert_eq!(per_connection(0), 1);
     }
 
     #[test]

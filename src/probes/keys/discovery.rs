@@ -28,7 +28,7 @@ pub(super) fn find(ctx: &Context, plans: &[NodePlan]) -> Vec<KeyInfo> {
     let mut found = Found {
         ctx,
         keys: Vec::new(),
-        seen: Vec::new(),
+        seen: std::collections::HashMap::new(),
     };
     for plan in plans {
         for f in &plan.identity_files {
@@ -56,8 +56,16 @@ pub(super) fn find(ctx: &Context, plans: &[NodePlan]) -> Vec<KeyInfo> {
             found.add(p.clone(), false, keep, Some(&plan.alias));
         }
     }
+    // Where the config was not read, any key in ~/.ssh may be one ssh offers.
+    let unknown: Vec<&NodePlan> = plans
+        .iter()
+        .filter(|p| p.settings_unknown.is_some())
+        .collect();
     for p in scan_ssh_dir(ctx) {
-        found.add(p, false, false, None);
+        found.add(p.clone(), false, false, None);
+        for plan in &unknown {
+            found.add(p.clone(), false, false, Some(&plan.alias));
+        }
     }
     found.keys
 }
@@ -68,7 +76,7 @@ struct Found<'a> {
     keys: Vec<KeyInfo>,
     /// Each path already looked at, resolved, with the index of its key in `keys` (`None`:
     /// no key there): every path is resolved once, not once per key found before it.
-    seen: Vec<(PathBuf, Option<usize>)>,
+    seen: std::collections::HashMap<PathBuf, Option<usize>>,
 }
 
 impl Found<'_> {
@@ -77,7 +85,7 @@ impl Found<'_> {
     /// or a default name), so a damaged file is a damaged key, not none.
     fn add(&mut self, path: PathBuf, explicit: bool, keep: bool, alias: Option<&str>) {
         let canon = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        let known = self.seen.iter().find(|(c, _)| *c == canon).map(|(_, i)| *i);
+        let known = self.seen.get(&canon).copied();
         if let Some(k) = known.flatten().and_then(|i| self.keys.get_mut(i)) {
             k.explicit |= explicit;
             if let Some(a) = alias {
@@ -96,10 +104,7 @@ impl Found<'_> {
             self.keys.push(key);
             self.keys.len() - 1
         });
-        match self.seen.iter_mut().find(|(c, _)| *c == canon) {
-            Some(entry) => entry.1 = index,
-            None => self.seen.push((canon, index)),
-        }
+        self.seen.insert(canon, index);
     }
 }
 
