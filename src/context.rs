@@ -146,6 +146,8 @@ pub struct Context {
     pub started_at: jiff::Timestamp,
     /// Builds with the `fault-injection` feature: the probe made to panic (tests only).
     pub fault: Option<String>,
+    /// The flags a suggested re-run keeps (see [`Settings::rerun`]).
+    pub rerun: Vec<String>,
 }
 
 impl std::fmt::Debug for Context {
@@ -164,6 +166,7 @@ impl Context {
         crate::verdict::Site {
             shell: self.os.shell(),
             profile: &self.profile,
+            rerun: &self.rerun,
         }
     }
 
@@ -199,6 +202,7 @@ impl Context {
             started: Instant::now(),
             started_at: jiff::Timestamp::now(),
             fault: settings.fault.clone(),
+            rerun: settings.rerun.clone(),
         }
     }
 
@@ -230,6 +234,7 @@ impl Context {
             started: Instant::now(),
             started_at: jiff::Timestamp::now(),
             fault: None,
+            rerun: Vec::new(),
         }
     }
 

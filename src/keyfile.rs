@@ -60,6 +60,16 @@ impl KeyFormat {
             KeyFormat::NotAKey => "not a key",
         }
     }
+
+    /// The description with its article: "an OpenSSH private key", "a public key".
+    pub fn with_article(self) -> String {
+        let d = self.describe();
+        match d {
+            "not a key" => d.to_string(),
+            _ if d.starts_with(['a', 'e', 'i', 'o', 'u', 'O']) => format!("an {d}"),
+            _ => format!("a {d}"),
+        }
+    }
 }
 
 /// Something in the file that makes OpenSSH fail to load it.
@@ -350,6 +360,21 @@ fn putty(text: &str, rest: &str) -> KeyFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_read_with_their_article() {
+        assert_eq!(
+            KeyFormat::Pkcs8Encrypted.with_article(),
+            "an encrypted PKCS#8 private key"
+        );
+        assert_eq!(KeyFormat::OpenSsh.with_article(), "an OpenSSH private key");
+        assert_eq!(KeyFormat::Pkcs8.with_article(), "a PKCS#8 private key");
+        assert_eq!(
+            KeyFormat::PemRsa.with_article(),
+            "a legacy PEM RSA private key"
+        );
+        assert_eq!(KeyFormat::NotAKey.with_article(), "not a key");
+    }
 
     #[test]
     fn not_keys_are_not_keys() {

@@ -63,6 +63,10 @@ pub struct Settings {
     pub verbosity: Verbosity,
     /// The command line as given, for the bundle's manifest (redacted there).
     pub argv: Vec<String>,
+    /// The flags that choose what a run looks at (`--profile`, `--home`, `--node`,
+    /// `--user`, `--ssh`, `--no-openssh`), for the runs the advice suggests: without them
+    /// a pasted `mlc-doctor` would check another home, or the embedded site's real nodes.
+    pub rerun: Vec<String>,
     /// Test builds with the `fault-injection` feature only: the probe made to panic.
     pub fault: Option<String>,
 }
@@ -207,7 +211,31 @@ impl Settings {
             Verbosity::Normal
         };
 
+        let mut rerun = Vec::new();
+        let mut pass = |flag: &str, value: Option<String>| {
+            rerun.push(flag.to_string());
+            rerun.extend(value);
+        };
+        if let Some(p) = &args.profile {
+            pass("--profile", Some(p.display().to_string()));
+        }
+        if let Some(h) = &args.home {
+            pass("--home", Some(h.display().to_string()));
+        }
+        for n in &args.nodes {
+            pass("--node", Some(n.clone()));
+        }
+        if let Some(u) = &args.user {
+            pass("--user", Some(u.clone()));
+        }
+        match (&args.ssh, args.no_openssh) {
+            (_, true) => pass("--no-openssh", None),
+            (Some(p), false) => pass("--ssh", Some(p.display().to_string())),
+            (None, false) => {}
+        }
+
         Ok(Settings {
+            rerun,
             home,
             profile,
             profile_source,

@@ -74,6 +74,8 @@ fn reconcile(findings: &mut [Finding]) {
 pub struct Site<'a> {
     pub shell: Shell,
     pub profile: &'a Profile,
+    /// The flags a suggested `mlc-doctor` run keeps (`--profile`, `--home`, …).
+    pub rerun: &'a [String],
 }
 
 /// Fills in what follows from the findings: counts, diagnosis and exit code; returns the
@@ -81,9 +83,47 @@ pub struct Site<'a> {
 pub fn conclude(report: &mut Report, site: Site, strict: bool, tool_failed: bool) -> ExitStatus {
     report.summary = Summary::of(&report.findings);
     report.diagnosis = crate::diagnosis::diagnose(&report.findings, site.shell, site.profile);
+    keep_run_flags(&mut report.diagnosis, site);
     let status = exit_status(&report.findings, strict, tool_failed);
     report.exit_code = status.code() as i32;
     status
+}
+
+/// A suggested `mlc-doctor …` run keeps the flags that chose what this run looked at: a
+/// pasted `mlc-doctor` must not check another home or the embedded site's real nodes.
+fn keep_run_flags(diagnosis: &mut [crate::diagnosis::Diagnosis], site: Site) {
+    if site.rerun.is_empty() {
+        return;
+    }
+    let flags: Vec<String> = site
+        .rerun
+        .iter()
+        .map(|a| shell_word(site.shell, a))
+        .collect();
+    let flags = flags.join(" ");
+    for step in diagnosis.iter_mut().flat_map(|d| d.steps.iter_mut()) {
+        let Some(cmd) = step.command.as_mut() else {
+            continue;
+        };
+        if let Some(rest) = cmd.strip_prefix("mlc-doctor") {
+            if rest.is_empty() || rest.starts_with(' ') {
+                *cmd = format!("mlc-doctor {flags}{rest}");
+            }
+        }
+    }
+}
+
+/// One word for the user's shell, quoted where it needs it.
+fn shell_word(shell: Shell, word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@=".contains(c));
+    match shell {
+        _ if plain => word.to_string(),
+        Shell::Posix => format!("'{}'", word.replace('\'', "'\\''")),
+        Shell::PowerShell => crate::platform::windows::ps_literal(word),
+    }
 }
 
 /// The exit status of a check run.
@@ -115,6 +155,49 @@ mod tests {
         Finding::new(id, severity, "~/.ssh/id_rsa", "weak").fact(Fact::KeyUse(
             used_by.iter().map(|s| s.to_string()).collect(),
         ))
+    }
+
+    #[test]
+    fn a_suggested_run_keeps_the_flags_that_chose_what_was_checked() {
+        let profile = Profile::embedded();
+        let rerun: Vec<String> = ["--profile", "/tmp/my site.toml", "--node", "slurm"]
+            .map(String::from)
+            .to_vec();
+        let step = |command: &str| crate::diagnosis::Step {
+            text: "Run it:".into(),
+            command: Some(command.into()),
+        };
+        let mut d = crate::diagnosis::diagnose(&[], Shell::Posix, &profile);
+        d[0].steps = vec![
+            step("mlc-doctor"),
+            step("mlc-doctor --deadline 120"),
+            step("mlc-doctorx"),
+            step("ssh slurm"),
+        ];
+        let site = Site {
+            shell: Shell::Posix,
+            profile: &profile,
+            rerun: &rerun,
+        };
+        keep_run_flags(&mut d, site);
+        let commands: Vec<&str> = d[0]
+            .steps
+            .iter()
+            .filter_map(|s| s.command.as_deref())
+            .collect();
+        assert_eq!(
+            commands,
+            [
+                "mlc-doctor --profile '/tmp/my site.toml' --node slurm",
+                "mlc-doctor --profile '/tmp/my site.toml' --node slurm --deadline 120",
+                "mlc-doctorx",
+                "ssh slurm",
+            ]
+        );
+        assert_eq!(
+            shell_word(Shell::PowerShell, "C:\\a b\\p.toml"),
+            "'C:\\a b\\p.toml'"
+        );
     }
 
     #[test]

@@ -525,6 +525,8 @@ impl Redactor {
             .find_overlapping_iter(text)
             .map(|h| (h.start(), h.end(), h.pattern().as_usize()))
             .filter(|&(s, e, i)| bounded(text, s, e, &ordered[i].pseudonym))
+            // A pseudonym inside a longer one (`user-1` in `other-user-1`) is not it.
+            .filter(|&(s, e, _)| !text[..s].ends_with('-') && !text[e..].starts_with('-'))
             .collect();
         hits.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
         let mut out = String::with_capacity(text.len());
@@ -762,6 +764,19 @@ mod tests {
             r.seed(Category::LoginName, "Alice"),
             Some("user-1".into()),
             "same value, same pseudonym"
+        );
+    }
+
+    #[test]
+    fn unmask_leaves_a_longer_pseudonym_alone() {
+        let r = redactor();
+        // `user-1` is alice; `other-user-1` and `user-12` are other pseudonyms.
+        assert_eq!(
+            Redactor::unmask(
+                r.mappings(),
+                "other-user-1 user-12 user-1-x user-1, (user-1)"
+            ),
+            "other-user-1 user-12 user-1-x alice, (alice)"
         );
     }
 

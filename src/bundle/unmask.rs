@@ -114,6 +114,13 @@ pub fn command(
         );
         return ExitStatus::Usage;
     }
+    if named.len() > 1 {
+        eprintln!(
+            "mlc-doctor: note: the text names {} bundles ({}); each has its own pseudonyms and only this map's are put back (run unmask once per bundle with --map)",
+            named.len(),
+            crate::escape::text(&named.join(", "))
+        );
+    }
     eprintln!(
         "mlc-doctor: using the pseudonym map {shown}{}",
         if map_file.bundle.is_empty() {

@@ -382,37 +382,45 @@ struct SshRun {
     timed_out: bool,
 }
 
-/// Reads ssh's standard error until it exits, or stops it after `budget`.
+/// Reads ssh's standard error until it exits, or stops it after `budget`; what it wrote
+/// until then is kept either way (for a hang, the lines before it are the evidence).
 async fn run_ssh(mut child: tokio::process::Child, budget: std::time::Duration) -> SshRun {
-    let mut stderr = child.stderr.take();
-    let read = async {
-        let mut buf = Vec::new();
-        if let Some(err) = stderr.as_mut() {
-            let mut chunk = [0u8; 8192];
-            loop {
-                match err.read(&mut chunk).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let room = TRANSCRIPT_CAP.saturating_sub(buf.len());
-                        buf.extend_from_slice(&chunk[..n.min(room)]);
-                    }
+    let deadline = tokio::time::Instant::now() + budget;
+    let mut buf = Vec::new();
+    let mut timed_out = false;
+    if let Some(mut err) = child.stderr.take() {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match tokio::time::timeout_at(deadline, err.read(&mut chunk)).await {
+                Err(_) => {
+                    timed_out = true;
+                    break;
+                }
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => {
+                    let room = TRANSCRIPT_CAP.saturating_sub(buf.len());
+                    buf.extend_from_slice(&chunk[..n.min(room)]);
                 }
             }
         }
-        let status = child.wait().await.ok();
-        (buf, status)
+    }
+    let status = if timed_out {
+        None
+    } else {
+        tokio::time::timeout_at(deadline, child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
     };
-    match tokio::time::timeout(budget, read).await {
-        Ok((bytes, status)) => SshRun {
-            bytes,
-            exit: status.and_then(|s| s.code()),
-            timed_out: false,
-        },
-        Err(_) => SshRun {
-            bytes: Vec::new(),
-            exit: None,
-            timed_out: true,
-        },
+    if status.is_none() {
+        timed_out = true;
+        let _ = child.start_kill();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), child.wait()).await;
+    }
+    SshRun {
+        bytes: buf,
+        exit: status.and_then(|s| s.code()),
+        timed_out,
     }
 }
 
@@ -482,8 +490,12 @@ fn transcript_finding(ctx: &Context, alias: &str, facts: &TranscriptFacts) -> Fi
             CheckId::SshTranscript,
             alias,
             format!(
-                "`ssh -vvv` did not finish within {:.0} s and was stopped",
-                facts.budget.as_secs_f64()
+                "`ssh -vvv` did not finish within {:.0} s and was stopped{}",
+                facts.budget.as_secs_f64(),
+                match facts.run.bytes.iter().filter(|b| **b == b'\n').count() {
+                    0 => String::new(),
+                    lines => format!("; the {lines} lines it wrote until then are kept"),
+                }
             ),
         )
     } else {
@@ -523,6 +535,38 @@ fn transcript_finding(ctx: &Context, alias: &str, facts: &TranscriptFacts) -> Fi
 
 #[cfg(test)]
 mod tests {
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_stopped_ssh_keeps_what_it_wrote() {
+        let child = tokio::process::Command::new("sh")
+            .args([
+                "-c",
+                "echo debug1: one >&2; echo debug1: two >&2; exec sleep 30",
+            ])
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let run = run_ssh(child, std::time::Duration::from_millis(700)).await;
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(run.timed_out);
+        assert_eq!(run.exit, None);
+        assert_eq!(run.bytes, b"debug1: one\ndebug1: two\n");
+        // One that ends in time: all of it, and its status.
+        let child = tokio::process::Command::new("sh")
+            .args(["-c", "echo done >&2; exit 255"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let run = run_ssh(child, std::time::Duration::from_secs(5)).await;
+        assert!(!run.timed_out);
+        assert_eq!(
+            (run.exit, run.bytes.as_slice()),
+            (Some(255), &b"done\n"[..])
+        );
+    }
+
     use super::*;
     use crate::probes::keys::{AgentKey, AgentState};
     use std::path::PathBuf;

@@ -55,6 +55,7 @@ enum Is {
     Eq(Value),
     /// A string that starts with this.
     Starts(&'static str),
+
     /// An array that holds this value.
     Has(Value),
     /// An array that does not hold this value.
@@ -268,6 +269,7 @@ fn holds(is: &Is, value: Option<&Value>) -> bool {
         (Is::Absent, v) => v.is_none(),
         (Is::Eq(want), Some(v)) => v == want,
         (Is::Starts(prefix), Some(v)) => v.as_str().is_some_and(|s| s.starts_with(prefix)),
+
         (Is::Has(item), Some(v)) => v.as_array().is_some_and(|a| a.contains(item)),
         (Is::Lacks(item), Some(v)) => v.as_array().is_some_and(|a| !a.contains(item)),
         (Is::Len(n), Some(v)) => v.as_array().is_some_and(|a| a.len() == *n),

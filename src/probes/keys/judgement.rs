@@ -122,7 +122,7 @@ fn format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
         Finding::warn(
             CheckId::KeyFormat,
             s,
-            format!("{s} is a {} (legacy format)", seen.format.describe()),
+            format!("{s} is {} (legacy format)", seen.format.with_article()),
         )
         .detail("OpenSSH still reads it, but the legacy format protects the passphrase poorly.")
         .remedy(Remedy::command(
@@ -133,7 +133,7 @@ fn format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
         Finding::pass(
             CheckId::KeyFormat,
             s,
-            format!("{s} is an {}", seen.format.describe()),
+            format!("{s} is {}", seen.format.with_article()),
         )
     };
     f.with("format", seen.format)
@@ -148,8 +148,8 @@ fn putty_format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
             CheckId::KeyFormat,
             s,
             format!(
-                "{s} is a {}: OpenSSH cannot read it",
-                seen.format.describe()
+                "{s} is {}: OpenSSH cannot read it",
+                seen.format.with_article()
             ),
         )
     } else {
@@ -157,8 +157,8 @@ fn putty_format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
             CheckId::KeyFormat,
             s,
             format!(
-                "{s} is a {} (for PuTTY; OpenSSH cannot read it)",
-                seen.format.describe()
+                "{s} is {} (for PuTTY; OpenSSH cannot read it)",
+                seen.format.with_article()
             ),
         )
     };
