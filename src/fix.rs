@@ -203,6 +203,7 @@ fn plan_config(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
     edit.replace_placeholder_users(ctx, cs, user.as_deref(), &mut plan.notes);
     edit.repoint_missing_identity_files(ctx, state, cs, &mut plan.notes);
     edit.add_identities_only(ctx, state, cs, &mut plan.notes);
+    edit.add_missing_users(ctx, cs, user.as_deref(), &mut plan.notes);
     edit.ignore_use_keychain(main);
     edit.add_missing_hosts(ctx, state, cs, user.as_deref(), &mut plan.notes);
     edit.apply_inserts();
@@ -556,6 +557,58 @@ impl ConfigEdit {
         }
     }
 
+    /// `User NAME` in the alias's own block where nothing sets a User (ssh would send the
+    /// local login name) and the cluster username is known (`--user`, or a User of the
+    /// site's shape elsewhere in the config).
+    fn add_missing_users(
+        &mut self,
+        ctx: &Context,
+        cs: &ConfigState,
+        user: Option<&str>,
+        notes: &mut Vec<String>,
+    ) {
+        let Some(u) = user else { return };
+        for alias in &ctx.nodes {
+            let Some(eff) = cs.effective.get(alias) else {
+                continue;
+            };
+            if eff.get("user").is_some() {
+                continue;
+            }
+            match eff.specific_blocks.first() {
+                Some(&(0, host_line)) => {
+                    let indent = self
+                        .lines
+                        .get(host_line)
+                        .map(|l| {
+                            l.chars()
+                                .take_while(|c| c.is_whitespace())
+                                .collect::<String>()
+                        })
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| "  ".into());
+                    let line = format!("{indent}User {u}");
+                    match self.inserts.iter_mut().find(|(i, _)| *i == host_line) {
+                        Some((_, lines)) if lines.contains(&line) => continue,
+                        Some((_, lines)) => lines.insert(0, line),
+                        None => self.inserts.push((host_line, vec![line])),
+                    }
+                    self.why
+                        .push(format!("User {u} for the block on line {host_line}"));
+                }
+                Some(&(file, line)) => notes.push(included_line(
+                    ctx,
+                    cs,
+                    file,
+                    line,
+                    &format!("the block for {alias} sets no User (add `User {u}`)"),
+                )),
+                // No block of its own: add_missing_hosts writes one, with User.
+                None => {}
+            }
+        }
+    }
+
     /// UseKeychain is Apple's: elsewhere OpenSSH stops on it unless told to ignore it.
     fn ignore_use_keychain(&mut self, main: Option<&ConfigFile>) {
         let keychain = main.is_some_and(|f| {
@@ -752,18 +805,33 @@ pub fn apply(plan: &FixPlan, stamp: &str) -> Result<Vec<String>, String> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "config".into());
-            let backup = dir.join(format!("{name}.mlc-doctor-{stamp}.bak"));
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            crate::platform::private_create(&mut opts);
-            let mut f = opts
-                .open(&backup)
-                .map_err(|err| format!("cannot write the backup {}: {err}", backup.display()))?;
+            // A second `fix` within the same second: `-2`, `-3`, … (never over a backup).
+            let mut suffix = String::new();
+            let mut n = 1;
+            let mut f = loop {
+                let backup = dir.join(format!("{name}.mlc-doctor-{stamp}{suffix}.bak"));
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                crate::platform::private_create(&mut opts);
+                match opts.open(&backup) {
+                    Ok(f) => break f,
+                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => {
+                        n += 1;
+                        suffix = format!("-{n}");
+                    }
+                    Err(err) => {
+                        return Err(format!(
+                            "cannot write the backup {}: {err}",
+                            backup.display()
+                        ))
+                    }
+                }
+            };
             std::io::Write::write_all(&mut f, before.as_bytes())
                 .map_err(|err| format!("cannot write the backup: {err}"))?;
             // Named as the file is (`~/.ssh/config…`), in one path style on every system.
             done.push(format!(
-                "backed up {} to {}.mlc-doctor-{stamp}.bak",
+                "backed up {} to {}.mlc-doctor-{stamp}{suffix}.bak",
                 e.shown, e.shown
             ));
         }
@@ -774,8 +842,15 @@ pub fn apply(plan: &FixPlan, stamp: &str) -> Result<Vec<String>, String> {
         crate::platform::make_private(tmp.as_file()).map_err(|err| err.to_string())?;
         std::io::Write::write_all(&mut tmp, e.after.as_bytes()).map_err(|err| err.to_string())?;
         tmp.as_file().sync_all().map_err(|err| err.to_string())?;
+        // The new file keeps the old one's mode (a read-only 0444 stays so); a mode that
+        // lets others write is changed by the plan's own chmod below, which is shown.
+        let mode = mode_owner(&e.path).map(|(mode, _)| mode);
         tmp.persist(&e.path)
             .map_err(|err| format!("cannot replace {}: {}", e.shown, err.error))?;
+        if let Some(mode) = mode {
+            crate::platform::set_mode(&e.path, mode)
+                .map_err(|err| format!("chmod {}: {err}", e.shown))?;
+        }
         done.push(format!("wrote {}", e.shown));
     }
     // Modes are planned only where files have them (Unix).

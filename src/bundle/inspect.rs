@@ -180,7 +180,24 @@ fn vocabulary(files: &BTreeMap<String, Vec<u8>>) -> super::allow::Vocabulary {
 pub fn command(zip: &Path, json: bool) -> ExitStatus {
     let v = match verify(zip) {
         Ok(v) => v,
-        Err(e) => return crate::app::fatal(&e),
+        Err(e) => {
+            // A script reading --json gets a document even when there is no bundle to read.
+            if json {
+                let mut doc = serde_json::json!({
+                    "schema": "mlc-doctor.inspect/1",
+                    "bundle": zip.display().to_string(),
+                    "verified": false,
+                    "problems": [e.clone()],
+                    "leak_check": {"passed": false, "leaks": []},
+                    "files": 0,
+                    "report": null,
+                });
+                crate::escape::json(&mut doc);
+                let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+                let _ = writeln!(std::io::stdout(), "{text}");
+            }
+            return crate::app::fatal(&e);
+        }
     };
     let verified = v.problems.is_empty() && v.leaks.is_empty();
     if json {

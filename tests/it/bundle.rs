@@ -284,6 +284,23 @@ fn tampered_and_truncated_bundles_are_clear_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a readable zip"));
+    // With --json, a document that says so.
+    let out = doctor()
+        .args(["bundle", "inspect", "--json"])
+        .arg(&truncated)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["schema"], "mlc-doctor.inspect/1");
+    assert_eq!(doc["verified"], false);
+    assert!(
+        doc["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("not a readable zip"),
+        "{doc}"
+    );
     let out = doctor()
         .args(["bundle", "inspect", "/nonexistent/b.zip"])
         .output()

@@ -509,3 +509,52 @@ fn applied(home: &TestHome) -> String {
     let out = home.fix(&["--yes", "--user", "abc123"]);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+#[test]
+fn an_edited_file_keeps_its_mode() {
+    let home = broken_home();
+    home.chmod(".ssh", 0o700);
+    home.chmod(".ssh/id_ed25519", 0o600);
+    // Read-only on purpose: the edit is made, the mode stays (no chmod was shown).
+    home.chmod(".ssh/config", 0o444);
+    let out = home.fix(&["--yes", "--user", "abc123"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains("chmod"), "{text}");
+    let config = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    assert!(config.contains("User abc123"), "{config}");
+    assert_eq!(home.mode(".ssh/config"), 0o444);
+}
+
+#[test]
+fn a_missing_user_is_added_to_the_nodes_own_block() {
+    let home = TestHome::new();
+    home.write(
+        ".ssh/config",
+        "Host slurm slurm2\n    HostName galvani-login.mlcloud.uni-tuebingen.de\n    IdentityFile ~/.ssh/id_ed25519\n",
+    );
+    home.key("ed25519_100", "id_ed25519");
+    let nodes = ["--node", "slurm", "--node", "slurm2"];
+    // Without the username there is no User to write.
+    home.fix(&[&nodes[..], &["--yes"]].concat());
+    let config = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    assert!(!config.contains("User"), "{config}");
+    let out = home.fix(&[&nodes[..], &["--yes", "--user", "abc123"]].concat());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}{err}");
+    let config = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    // Once for the block both aliases share, indented as the block is.
+    assert!(
+        config.starts_with("Host slurm slurm2\n    User abc123\n"),
+        "{config}"
+    );
+    assert_eq!(config.matches("User abc123").count(), 1, "{config}");
+    let again = home.fix(&[&nodes[..], &["--yes", "--user", "abc123"]].concat());
+    assert_eq!(
+        std::fs::read_to_string(home.ssh().join("config")).unwrap(),
+        config,
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}

@@ -421,3 +421,65 @@ fn a_putty_key_is_converted_into_a_new_file_never_over_another_key() {
     let command = f["remedy"]["command"].as_str().unwrap();
     assert!(command.ends_with("-o ~/.ssh/mlcloud"), "{command}");
 }
+
+#[test]
+fn a_private_key_in_the_pub_file_is_named_and_never_bundled() {
+    let keys = fixtures().join("keys");
+    let private = std::fs::read(keys.join("ed25519_plain")).unwrap();
+    // The key and a readable .pub that holds the private key too.
+    let home = home_with("ed25519_plain");
+    home.write(
+        ".ssh/id_mlcloud.pub",
+        std::str::from_utf8(&private).unwrap(),
+    );
+    home.chmod(".ssh/id_mlcloud.pub", 0o644);
+    let r = run(&home);
+    let f = of(&r, "key.public-match");
+    assert_eq!(f["severity"], "fail", "{f}");
+    let summary = f["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("holds a PRIVATE key") && summary.contains("0644"),
+        "{f}"
+    );
+    let cmd = f["remedy"]["command"].as_str().unwrap();
+    assert!(
+        cmd.starts_with("chmod 600 ~/.ssh/id_mlcloud.pub && mv "),
+        "{cmd}"
+    );
+
+    // The two files swapped: not "no key", but the swap, with the commands to undo it.
+    let swapped = home_with("ed25519_plain");
+    let public = std::fs::read_to_string(keys.join("ed25519_plain.pub")).unwrap();
+    swapped.write(".ssh/id_mlcloud", &public);
+    swapped.write(
+        ".ssh/id_mlcloud.pub",
+        std::str::from_utf8(&private).unwrap(),
+    );
+    let bundle = swapped.path().join("b.zip");
+    let out = swapped
+        .cmd(&[
+            "--json",
+            "--offline",
+            "--no-openssh",
+            "--node",
+            "slurm",
+            "--bundle",
+            bundle.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let r = parse_report(&out);
+    let f = of(&r, "key.format");
+    assert!(
+        f["summary"].as_str().unwrap().contains("are swapped"),
+        "{f}"
+    );
+    let ids = diagnosis_ids(&r);
+    assert!(!ids.contains(&"diagnosis.no-key"), "{ids:?}");
+    for (name, text) in read_zip_text(&bundle) {
+        assert!(
+            !text.contains("PRIVATE KEY"),
+            "{name} holds the private key"
+        );
+    }
+}

@@ -91,6 +91,9 @@ pub(super) enum Banner<'a> {
     NotSsh { received: String, http: bool },
     /// Nothing came before the handshake ended.
     Silent(&'a ConnectError),
+    /// The time ran out in the middle of an SSH banner (`SS`, `SSH-2.0-Op`): a very slow
+    /// server, not another protocol. What came, shown.
+    Incomplete(String),
 }
 
 /// The `ssh.kex` fact: how the key exchange ended.
@@ -125,11 +128,26 @@ pub(super) fn describe<'a>(error: &'a ConnectError, first: &[u8]) -> (Banner<'a>
             (sent(), Some(Kex::NoCommon { kind, ours, theirs }))
         }
         _ if first.is_empty() => (Banner::Silent(error), None),
+        e if e.is_timeout() && banner_cut_short(first) => {
+            (Banner::Incomplete(printable(first)), None)
+        }
         ConnectError::NotSsh => (not_ssh(), None),
         _ if !contains(first, b"SSH-") => (not_ssh(), None),
         e if e.is_timeout() => (sent(), Some(Kex::Stalled(e))),
         e => (sent(), Some(Kex::Failed(e))),
     }
+}
+
+/// True when the last bytes are the start of an SSH identification line not yet ended
+/// (`SS`, `SSH-2.0-Op`) and no whole one came before.
+fn banner_cut_short(first: &[u8]) -> bool {
+    let last = first.rsplit(|b| *b == b'\n').next().unwrap_or_default();
+    let whole = first
+        .split(|b| *b == b'\n')
+        .rev()
+        .skip(1)
+        .any(|l| l.starts_with(b"SSH-"));
+    !whole && !last.is_empty() && (b"SSH-".starts_with(last) || last.starts_with(b"SSH-"))
 }
 
 /// The `ssh.banner` finding.
@@ -152,6 +170,18 @@ pub(super) fn banner_finding(alias: &str, banner: &Banner, timeout: Duration) ->
                 .with("received", received)
                 .fact(Fact::Banner(BannerKind::NotSsh))
         }
+        Banner::Incomplete(received) => Finding::fail(
+            CheckId::SshBanner,
+            alias,
+            format!(
+                "the server's SSH banner was still incomplete after {:.1} s: a very slow or overloaded server",
+                timeout.as_secs_f64()
+            ),
+        )
+        .detail(format!("It sent: {received}"))
+        .remedy(Remedy::text("Wait a few minutes and try again, or try another node; if it persists, attach the bundle to a ticket."))
+        .with("received", received)
+        .fact(Fact::Banner(BannerKind::Silent)),
         Banner::Silent(error) => {
             let summary = if error.is_timeout() {
                 format!(
@@ -244,6 +274,7 @@ mod tests {
             Banner::NotSsh { http: true, .. } => "http",
             Banner::NotSsh { .. } => "not-ssh",
             Banner::Silent(_) => "silent",
+            Banner::Incomplete(_) => "incomplete",
         };
         let kex = match kex {
             None => "-",
@@ -274,6 +305,16 @@ mod tests {
             ("ssh", "stalled")
         );
         assert_eq!(kinds(&ConnectError::Closed, ssh), ("ssh", "failed"));
+        // A banner dripping in too slowly is a slow server, not another protocol.
+        let timeout = ConnectError::HandshakeTimeout;
+        assert_eq!(kinds(&timeout, b"SS"), ("incomplete", "-"));
+        assert_eq!(
+            kinds(&timeout, b"a notice\r\nSSH-2.0-Op"),
+            ("incomplete", "-")
+        );
+        assert_eq!(kinds(&timeout, b"HTTP/1.1 4"), ("http", "-"));
+        assert_eq!(kinds(&timeout, b"XY"), ("not-ssh", "-"));
+        assert_eq!(kinds(&ConnectError::Closed, b"SS"), ("not-ssh", "-"));
     }
 
     #[test]

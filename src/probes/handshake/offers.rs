@@ -528,6 +528,7 @@ mod tests {
             shown: format!("~/.ssh/{name}"),
             facts: sniff(&path),
             pub_facts: Some(sniff(&fixture(&format!("{name}.pub")))),
+            private_in_pub: None,
             comment: None,
             used_by: vec!["slurm".into()],
             explicit,

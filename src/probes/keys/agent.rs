@@ -79,8 +79,12 @@ impl Presence {
                 .collect()
         };
         let used = shown_where(|k| k.facts.format.is_private());
-        let damaged =
-            shown_where(|k| !k.facts.format.is_private() && k.facts.format != KeyFormat::PublicKey);
+        // A public key where ssh looks for the private one counts as damaged when its
+        // `.pub` holds the private key (the two are swapped): the key is there.
+        let damaged = shown_where(|k| {
+            !k.facts.format.is_private()
+                && (k.facts.format != KeyFormat::PublicKey || k.private_in_pub.is_some())
+        });
         if !used.is_empty() {
             Presence::Keys(used)
         } else if agent_keys > 0 {

@@ -124,9 +124,13 @@ fn read_key(
         return None;
     }
     let pub_path = PathBuf::from(format!("{}.pub", path.display()));
-    let pub_facts = read_small(&pub_path, MAX_KEY_BYTES)
-        .map(|b| keyfile::sniff(&b))
-        .filter(|f| f.format == KeyFormat::PublicKey);
+    let pub_sniffed = read_small(&pub_path, MAX_KEY_BYTES).map(|b| keyfile::sniff(&b));
+    // A private key saved under the .pub name: the file people copy and send.
+    let private_in_pub = pub_sniffed
+        .as_ref()
+        .filter(|f| f.format.is_private())
+        .map(|_| mode_owner(ctx, &pub_path).0);
+    let pub_facts = pub_sniffed.filter(|f| f.format == KeyFormat::PublicKey);
     let comment = pub_facts
         .as_ref()
         .and_then(|p| p.comment.clone())
@@ -137,6 +141,7 @@ fn read_key(
         path,
         facts,
         pub_facts,
+        private_in_pub,
         comment,
         used_by: alias.map(|a| vec![a.to_string()]).unwrap_or_default(),
         explicit,

@@ -65,6 +65,8 @@ struct FormatSeen<'a> {
     explicit: bool,
     /// The file has the name the site recommends for a new key (`advice.key_file`).
     site_name: bool,
+    /// The `.pub` beside it holds a private key.
+    private_in_pub: bool,
 }
 
 impl<'a> FormatSeen<'a> {
@@ -74,6 +76,7 @@ impl<'a> FormatSeen<'a> {
             defects: &key.facts.defects,
             explicit: key.explicit,
             site_name: key.path.ends_with(&advice.key_file),
+            private_in_pub: key.private_in_pub.is_some(),
         }
     }
 }
@@ -94,6 +97,24 @@ fn format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
             format!("mv {sp} {sp}.broken"),
         ))
         .with("damaged", true)
+    } else if seen.format == KeyFormat::PublicKey && seen.private_in_pub {
+        let pub_sp = ctx.shell_path(Path::new(&format!("{}.pub", name.path.display())));
+        let f = Finding::fail(
+            CheckId::KeyFormat,
+            s,
+            format!("{s} and {s}.pub are swapped: {s} holds the public key and {s}.pub the private one"),
+        )
+        .detail("ssh reads the private key from the file without .pub; a .pub file is the one people copy and send, so the private key may already have been shared.");
+        match ctx.os.shell() {
+            crate::platform::Shell::Posix => f.remedy(Remedy::command(
+                "Swap them back and make the private key yours alone:",
+                format!("mv {sp} {sp}.swap && mv {pub_sp} {sp} && mv {sp}.swap {pub_sp} && chmod 600 {sp}"),
+            )),
+            crate::platform::Shell::PowerShell => f.remedy(Remedy::command(
+                "Swap them back:",
+                format!("Move-Item {sp} {sp}.swap; Move-Item {pub_sp} {sp}; Move-Item {sp}.swap {pub_sp}"),
+            )),
+        }
     } else if seen.format == KeyFormat::PublicKey {
         Finding::fail(
             CheckId::KeyFormat,
@@ -395,6 +416,8 @@ fn kdf_rounds(ctx: &Context, name: &Name, seen: &KdfSeen) -> Finding {
 /// `key.public-match`: whether the `.pub` beside the key holds the same key (by SHA256
 /// fingerprint).
 enum PublicMatch<'a> {
+    /// The `.pub` holds a private key (its mode, where files have one).
+    PrivateInPub { mode: Option<&'a str> },
     /// No `.pub`. `putty`: a PuTTY key, whose `.pub` only PuTTYgen writes.
     Missing {
         putty: bool,
@@ -414,6 +437,11 @@ enum PublicMatch<'a> {
 impl<'a> PublicMatch<'a> {
     fn of(key: &'a KeyInfo) -> Self {
         let private = key.facts.fingerprint.as_deref();
+        if let Some(mode) = &key.private_in_pub {
+            return PublicMatch::PrivateInPub {
+                mode: mode.as_deref(),
+            };
+        }
         match (&key.pub_facts, private) {
             (None, _) => PublicMatch::Missing {
                 putty: key.facts.format.is_putty(),
@@ -438,6 +466,7 @@ impl<'a> PublicMatch<'a> {
             PublicMatch::Missing { private, .. } => private,
             PublicMatch::Differs { private, .. } | PublicMatch::Matches(private) => Some(private),
             PublicMatch::Unverifiable { public } => public,
+            PublicMatch::PrivateInPub { .. } => None,
         }
     }
 }
@@ -456,6 +485,33 @@ fn public_match(ctx: &Context, name: &Name, seen: &PublicMatch) -> Finding {
         )
     };
     let f = match *seen {
+        PublicMatch::PrivateInPub { mode } => {
+            let readable = mode
+                .and_then(|m| u32::from_str_radix(m, 8).ok())
+                .is_some_and(|m| m & 0o044 != 0);
+            let others = match (readable, mode) {
+                (true, Some(m)) => format!(", and others can read it (mode {m})"),
+                _ => String::new(),
+            };
+            let f = Finding::fail(
+                CheckId::KeyPublicMatch,
+                s,
+                format!("{s}.pub holds a PRIVATE key, not the public one{others}"),
+            )
+            .detail("A .pub file is the one people copy, send and deploy: a private key in it may already have been shared. The doctor never reads it further and leaves it out of the bundle.");
+            match ctx.os.shell() {
+                crate::platform::Shell::Posix => f.remedy(Remedy::command(
+                    "Make it private and keep it aside, then write the real public key (asks for the passphrase); if it was sent anywhere, treat the key as lost and create a new one:",
+                    format!(
+                        "chmod 600 {pub_sp} && mv {pub_sp} {pub_sp}.was-private && {}",
+                        ctx.os.shell().public_from_private(sp, &pub_sp)
+                    ),
+                )),
+                crate::platform::Shell::PowerShell => f.remedy(Remedy::text(
+                    "Move the .pub file out of ~/.ssh to a private place, then write the real public key with `ssh-keygen -y -f` on the private key; if it was sent anywhere, treat the key as lost and create a new one.",
+                )),
+            }
+        }
         PublicMatch::Missing { putty: true, .. } => missing().remedy(Remedy::command(
             "Write it with PuTTYgen (OpenSSH cannot read a .ppk):",
             format!("puttygen {sp} -O public-openssh -o {sp}.pub"),
@@ -511,6 +567,7 @@ mod tests {
                 PublicMatch::Unverifiable { public } => {
                     format!("unverifiable public={}", public.is_some())
                 }
+                PublicMatch::PrivateInPub { .. } => "private in .pub".to_string(),
             }
         };
         assert_eq!(seen("ed25519_100"), "matches");

@@ -34,6 +34,8 @@ pub struct KeyInfo {
     pub facts: KeyFacts,
     /// The `.pub` beside it, if any.
     pub pub_facts: Option<KeyFacts>,
+    /// The `.pub` beside it holds a private key: its mode (`0644`), if it has one.
+    pub private_in_pub: Option<Option<String>>,
     /// From the `.pub` (or the .ppk); never in the bundle.
     #[serde(skip)]
     pub comment: Option<String>,
