@@ -343,7 +343,11 @@ fn fix(args: &crate::cli::FixArgs, env: BTreeMap<String, String>, argv: Vec<Stri
     };
     let state = runtime.block_on(crate::runner::run(ctx.clone(), None));
     runtime.shutdown_background();
-    let plan = crate::fix::plan(&ctx, &state);
+    let mut plan = crate::fix::plan(&ctx, &state);
+    // A note's `mlc-doctor fix …` keeps --home/--profile/…, as the report's advice does.
+    for n in &mut plan.notes {
+        *n = crate::verdict::with_run_flags(n, ctx.site());
+    }
     // The copies handed to OpenSSH are not needed past the plan, and the question below
     // may be answered with Ctrl-C, which drops nothing.
     crate::tempdirs::remove_all();
@@ -387,7 +391,10 @@ fn fix(args: &crate::cli::FixArgs, env: BTreeMap<String, String>, argv: Vec<Stri
         let _ = std::io::stdin().read_line(&mut answer);
         matches!(answer.trim(), "y" | "Y" | "yes")
     } else {
-        let _ = say("\nNothing was changed: there is no terminal to ask. Run `mlc-doctor fix --yes` to apply.\n");
+        let _ = say(&crate::verdict::with_run_flags(
+            "\nNothing was changed: there is no terminal to ask. Run `mlc-doctor fix --yes` to apply.\n",
+            ctx.site(),
+        ));
         return ExitStatus::Healthy;
     };
     if !go {

@@ -771,6 +771,28 @@ fn cut_short(f: &Facts) -> Option<Diagnosis> {
     ))
 }
 
+/// What ssh will ask for when the user logs in to `node`, as far as the run saw it: the
+/// TOTP code only where the server asked for one after the key (or might, unseen).
+fn log_in_words(findings: &[Finding], node: &str, profile: &Profile) -> &'static str {
+    use crate::report::SecondFactor;
+    let seen = findings
+        .iter()
+        .filter(|f| f.id == CheckId::SshSecondFactor && f.node.as_deref() == Some(node))
+        .find_map(|f| match &f.fact {
+            Some(crate::fact::Fact::SecondFactor(s)) => Some(*s),
+            _ => None,
+        });
+    match (seen, profile.policy.second_factor().is_some()) {
+        (Some(SecondFactor::KeyboardInteractive), _) => {
+            "Log in (ssh asks for your key's passphrase unless ssh-agent holds the key, then the TOTP code):"
+        }
+        (Some(SecondFactor::None), _) | (None, false) => {
+            "Log in (ssh asks for your key's passphrase unless ssh-agent holds the key):"
+        }
+        _ => "Log in (ssh asks for your key's passphrase unless ssh-agent holds the key, then the TOTP code if your account has one):",
+    }
+}
+
 /// The ranked causes behind the findings; `diagnosis.healthy` when nothing failed.
 pub fn diagnose(findings: &[Finding], shell: Shell, profile: &Profile) -> Vec<Diagnosis> {
     let facts = Facts {
@@ -827,11 +849,7 @@ pub fn diagnose(findings: &[Finding], shell: Shell, profile: &Profile) -> Vec<Di
                 accepted.join(", ")
             ),
             vec![Step::cmd(
-                if profile.policy.second_factor().is_some() {
-                    "Log in (ssh asks for your key's passphrase, then the TOTP code):"
-                } else {
-                    "Log in (ssh asks for your key's passphrase):"
-                },
+                log_in_words(findings, node, profile),
                 format!("ssh {node}"),
             )],
         )

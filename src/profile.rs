@@ -264,10 +264,25 @@ impl Profile {
     pub fn parse(text: &str, file: &str) -> Result<Profile, ProfileError> {
         let profile: Profile = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
+            let message = e.message().trim().to_string();
+            // A wrong value's error names the value only: the key is that line's.
+            let key = line
+                .and_then(|n| text.lines().nth(n - 1))
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim())
+                .filter(|k| {
+                    !k.is_empty()
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                        && !message.contains(&format!("`{k}`"))
+                });
             ProfileError {
                 file: file.to_string(),
                 line,
-                message: e.message().trim().to_string(),
+                message: match key {
+                    Some(k) => format!("key `{k}`: {message}"),
+                    None => message,
+                },
             }
         })?;
         profile.validate(text, file)?;
@@ -553,6 +568,12 @@ mod tests {
                 "username_pattern",
             ),
             ("min_rsa_bits = 4096", "min_rsa_bits = 12", "min_rsa_bits"),
+            // A value of the wrong type: toml names the value, the error the key too.
+            (
+                "min_rsa_bits = 4096",
+                "min_rsa_bits = \"x\"",
+                "key `min_rsa_bits`",
+            ),
             (
                 "key_types = [\"ssh-ed25519\", \"rsa\"]",
                 "key_types = [\"ed448\"]",

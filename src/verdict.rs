@@ -83,34 +83,78 @@ pub struct Site<'a> {
 pub fn conclude(report: &mut Report, site: Site, strict: bool, tool_failed: bool) -> ExitStatus {
     report.summary = Summary::of(&report.findings);
     report.diagnosis = crate::diagnosis::diagnose(&report.findings, site.shell, site.profile);
-    keep_run_flags(&mut report.diagnosis, site);
+    keep_run_flags(report, site);
     let status = exit_status(&report.findings, strict, tool_failed);
     report.exit_code = status.code() as i32;
     status
 }
 
 /// A suggested `mlc-doctor …` run keeps the flags that chose what this run looked at: a
-/// pasted `mlc-doctor` must not check another home or the embedded site's real nodes.
-fn keep_run_flags(diagnosis: &mut [crate::diagnosis::Diagnosis], site: Site) {
+/// pasted `mlc-doctor` (or `mlc-doctor fix`) must not check another home or the embedded
+/// site's real nodes. In commands and in the words around them.
+fn keep_run_flags(report: &mut Report, site: Site) {
     if site.rerun.is_empty() {
         return;
     }
-    let flags: Vec<String> = site
-        .rerun
-        .iter()
-        .map(|a| shell_word(site.shell, a))
-        .collect();
-    let flags = flags.join(" ");
-    for step in diagnosis.iter_mut().flat_map(|d| d.steps.iter_mut()) {
-        let Some(cmd) = step.command.as_mut() else {
-            continue;
-        };
-        if let Some(rest) = cmd.strip_prefix("mlc-doctor") {
-            if rest.is_empty() || rest.starts_with(' ') {
-                *cmd = format!("mlc-doctor {flags}{rest}");
-            }
+    let with = |t: &mut String| *t = with_run_flags(t, site);
+    for step in report.diagnosis.iter_mut().flat_map(|d| d.steps.iter_mut()) {
+        with(&mut step.text);
+        step.command.as_mut().map(with);
+    }
+    for f in report.findings.iter_mut() {
+        f.detail.as_mut().map(with);
+        if let Some(r) = f.remedy.as_mut() {
+            with(&mut r.text);
+            r.command.as_mut().map(with);
         }
     }
+}
+
+/// `text` with the run's flags after each `mlc-doctor` (and `mlc-doctor fix`) that starts
+/// it or a `code` span in it. A `--user` the suggestion already has is not given twice.
+pub fn with_run_flags(text: &str, site: Site) -> String {
+    if site.rerun.is_empty() || !text.contains("mlc-doctor") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(at) = rest.find("mlc-doctor") {
+        let before = &rest[..at];
+        let starts = (out.is_empty() && before.is_empty()) || before.ends_with('`');
+        let mut end = at + "mlc-doctor".len();
+        if rest[end..].starts_with(" fix") {
+            end += " fix".len();
+        }
+        let after = &rest[end..];
+        let word_ends = after.is_empty() || after.starts_with([' ', '`']);
+        out.push_str(&rest[..end]);
+        if starts && word_ends {
+            // The suggestion's own arguments, up to the end of its code span.
+            let own = after.split('`').next().unwrap_or("");
+            let mut flags = Vec::new();
+            let mut args = site.rerun.iter();
+            while let Some(flag) = args.next() {
+                let takes_value = flag != "--no-openssh";
+                let value = if takes_value { args.next() } else { None };
+                if own.contains(flag.as_str()) {
+                    continue;
+                }
+                flags.push(match value {
+                    // `--home=-x`: a value that starts with `-` is not read as a flag.
+                    Some(v) if v.starts_with('-') => shell_word(site.shell, &format!("{flag}={v}")),
+                    Some(v) => format!("{flag} {}", shell_word(site.shell, v)),
+                    None => flag.clone(),
+                });
+            }
+            if !flags.is_empty() {
+                out.push(' ');
+                out.push_str(&flags.join(" "));
+            }
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// One word for the user's shell, quoted where it needs it.
@@ -160,40 +204,44 @@ mod tests {
     #[test]
     fn a_suggested_run_keeps_the_flags_that_chose_what_was_checked() {
         let profile = Profile::embedded();
-        let rerun: Vec<String> = ["--profile", "/tmp/my site.toml", "--node", "slurm"]
-            .map(String::from)
-            .to_vec();
-        let step = |command: &str| crate::diagnosis::Step {
-            text: "Run it:".into(),
-            command: Some(command.into()),
-        };
-        let mut d = crate::diagnosis::diagnose(&[], Shell::Posix, &profile);
-        d[0].steps = vec![
-            step("mlc-doctor"),
-            step("mlc-doctor --deadline 120"),
-            step("mlc-doctorx"),
-            step("ssh slurm"),
-        ];
+        let rerun: Vec<String> = [
+            "--profile",
+            "/tmp/my site.toml",
+            "--home",
+            "-odd",
+            "--user",
+            "abc123",
+            "--no-openssh",
+        ]
+        .map(String::from)
+        .to_vec();
         let site = Site {
             shell: Shell::Posix,
             profile: &profile,
             rerun: &rerun,
         };
-        keep_run_flags(&mut d, site);
-        let commands: Vec<&str> = d[0]
-            .steps
-            .iter()
-            .filter_map(|s| s.command.as_deref())
-            .collect();
-        assert_eq!(
-            commands,
-            [
-                "mlc-doctor --profile '/tmp/my site.toml' --node slurm",
-                "mlc-doctor --profile '/tmp/my site.toml' --node slurm --deadline 120",
-                "mlc-doctorx",
-                "ssh slurm",
-            ]
-        );
+        let flags = "--profile '/tmp/my site.toml' --home=-odd --user abc123 --no-openssh";
+        for (text, want) in [
+            ("mlc-doctor".to_string(), format!("mlc-doctor {flags}")),
+            (
+                "mlc-doctor --deadline 120".to_string(),
+                format!("mlc-doctor {flags} --deadline 120"),
+            ),
+            (
+                "Run `mlc-doctor fix --yes` to apply.".to_string(),
+                format!("Run `mlc-doctor fix {flags} --yes` to apply."),
+            ),
+            // The suggestion's own --user is kept, the run's is not added twice.
+            (
+                "run `mlc-doctor fix --user NAME` with your username".to_string(),
+                "run `mlc-doctor fix --profile '/tmp/my site.toml' --home=-odd --no-openssh --user NAME` with your username".to_string(),
+            ),
+            ("mlc-doctorx".to_string(), "mlc-doctorx".to_string()),
+            ("run mlc-doctor again".to_string(), "run mlc-doctor again".to_string()),
+            ("ssh slurm".to_string(), "ssh slurm".to_string()),
+        ] {
+            assert_eq!(with_run_flags(&text, site), want);
+        }
         assert_eq!(
             shell_word(Shell::PowerShell, "C:\\a b\\p.toml"),
             "'C:\\a b\\p.toml'"

@@ -362,7 +362,15 @@ pub fn shape(token: &str) -> Shape {
         && token.chars().any(|c| c.is_ascii_digit())
         && !token.starts_with("AAAA")
         && entropy(token) >= 4.0;
-    if secretish {
+    // Access key ids are shorter and have no lower case (`AKIAIOSFODNN7EXAMPLE`): a
+    // run of 16 or more capitals and digits, with both.
+    let key_id = token.len() >= 16
+        && token
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && token.chars().any(|c| c.is_ascii_digit())
+        && token.chars().filter(|c| c.is_ascii_uppercase()).count() >= 4;
+    if secretish || key_id {
         return Shape::Secret;
     }
     Shape::Plain
@@ -457,6 +465,11 @@ mod tests {
             ("~\\.ssh\\work", Shape::Path),
             ("https://x.example.org/a", Shape::Url),
             ("ghp_AbCdEf1234567890XyZqWeRtY9876", Shape::Secret),
+            ("AKIAIOSFODNN7EXAMPLE", Shape::Secret),
+            ("ASIA4EXAMPLE7KEY12", Shape::Secret),
+            ("SHA256", Shape::Plain),
+            ("CURVE25519SHA256", Shape::Secret),
+            ("HMACSHA2ETM", Shape::Plain),
             ("mlc-doctor-20261128T014721Z", Shape::Plain),
             ("SSH-2.0-OpenSSH_9.2p1", Shape::Plain),
             ("rsa-sha2-512", Shape::Plain),

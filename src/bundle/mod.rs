@@ -735,7 +735,15 @@ pub fn collect(ctx: &Context, state: &RunState, report: &Report) -> BTreeMap<Str
         );
     }
     files.insert("README.txt".into(), readme(ctx, report).into_bytes());
-    files.into_iter().map(|(k, v)| (k, cap(v))).collect()
+    // JSON is never cut (half a document is no evidence and fails `bundle inspect`); the
+    // doctor's own caps bound it (findings per kind, keys read, nodes).
+    files
+        .into_iter()
+        .map(|(k, v)| {
+            let v = if k.ends_with(".json") { v } else { cap(v) };
+            (k, v)
+        })
+        .collect()
 }
 
 /// Only the known_hosts lines for the profile's nodes, and a count of the rest.

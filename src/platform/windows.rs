@@ -33,10 +33,14 @@ pub fn join(base: &str, parts: &[&str]) -> PathBuf {
 pub fn ps_profile_path(rest: &str) -> String {
     let rest = rest.replace('/', "\\");
     let rest = rest.trim_start_matches('\\');
-    let quoted = rest
-        .replace('`', "``")
-        .replace('"', "`\"")
-        .replace('$', "`$");
+    // PowerShell ends a double-quoted string at `"` and at the curly double quotes too.
+    let mut quoted = String::with_capacity(rest.len());
+    for c in rest.chars() {
+        if matches!(c, '`' | '"' | '$' | '\u{201c}' | '\u{201d}' | '\u{201e}') {
+            quoted.push('`');
+        }
+        quoted.push(c);
+    }
     if quoted.is_empty() {
         "\"$env:USERPROFILE\"".to_string()
     } else {
@@ -44,9 +48,19 @@ pub fn ps_profile_path(rest: &str) -> String {
     }
 }
 
-/// Any other path for PowerShell: single-quoted (no expansion inside).
+/// Any other path for PowerShell: single-quoted (no expansion inside). PowerShell also
+/// ends such a string at the curly single quotes (U+2018–U+201B): each is doubled too.
 pub fn ps_literal(path: &str) -> String {
-    format!("'{}'", path.replace('\'', "''"))
+    let mut out = String::with_capacity(path.len() + 2);
+    out.push('\'');
+    for c in path.chars() {
+        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201a}' | '\u{201b}') {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
 }
 
 // Access rights (winnt.h) that let a SID change a file or its protection.
@@ -473,6 +487,12 @@ mod tests {
             "\"$env:USERPROFILE\\.ssh\\my `$key\""
         );
         assert_eq!(ps_literal(r"D:\keys\it's"), r"'D:\keys\it''s'");
+        // Curly quotes end PowerShell strings too: doubled, or escaped with a backtick.
+        assert_eq!(ps_literal("D:\\it\u{2019}s"), "'D:\\it\u{2019}\u{2019}s'");
+        assert_eq!(
+            ps_profile_path(".ssh/a\u{201d}b"),
+            "\"$env:USERPROFILE\\.ssh\\a`\u{201d}b\""
+        );
         assert_eq!(
             join(r"C:\ProgramData\", &["ssh", "ssh_config"]),
             PathBuf::from(r"C:\ProgramData\ssh\ssh_config")

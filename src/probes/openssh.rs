@@ -270,6 +270,10 @@ async fn capture(
         (_, None) => return Err("no OpenSSH client".into()),
         (_, Some(o)) => o.path.clone(),
     };
+    // As for the doctor's own key queries: no login as a guessed user.
+    if let (None, Some(why)) = (&plan.user, plan.settings_unknown) {
+        return Err(format!("the user ssh sends is unknown (~/.ssh/config {why}); run the doctor with --user NAME to capture it"));
+    }
     // Copies of the user's known_hosts: `accept-new` may add to them, the originals stay as they are.
     let Ok(tmp) = crate::tempdirs::TempDir::new("mlc-doctor-kh-") else {
         return Err("no temporary directory".into());

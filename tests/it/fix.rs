@@ -26,6 +26,12 @@ fn without_a_terminal_fix_only_prints_the_plan() {
     assert!(text.contains("--- ~/.ssh/config"), "{text}");
     assert!(text.contains("chmod 600 ~/.ssh/id_ed25519"), "{text}");
     assert!(text.contains("Nothing was changed"), "{text}");
+    // The command to apply it is for this home and this username, not the default ones.
+    let apply = format!(
+        "`mlc-doctor fix --home {} --user abc123 --yes`",
+        home.path().display()
+    );
+    assert!(text.contains(&apply), "{text}");
     assert_eq!(
         std::fs::read_to_string(home.ssh().join("config")).unwrap(),
         CONFIG

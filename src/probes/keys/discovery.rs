@@ -199,9 +199,15 @@ fn scan_ssh_dir(ctx: &Context) -> Vec<PathBuf> {
             out.push(p);
         }
     }
+    // A few keys are normal; thousands would make every later step (checks, offers,
+    // bundle) long for keys ssh never offers. The named and default keys are read anyway.
     out.sort();
+    out.truncate(MAX_SCANNED_KEYS);
     out
 }
+
+/// The most private keys read from `~/.ssh` besides those ssh uses by name.
+const MAX_SCANNED_KEYS: usize = 64;
 
 /// The key path to suggest in a config block: an Ed25519 key if the user has one.
 pub fn preferred_key_path(ctx: &Context, state: &RunState) -> String {
