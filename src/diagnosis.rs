@@ -135,18 +135,30 @@ impl<'a> Facts<'a> {
     /// Steps from the remedies of the given findings, without repeats.
     fn steps(&self, found: &[&Finding]) -> Vec<Step> {
         let mut out: Vec<Step> = Vec::new();
+        let mut more = 0;
         for f in found {
             if let Some(r) = &f.remedy {
                 let step = Step {
                     text: format!("{}: {}", f.subject, r.text),
                     command: r.command.clone(),
                 };
-                if !out.iter().any(|s| {
+                if out.iter().any(|s| {
                     s.command.is_some() && s.command == step.command || s.text == step.text
                 }) {
+                    continue;
+                }
+                // A cause shown for hundreds of files: the first steps and a count.
+                if out.len() == MAX_STEPS {
+                    more += 1;
+                } else {
                     out.push(step);
                 }
             }
+        }
+        if more > 0 {
+            out.push(Step::new(format!(
+                "… and the same for {more} more (each is listed under the checks below)."
+            )));
         }
         out
     }
@@ -161,6 +173,9 @@ impl<'a> Facts<'a> {
             .collect()
     }
 }
+
+/// The most steps one cause lists from its findings' remedies; the rest are counted.
+const MAX_STEPS: usize = 8;
 
 /// The phrase with its first letter in upper case, to start a sentence.
 fn capitalised(phrase: &str) -> String {
@@ -931,6 +946,43 @@ mod tests {
 
     fn node(f: Finding, n: &str) -> Finding {
         f.node(n)
+    }
+
+    #[test]
+    fn a_cause_of_many_files_lists_the_first_steps_and_a_count() {
+        use crate::finding::Remedy;
+        let findings: Vec<Finding> = (0..20)
+            .map(|i| {
+                Finding::fail(
+                    CheckId::KeyPassphrase,
+                    format!("~/.ssh/k{i}"),
+                    "no passphrase",
+                )
+                .remedy(Remedy::command(
+                    "Add one:",
+                    format!("ssh-keygen -p -f ~/.ssh/k{i}"),
+                ))
+            })
+            .collect();
+        let profile = Profile::embedded();
+        let facts = Facts {
+            findings: &findings,
+            shell: Shell::Posix,
+            profile: &profile,
+        };
+        let all: Vec<&Finding> = findings.iter().collect();
+        let steps = facts.steps(&all);
+        assert_eq!(steps.len(), MAX_STEPS + 1);
+        assert_eq!(
+            steps[0].command.as_deref(),
+            Some("ssh-keygen -p -f ~/.ssh/k0")
+        );
+        assert!(
+            steps[MAX_STEPS].text.contains("12 more"),
+            "{:?}",
+            steps[MAX_STEPS]
+        );
+        assert!(steps[MAX_STEPS].command.is_none());
     }
 
     /// Each case's first diagnosis is the expected one.

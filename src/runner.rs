@@ -167,8 +167,8 @@ pub async fn run(ctx: Arc<Context>, progress: Option<Arc<dyn Progress>>) -> RunS
 struct DashGRun {
     tasks: tokio::task::JoinSet<(usize, probes::config::DashG, bool)>,
     arrived: Vec<(usize, probes::config::DashG)>,
-    /// Set when an `ssh -G` was stopped at its time limit: the client hangs, and an
-    /// `ssh -V` would only hang too.
+    /// Set when an `ssh -G` was stopped at its time limit: the client may hang on
+    /// everything, so `ssh -V` then gets a moment only.
     hung: Option<crate::proc::ProcError>,
     program: String,
     timeout: std::time::Duration,
@@ -281,7 +281,14 @@ async fn local_probes(ctx: &Arc<Context>, state: &mut RunState) -> Option<DashGR
             let out = match (from_g, version.map(|h| h.join()), hung) {
                 (Some(o), _, _) => Ok(o),
                 (None, Some(Ok(out)), _) => out,
-                (None, _, Some(hung)) => Err(hung),
+                // `ssh -G` hung: `ssh -V` gets a moment only (a client that hangs on
+                // everything must not hold the run twice; one that hangs on the config
+                // alone still answers).
+                (None, _, Some(hung)) => probes::env::version_output(
+                    &path,
+                    ctx.local_timeout().min(std::time::Duration::from_secs(1)),
+                )
+                .map_err(|_| hung),
                 (None, _, None) => probes::env::version_output(&path, ctx.local_timeout()),
             };
             guarded(state, CheckId::EnvOpenssh, "ssh", |s| {

@@ -99,6 +99,11 @@ impl Found<'_> {
         if known.is_some() && !keep {
             return;
         }
+        // Keys in the order ssh offers them: past this many, the server's budget ended
+        // long before (and every later step would be long for nothing).
+        if known.is_none() && self.keys.len() >= MAX_KEYS {
+            return;
+        }
         let key = read_key(self.ctx, path, explicit, keep, alias);
         let index = key.map(|key| {
             self.keys.push(key);
@@ -209,6 +214,9 @@ fn scan_ssh_dir(ctx: &Context) -> Vec<PathBuf> {
 /// The most private keys read from `~/.ssh` besides those ssh uses by name.
 const MAX_SCANNED_KEYS: usize = 64;
 
+/// The most key files read in all (named by IdentityFile, default names, the rest).
+const MAX_KEYS: usize = 128;
+
 /// The key path to suggest in a config block: an Ed25519 key if the user has one.
 pub fn preferred_key_path(ctx: &Context, state: &RunState) -> String {
     let mut candidates: Vec<PathBuf> = state.keys.iter().map(|k| k.path.clone()).collect();
@@ -256,6 +264,31 @@ pub(crate) fn fixture_key(name: &str, alias: Option<&str>) -> KeyInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_of_keys_are_read_up_to_the_cap_in_ssh_s_order() {
+        let home = tempfile::tempdir().unwrap();
+        let ssh = home.path().join(".ssh");
+        std::fs::create_dir(&ssh).unwrap();
+        let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys/ed25519_plain");
+        for i in 0..300 {
+            std::fs::copy(&key, ssh.join(format!("k{i:03}"))).unwrap();
+        }
+        let ctx = Context::for_home(home.path(), crate::profile::Profile::embedded());
+        // Unnamed keys alone: the first MAX_SCANNED_KEYS.
+        let plans = crate::probes::plan_nodes(&ctx, &RunState::default());
+        assert_eq!(find(&ctx, &plans).len(), MAX_SCANNED_KEYS);
+        // All of them named: the first MAX_KEYS in the order ssh offers them.
+        let mut plans = plans;
+        plans[0].identity_files = (0..300).map(|i| ssh.join(format!("k{i:03}"))).collect();
+        let found = find(&ctx, &plans);
+        assert_eq!(found.len(), MAX_KEYS);
+        assert_eq!(found[0].shown, "~/.ssh/k000");
+        assert_eq!(
+            found[MAX_KEYS - 1].shown,
+            format!("~/.ssh/k{:03}", MAX_KEYS - 1)
+        );
+    }
 
     #[test]
     fn each_node_gets_its_identity_file_or_the_default_names() {
