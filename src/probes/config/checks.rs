@@ -412,6 +412,31 @@ impl NodeView<'_> {
     fn at(&self, a: &Assignment) -> String {
         self.cs.shown(self.ctx, a.file, a.line)
     }
+
+    /// Where a setting for the alias goes, in words: its `Host` block, the `Match` block
+    /// that names it (at `file:line`), or a block of its own still to write.
+    fn block_words(&self) -> String {
+        match self.eff.specific_blocks.first() {
+            Some(&(file, line)) => {
+                let is_match = self
+                    .cs
+                    .config
+                    .files
+                    .get(file)
+                    .and_then(|f| raw_line(f, line))
+                    .is_some_and(|l| l.trim_start().to_ascii_lowercase().starts_with("match"));
+                if is_match {
+                    format!(
+                        "the `Match` block at {}",
+                        self.cs.shown(self.ctx, file, line)
+                    )
+                } else {
+                    format!("the `Host {}` block", self.alias())
+                }
+            }
+            None => format!("a `Host {}` block of its own", self.alias()),
+        }
+    }
 }
 
 /// `config.alias`: the alias's own Host block, if there is a config to have one.
@@ -503,11 +528,11 @@ impl NodeCheck for HostName {
             HostName::Expected { host } => Finding::pass(id, &v.subject, format!("HostName is {host}")),
             HostName::Other { host, at } => Finding::warn(id, &v.subject, format!("HostName is {host}, not the profile's {expected}"))
                 .detail(format!("Set at {at}."))
-                .remedy(Remedy::text(format!("Set `HostName {expected}` in the `Host {alias}` block unless support told you otherwise.")))
+                .remedy(Remedy::text(format!("Set `HostName {expected}` in {} unless support told you otherwise.", v.block_words())))
                 .with("configured", &host)
                 .with("expected", expected),
             HostName::Missing => Finding::fail(id, &v.subject, format!("`{alias}` has no HostName: ssh would look up `{alias}` as a machine name, which does not exist"))
-                .remedy(Remedy::text(format!("Add `HostName {expected}` to the `Host {alias}` block.")))
+                .remedy(Remedy::text(format!("Add `HostName {expected}` to {}.", v.block_words())))
                 .with("expected", expected),
         }
     }
@@ -612,7 +637,8 @@ impl NodeCheck for UserSetting {
                 }
                 return f
                     .remedy(Remedy::text(format!(
-                        "Add `User <your cluster username>` to the `Host {alias}` block."
+                        "Add `User <your cluster username>` to {}.",
+                        v.block_words()
                     )))
                     .with("sent", sent)
                     .fact(Fact::User(UserValue::Missing));
@@ -1006,6 +1032,21 @@ mod tests {
 
     /// What a per-node check observes for `slurm` when `text` is `~/.ssh/config`.
     fn observed<C: NodeCheck>(text: &str) -> Vec<C> {
+        with_view(text, |view| C::observe(view))
+    }
+
+    /// The findings of a per-node check for `slurm` when `text` is `~/.ssh/config`.
+    fn findings_of<C: NodeCheck>(text: &str) -> Vec<Finding> {
+        with_view(text, |view| {
+            C::observe(view)
+                .into_iter()
+                .map(|c| c.finding(view))
+                .collect()
+        })
+    }
+
+    /// `f` on the view of `slurm` when `text` is `~/.ssh/config`.
+    fn with_view<R>(text: &str, f: impl FnOnce(&NodeView) -> R) -> R {
         let ctx = Context::for_home(Path::new("/h"), crate::profile::Profile::embedded());
         let config = crate::sshconfig::tests_support::load_str(text);
         let input = EvalInput {
@@ -1030,7 +1071,27 @@ mod tests {
             plan: cs.plan(&ctx, node),
             subject: "Host slurm".into(),
         };
-        C::observe(&view)
+        f(&view)
+    }
+
+    #[test]
+    fn advice_names_the_block_that_holds_the_alias() {
+        let remedy = |text: &str| {
+            findings_of::<UserSetting>(text)[0]
+                .remedy
+                .as_ref()
+                .unwrap()
+                .text
+                .clone()
+        };
+        assert!(remedy("Host slurm\n  HostName h\n").contains("to the `Host slurm` block"));
+        assert!(
+            remedy("Match host slurm\n  HostName h\n")
+                .contains("to the `Match` block at ~/.ssh/config:1"),
+            "{}",
+            remedy("Match host slurm\n  HostName h\n")
+        );
+        assert!(remedy("Host *\n  HostName h\n").contains("a `Host slurm` block of its own"));
     }
 
     #[test]
