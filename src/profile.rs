@@ -127,6 +127,15 @@ fn no_pins() -> Spanned<Vec<String>> {
     Spanned::new(0..0, Vec::new())
 }
 
+/// An error about the value at `span` of the profile `text` read from `file`.
+fn span_error(text: &str, file: &str, span: Range<usize>, message: String) -> ProfileError {
+    ProfileError {
+        file: file.to_string(),
+        line: (span.end > 0).then(|| line_of(text, span.start)),
+        message,
+    }
+}
+
 /// OpenSSH's default `MaxAuthTries`.
 pub const DEFAULT_MAX_AUTH_TRIES: u32 = 6;
 
@@ -290,11 +299,7 @@ impl Profile {
     }
 
     fn validate(&self, text: &str, file: &str) -> Result<(), ProfileError> {
-        let err = |span: Range<usize>, message: String| ProfileError {
-            file: file.to_string(),
-            line: (span.end > 0).then(|| line_of(text, span.start)),
-            message,
-        };
+        let err = |span: Range<usize>, message: String| span_error(text, file, span, message);
         if *self.schema.get_ref() != 1 {
             return Err(err(
                 self.schema.span(),
@@ -356,6 +361,12 @@ impl Profile {
                 "key `nodes`: the profile lists no login node".into(),
             ));
         }
+        self.validate_nodes(text, file)
+    }
+
+    /// The login nodes: how many, and each alias, host name, port and pin.
+    fn validate_nodes(&self, text: &str, file: &str) -> Result<(), ProfileError> {
+        let err = |span: Range<usize>, message: String| span_error(text, file, span, message);
         // Every node costs a connection, a transcript and an `ssh -G` started at once: a
         // site's login nodes are a handful, and a list of thousands would be a fork storm.
         if self.nodes().len() > MAX_NODES {

@@ -211,28 +211,7 @@ impl Settings {
             Verbosity::Normal
         };
 
-        let mut rerun = Vec::new();
-        let mut pass = |flag: &str, value: Option<String>| {
-            rerun.push(flag.to_string());
-            rerun.extend(value);
-        };
-        if let Some(p) = &args.profile {
-            pass("--profile", Some(p.display().to_string()));
-        }
-        if let Some(h) = &args.home {
-            pass("--home", Some(h.display().to_string()));
-        }
-        for n in &args.nodes {
-            pass("--node", Some(n.clone()));
-        }
-        if let Some(u) = &args.user {
-            pass("--user", Some(u.clone()));
-        }
-        match (&args.ssh, args.no_openssh) {
-            (_, true) => pass("--no-openssh", None),
-            (Some(p), false) => pass("--ssh", Some(p.display().to_string())),
-            (None, false) => {}
-        }
+        let rerun = rerun_flags(args);
 
         Ok(Settings {
             rerun,
@@ -262,6 +241,34 @@ impl Settings {
             fault: None,
         })
     }
+}
+
+/// The flags that choose what a run looks at, for the runs its advice suggests
+/// ([`Settings::rerun`]).
+fn rerun_flags(args: &CheckArgs) -> Vec<String> {
+    let mut rerun = Vec::new();
+    let mut pass = |flag: &str, value: Option<String>| {
+        rerun.push(flag.to_string());
+        rerun.extend(value);
+    };
+    if let Some(p) = &args.profile {
+        pass("--profile", Some(p.display().to_string()));
+    }
+    if let Some(h) = &args.home {
+        pass("--home", Some(h.display().to_string()));
+    }
+    for n in &args.nodes {
+        pass("--node", Some(n.clone()));
+    }
+    if let Some(u) = &args.user {
+        pass("--user", Some(u.clone()));
+    }
+    match (&args.ssh, args.no_openssh) {
+        (_, true) => pass("--no-openssh", None),
+        (Some(p), false) => pass("--ssh", Some(p.display().to_string())),
+        (None, false) => {}
+    }
+    rerun
 }
 
 #[cfg(test)]
