@@ -391,10 +391,10 @@ fn fix(args: &crate::cli::FixArgs, env: BTreeMap<String, String>, argv: Vec<Stri
         let _ = std::io::stdin().read_line(&mut answer);
         matches!(answer.trim(), "y" | "Y" | "yes")
     } else {
-        let _ = say(&crate::verdict::with_run_flags(
+        let _ = say(&crate::escape::multiline(&crate::verdict::with_run_flags(
             "\nNothing was changed: there is no terminal to ask. Run `mlc-doctor fix --yes` to apply.\n",
             ctx.site(),
-        ));
+        )));
         return ExitStatus::Healthy;
     };
     if !go {

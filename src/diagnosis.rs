@@ -135,29 +135,30 @@ impl<'a> Facts<'a> {
     /// Steps from the remedies of the given findings, without repeats.
     fn steps(&self, found: &[&Finding]) -> Vec<Step> {
         let mut out: Vec<Step> = Vec::new();
-        let mut more = 0;
+        let mut more: Vec<Step> = Vec::new();
         for f in found {
             if let Some(r) = &f.remedy {
                 let step = Step {
                     text: format!("{}: {}", f.subject, r.text),
                     command: r.command.clone(),
                 };
-                if out.iter().any(|s| {
+                if out.iter().chain(&more).any(|s| {
                     s.command.is_some() && s.command == step.command || s.text == step.text
                 }) {
                     continue;
                 }
                 // A cause shown for hundreds of files: the first steps and a count.
                 if out.len() == MAX_STEPS {
-                    more += 1;
+                    more.push(step);
                 } else {
                     out.push(step);
                 }
             }
         }
-        if more > 0 {
+        if !more.is_empty() {
             out.push(Step::new(format!(
-                "… and the same for {more} more (each is listed under the checks below)."
+                "… and the same for {} more (each is listed under the checks below).",
+                more.len()
             )));
         }
         out

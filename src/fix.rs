@@ -536,6 +536,10 @@ impl ConfigEdit {
             let Some((0, host_line)) = block else {
                 continue;
             };
+            // Block 0 is the user's file only when it exists (else the system config).
+            if !(cs.exists && cs.config.files.first().is_some_and(|f| !f.system)) {
+                continue;
+            }
             if self.inserts.iter().any(|(i, _)| *i == host_line) {
                 continue;
             }
@@ -575,8 +579,13 @@ impl ConfigEdit {
             if eff.get("user").is_some() {
                 continue;
             }
+            // Block 0 is the user's file only when it exists (else the system config).
+            let user_file = cs.exists && cs.config.files.first().is_some_and(|f| !f.system);
             match eff.specific_blocks.first() {
-                Some(&(0, host_line)) => {
+                Some(&(0, host_line)) if user_file && !self.serves_only_nodes(ctx, host_line) => {
+                    notes.push(format!("User is not added for {alias}: the block on line {host_line} also serves other hosts (a User there would apply to them too); add `User {u}` to a block of the login nodes alone"));
+                }
+                Some(&(0, host_line)) if user_file => {
                     let indent = self
                         .lines
                         .get(host_line)
@@ -596,17 +605,33 @@ impl ConfigEdit {
                     self.why
                         .push(format!("User {u} for the block on line {host_line}"));
                 }
-                Some(&(file, line)) => notes.push(included_line(
+                Some(&(file, line)) if file != 0 => notes.push(included_line(
                     ctx,
                     cs,
                     file,
                     line,
                     &format!("the block for {alias} sets no User (add `User {u}`)"),
                 )),
+                // Only the system config names the node: nothing in the user's file to edit.
+                Some(_) => {}
                 // No block of its own: add_missing_hosts writes one, with User.
                 None => {}
             }
         }
+    }
+
+    /// True when the `Host` line at `host_line` (1-based) names login nodes only: a value
+    /// added there applies to nothing else (a `Match` block or a pattern may serve more).
+    fn serves_only_nodes(&self, ctx: &Context, host_line: usize) -> bool {
+        let Some(line) = host_line.checked_sub(1).and_then(|i| self.lines.get(i)) else {
+            return false;
+        };
+        let mut words = line
+            .split(|c: char| c.is_whitespace() || c == '=')
+            .filter(|w| !w.is_empty());
+        let is_host = words.next().is_some_and(|k| k.eq_ignore_ascii_case("host"));
+        let mut patterns = words.peekable();
+        is_host && patterns.peek().is_some() && patterns.all(|p| ctx.profile.node(p).is_some())
     }
 
     /// UseKeychain is Apple's: elsewhere OpenSSH stops on it unless told to ignore it.

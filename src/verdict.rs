@@ -162,7 +162,7 @@ fn shell_word(shell: Shell, word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@=".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:=".contains(c));
     match shell {
         _ if plain => word.to_string(),
         Shell::Posix => format!("'{}'", word.replace('\'', "'\\''")),

@@ -525,8 +525,9 @@ impl Redactor {
             .find_overlapping_iter(text)
             .map(|h| (h.start(), h.end(), h.pattern().as_usize()))
             .filter(|&(s, e, i)| bounded(text, s, e, &ordered[i].pseudonym))
-            // A pseudonym inside a longer one (`user-1` in `other-user-1`) is not it.
-            .filter(|&(s, e, _)| !text[..s].ends_with('-') && !text[e..].starts_with('-'))
+            // `user-1` inside `other-user-1` (a pseudonym of another kind, perhaps from
+            // another bundle's map) is not it; `user-1-work` (a redacted `alice-work`) is.
+            .filter(|&(s, _, _)| !text[..s].ends_with("other-"))
             .collect();
         hits.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
         let mut out = String::with_capacity(text.len());
@@ -774,9 +775,9 @@ mod tests {
         assert_eq!(
             Redactor::unmask(
                 r.mappings(),
-                "other-user-1 user-12 user-1-x user-1, (user-1)"
+                "other-user-1 user-12 user-1-x x-user-1 user-1, (user-1)"
             ),
-            "other-user-1 user-12 user-1-x alice, (alice)"
+            "other-user-1 user-12 alice-x x-alice alice, (alice)"
         );
     }
 

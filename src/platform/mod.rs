@@ -262,6 +262,15 @@ impl Shell {
         }
     }
 
+    /// Renames `from` to `to`, never over a file that is there (`Move-Item` refuses that
+    /// by itself; `mv -n` is told to).
+    pub fn move_file(self, from: &str, to: &str) -> String {
+        match self {
+            Shell::Posix => format!("mv -n {from} {to}"),
+            Shell::PowerShell => format!("Move-Item {from} {to}"),
+        }
+    }
+
     /// Recreates `pub_path` from the private key (asks for the passphrase). PowerShell
     /// 5.1's `>` writes UTF-16, which ssh cannot read: `Out-File -Encoding ascii` instead.
     pub fn public_from_private(self, key: &str, pub_path: &str) -> String {

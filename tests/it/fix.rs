@@ -564,3 +564,44 @@ fn a_missing_user_is_added_to_the_nodes_own_block() {
         String::from_utf8_lossy(&again.stdout)
     );
 }
+
+#[test]
+fn a_user_goes_only_into_a_block_of_the_login_nodes_alone() {
+    // A block shared with another host: a User there would apply to it too.
+    let home = TestHome::new();
+    let shared =
+        "Host slurm gitlab.example.org\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n";
+    home.write(".ssh/config", shared);
+    let out = home.fix(&["--node", "slurm", "--yes", "--user", "abc123"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("also serves other hosts"), "{text}");
+    let config = std::fs::read_to_string(home.ssh().join("config")).unwrap();
+    assert!(!config.contains("User"), "{config}");
+
+    // No ~/.ssh/config, the node's block only in the system config: the new file gets a
+    // Host block of its own, never a bare `User` line that would apply to every host.
+    let home = TestHome::new();
+    let system = home.path().join("ssh_config");
+    std::fs::write(
+        &system,
+        "Host slurm\n  HostName galvani-login.mlcloud.uni-tuebingen.de\n",
+    )
+    .unwrap();
+    let out = doctor()
+        .env(mlc_doctor::platform::SYSTEM_CONFIG_VAR, &system)
+        .args([
+            "fix", "--node", "slurm", "--yes", "--user", "abc123", "--home",
+        ])
+        .arg(home.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    if let Ok(config) = std::fs::read_to_string(home.ssh().join("config")) {
+        let first = config.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        assert!(
+            first.starts_with("Host ") || first.starts_with('#'),
+            "{config}\n{text}"
+        );
+    }
+}

@@ -778,7 +778,7 @@ impl NodeCheck for IdentityFiles {
                 .remedy(Remedy::text("Keep one IdentityFile for the login nodes (and `IdentitiesOnly yes`).")),
             IdentityFiles::One { path } => Finding::pass(id, subject, format!("IdentityFile {}", ctx.show(&path))),
             IdentityFiles::More { count, fail } => {
-                let summary = format!("{count} more IdentityFile lines name a missing file, a public key or an unknown `%` token (each kind is listed {MAX_ISSUES_SHOWN} times above)");
+                let summary = format!("{count} more IdentityFile lines name a missing file, a public key or an unknown `%` token (each kind is listed at most {MAX_ISSUES_SHOWN} times)");
                 let severity = if fail { Severity::Fail } else { Severity::Warn };
                 Finding::new(id, severity, subject, summary)
                     .remedy(Remedy::text("Keep one IdentityFile for the login nodes, naming your private key, and remove the others."))

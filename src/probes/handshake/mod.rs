@@ -392,7 +392,7 @@ async fn after_kex(
     }
 
     // Which keys the server accepts, without signing, over the connection the methods
-    // query used; a new one only when the server closes it.
+    // query used; a new one when the server closes it or one refusal before its limit.
     let cands = candidates(plan, shared);
     let budget = ctx.profile.policy.max_auth_tries().max(1) as usize;
     let (offers, mut live) = offers::offer_keys(dialer, &user, &cands, budget, handle).await;

@@ -57,6 +57,12 @@ fn reencrypt(ctx: &Context, name: &Name) -> String {
     )
 }
 
+/// `path` with `suffix` added to its name, written for the user's shell (quoted as a whole:
+/// PowerShell does not read `"…\\id".swap` as one path).
+fn beside(ctx: &Context, path: &Path, suffix: &str) -> String {
+    ctx.shell_path(Path::new(&format!("{}{suffix}", path.display())))
+}
+
 /// `key.format`: the file's container, and what keeps OpenSSH from loading it.
 struct FormatSeen<'a> {
     format: KeyFormat,
@@ -94,7 +100,7 @@ fn format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
         .detail("The file may be truncated, overwritten or copied wrongly. If you have a backup of the key, restore it; otherwise move the file aside and create a new key (its public key must then be deployed again).")
         .remedy(Remedy::command(
             "Move the damaged file aside (nothing is deleted), then create a new key:",
-            format!("mv {sp} {sp}.broken"),
+            ctx.os.shell().move_file(sp, &beside(ctx, name.path, ".broken")),
         ))
         .with("damaged", true)
     } else if seen.format == KeyFormat::PublicKey && seen.private_in_pub {
@@ -106,14 +112,23 @@ fn format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
         )
         .detail("ssh reads the private key from the file without .pub; a .pub file is the one people copy and send, so the private key may already have been shared.");
         match ctx.os.shell() {
-            crate::platform::Shell::Posix => f.remedy(Remedy::command(
-                "Swap them back and make the private key yours alone:",
-                format!("mv {sp} {sp}.swap && mv {pub_sp} {sp} && mv {sp}.swap {pub_sp} && chmod 600 {sp}"),
-            )),
-            crate::platform::Shell::PowerShell => f.remedy(Remedy::command(
-                "Swap them back:",
-                format!("Move-Item {sp} {sp}.swap; Move-Item {pub_sp} {sp}; Move-Item {sp}.swap {pub_sp}"),
-            )),
+            // Through a name that is not there (`mv` would silently replace one).
+            crate::platform::Shell::Posix => {
+                let swap = beside(ctx, name.path, ".swap");
+                f.remedy(Remedy::command(
+                    "Swap them back and make the private key yours alone:",
+                    format!("mv -n {sp} {swap} && mv -n {pub_sp} {sp} && mv -n {swap} {pub_sp} && chmod 600 {sp}"),
+                ))
+            }
+            crate::platform::Shell::PowerShell => {
+                let swap = beside(ctx, name.path, ".swap");
+                f.remedy(Remedy::command(
+                    "Swap them back:",
+                    format!(
+                        "Move-Item {sp} {swap}; Move-Item {pub_sp} {sp}; Move-Item {swap} {pub_sp}"
+                    ),
+                ))
+            }
         }
     } else if seen.format == KeyFormat::PublicKey {
         Finding::fail(
