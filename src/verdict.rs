@@ -116,6 +116,15 @@ pub fn with_run_flags(text: &str, site: Site) -> String {
     if site.rerun.is_empty() || !text.contains("mlc-doctor") {
         return text.to_string();
     }
+    // A value that cannot be written in a command (not UTF-8: shown with U+FFFD; control
+    // or invisible characters: shown escaped) would name another path: a placeholder says
+    // so instead, and pasted as is it runs nothing.
+    let writable = site.rerun.iter().all(|v| {
+        !v.contains('\u{fffd}')
+            && !v
+                .chars()
+                .any(|c| c.is_control() || crate::escape::is_unsafe(c))
+    });
     let mut out = String::with_capacity(text.len() + 64);
     let mut rest = text;
     while let Some(at) = rest.find("mlc-doctor") {
@@ -146,7 +155,9 @@ pub fn with_run_flags(text: &str, site: Site) -> String {
                     None => flag.clone(),
                 });
             }
-            if !flags.is_empty() {
+            if !writable {
+                out.push_str(" <this run's options>");
+            } else if !flags.is_empty() {
                 out.push(' ');
                 out.push_str(&flags.join(" "));
             }
@@ -242,6 +253,16 @@ mod tests {
         ] {
             assert_eq!(with_run_flags(&text, site), want);
         }
+        // A path that cannot be written: a placeholder, never another path.
+        let odd: Vec<String> = ["--home", "/h/\u{fffd}"].map(String::from).to_vec();
+        let site = Site {
+            rerun: &odd,
+            ..site
+        };
+        assert_eq!(
+            with_run_flags("mlc-doctor --deadline 120", site),
+            "mlc-doctor <this run's options> --deadline 120"
+        );
         assert_eq!(
             shell_word(Shell::PowerShell, "C:\\a b\\p.toml"),
             "'C:\\a b\\p.toml'"

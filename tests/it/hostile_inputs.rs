@@ -182,6 +182,17 @@ fn non_utf8_names_and_a_symlinked_home() {
         .unwrap();
     let r = parse_report(&out);
     assert_eq!(worst(&r, "config.user"), "pass");
+    // `~/.ssh/id_ed25519` under a home whose name is not UTF-8 is the same file.
+    assert_eq!(worst(&r, "config.identity-file"), "pass", "{r}");
+    let ids = diagnosis_ids(&r);
+    assert!(!ids.contains(&"diagnosis.identity-missing"), "{ids:?}");
+    // The suggested run cannot write that path: a placeholder, never another path; the
+    // .pub beside the key is named as the key is (`~/…`).
+    let steps = r["diagnosis"][0]["steps"].as_array().unwrap();
+    let rerun = steps[0]["command"].as_str().unwrap();
+    assert_eq!(rerun, "mlc-doctor <this run's options>", "{steps:?}");
+    let pub_cmd = steps[1]["command"].as_str().unwrap();
+    assert!(pub_cmd.ends_with("> ~/.ssh/id_ed25519.pub"), "{pub_cmd}");
 }
 
 #[test]

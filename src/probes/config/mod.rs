@@ -355,33 +355,36 @@ pub struct Tokens<'a> {
 impl Tokens<'_> {
     /// Expands `~`, `%d %u %h %r %p %n %l %i %%` in a path.
     pub fn path(&self, value: &str) -> PathBuf {
-        let home = self.ctx.home.to_string_lossy();
-        let mut out = String::new();
+        // The home as it is, not as text: a home whose name is not UTF-8 must still name
+        // the files in it.
+        let home = self.ctx.home.as_os_str();
+        let mut out = std::ffi::OsString::new();
         let mut chars = value.chars().peekable();
         if value == "~" || value.starts_with("~/") {
-            out.push_str(&home);
+            out.push(home);
             chars.next();
         }
+        let mut buf = [0u8; 4];
         while let Some(c) = chars.next() {
             if c != '%' {
-                out.push(c);
+                out.push(c.encode_utf8(&mut buf) as &str);
                 continue;
             }
             match chars.next() {
-                Some('d') => out.push_str(&home),
-                Some('u') => out.push_str(&self.ctx.local_user),
-                Some('h') => out.push_str(self.host),
-                Some('r') => out.push_str(self.user),
-                Some('p') => out.push_str(&self.port.to_string()),
-                Some('n') => out.push_str(self.alias),
-                Some('l') => out.push_str(&self.ctx.local_host),
-                Some('i') => out.push_str(&self.ctx.uid.to_string()),
-                Some('%') => out.push('%'),
+                Some('d') => out.push(home),
+                Some('u') => out.push(&self.ctx.local_user),
+                Some('h') => out.push(self.host),
+                Some('r') => out.push(self.user),
+                Some('p') => out.push(self.port.to_string()),
+                Some('n') => out.push(self.alias),
+                Some('l') => out.push(&self.ctx.local_host),
+                Some('i') => out.push(self.ctx.uid.to_string()),
+                Some('%') => out.push("%"),
                 Some(other) => {
-                    out.push('%');
-                    out.push(other);
+                    out.push("%");
+                    out.push(other.encode_utf8(&mut buf) as &str);
                 }
-                None => out.push('%'),
+                None => out.push("%"),
             }
         }
         PathBuf::from(out)

@@ -57,10 +57,12 @@ fn reencrypt(ctx: &Context, name: &Name) -> String {
     )
 }
 
-/// `path` with `suffix` added to its name, written for the user's shell (quoted as a whole:
-/// PowerShell does not read `"…\\id".swap` as one path).
+/// `path` with `suffix` added to its name (whatever bytes the name has), written for the
+/// user's shell, quoted as a whole (PowerShell does not read `"…\\id".swap` as one path).
 fn beside(ctx: &Context, path: &Path, suffix: &str) -> String {
-    ctx.shell_path(Path::new(&format!("{}{suffix}", path.display())))
+    let mut named = path.as_os_str().to_owned();
+    named.push(suffix);
+    ctx.shell_path(Path::new(&named))
 }
 
 /// `key.format`: the file's container, and what keeps OpenSSH from loading it.
@@ -104,7 +106,7 @@ fn format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
         ))
         .with("damaged", true)
     } else if seen.format == KeyFormat::PublicKey && seen.private_in_pub {
-        let pub_sp = ctx.shell_path(Path::new(&format!("{}.pub", name.path.display())));
+        let pub_sp = beside(ctx, name.path, ".pub");
         let f = Finding::fail(
             CheckId::KeyFormat,
             s,
@@ -489,7 +491,7 @@ impl<'a> PublicMatch<'a> {
 /// The `key.public-match` finding.
 fn public_match(ctx: &Context, name: &Name, seen: &PublicMatch) -> Finding {
     let (s, sp) = (name.shown, name.shell.as_str());
-    let pub_sp = ctx.shell_path(Path::new(&format!("{}.pub", name.path.display())));
+    let pub_sp = beside(ctx, name.path, ".pub");
     let recreate =
         |text: &str| Remedy::command(text, ctx.os.shell().public_from_private(sp, &pub_sp));
     let missing = || {
