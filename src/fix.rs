@@ -124,6 +124,12 @@ fn acl_note(ctx: &Context, path: &Path, private_key: bool) -> Option<String> {
     })
 }
 
+/// True when file 0 of the config is the user's `~/.ssh/config` (without one, it is the
+/// system config, whose blocks `fix` never edits into a new file).
+fn user_file_first(cs: &ConfigState) -> bool {
+    cs.exists && cs.config.files.first().is_some_and(|f| !f.system)
+}
+
 /// Plans the mode changes: only files of this user, never through a link.
 fn plan_modes(ctx: &Context, state: &RunState, plan: &mut FixPlan) {
     let mut want: Vec<(PathBuf, u32, u32)> = Vec::new(); // path, bits that must be clear, target
@@ -536,23 +542,13 @@ impl ConfigEdit {
             let Some((0, host_line)) = block else {
                 continue;
             };
-            // Block 0 is the user's file only when it exists (else the system config).
-            if !(cs.exists && cs.config.files.first().is_some_and(|f| !f.system)) {
+            if !user_file_first(cs) {
                 continue;
             }
             if self.inserts.iter().any(|(i, _)| *i == host_line) {
                 continue;
             }
-            let indent = self
-                .lines
-                .get(host_line)
-                .map(|l| {
-                    l.chars()
-                        .take_while(|c| c.is_whitespace())
-                        .collect::<String>()
-                })
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "  ".into());
+            let indent = self.block_indent(host_line);
             self.inserts
                 .push((host_line, vec![format!("{indent}IdentitiesOnly yes")]));
             self.why.push(format!(
@@ -579,24 +575,13 @@ impl ConfigEdit {
             if eff.get("user").is_some() {
                 continue;
             }
-            // Block 0 is the user's file only when it exists (else the system config).
-            let user_file = cs.exists && cs.config.files.first().is_some_and(|f| !f.system);
+            let user_file = user_file_first(cs);
             match eff.specific_blocks.first() {
                 Some(&(0, host_line)) if user_file && !self.serves_only_nodes(ctx, host_line) => {
                     notes.push(format!("User is not added for {alias}: the block on line {host_line} also serves other hosts (a User there would apply to them too); add `User {u}` to a block of the login nodes alone"));
                 }
                 Some(&(0, host_line)) if user_file => {
-                    let indent = self
-                        .lines
-                        .get(host_line)
-                        .map(|l| {
-                            l.chars()
-                                .take_while(|c| c.is_whitespace())
-                                .collect::<String>()
-                        })
-                        .filter(|s| !s.is_empty())
-                        .unwrap_or_else(|| "  ".into());
-                    let line = format!("{indent}User {u}");
+                    let line = format!("{}User {u}", self.block_indent(host_line));
                     match self.inserts.iter_mut().find(|(i, _)| *i == host_line) {
                         Some((_, lines)) if lines.contains(&line) => continue,
                         Some((_, lines)) => lines.insert(0, line),
@@ -618,6 +603,20 @@ impl ConfigEdit {
                 None => {}
             }
         }
+    }
+
+    /// The indentation of the block whose `Host` line is `host_line` (1-based): that of
+    /// its first setting, else two spaces.
+    fn block_indent(&self, host_line: usize) -> String {
+        self.lines
+            .get(host_line)
+            .map(|l| {
+                l.chars()
+                    .take_while(|c| c.is_whitespace())
+                    .collect::<String>()
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "  ".into())
     }
 
     /// True when the `Host` line at `host_line` (1-based) names login nodes only: a value
