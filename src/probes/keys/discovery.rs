@@ -128,7 +128,10 @@ fn read_key(
     if !facts.format.is_private() && !keep {
         return None;
     }
-    let pub_path = PathBuf::from(format!("{}.pub", path.display()));
+    // The key's own bytes, `.pub` added: a name that is not UTF-8 keeps its `.pub`.
+    let mut pub_path = path.as_os_str().to_owned();
+    pub_path.push(".pub");
+    let pub_path = PathBuf::from(pub_path);
     let pub_sniffed = read_small(&pub_path, MAX_KEY_BYTES).map(|b| keyfile::sniff(&b));
     // A private key saved under the .pub name: the file people copy and send.
     let private_in_pub = pub_sniffed
