@@ -134,6 +134,11 @@ pub fn start(
 }
 
 impl Started {
+    /// The child's process id, while it runs.
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Waits for the child and what it printed, or stops it at the deadline.
     pub async fn finish(mut self) -> Result<Output, ProcError> {
         let (stdout, stderr) = (self.child.stdout.take(), self.child.stderr.take());
@@ -245,6 +250,23 @@ mod tests {
         let mut c = tokio::process::Command::new(program);
         c.args(args);
         c
+    }
+
+    /// The `ssh -G` children run below the doctor's own priority (runner::DashGRun).
+    #[cfg(unix)]
+    #[test]
+    fn a_started_child_can_be_lowered_below_the_doctor() {
+        rt().block_on(async {
+            let c = start(&mut tokio_cmd("sleep", &["5"]), Duration::from_secs(10), 10).unwrap();
+            let pid = c.id().expect("running");
+            // SAFETY: getpriority takes plain integers.
+            let of = |who: u32| unsafe { libc::getpriority(libc::PRIO_PROCESS, who as libc::id_t) };
+            let own = of(0);
+            assert_eq!(of(pid), own, "a child starts at its parent's priority");
+            crate::platform::lower_priority(pid, 5);
+            assert_eq!(of(pid), (own + 5).min(19));
+            assert_eq!(of(0), own, "the doctor itself keeps its priority");
+        });
     }
 
     #[test]

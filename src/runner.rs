@@ -181,6 +181,11 @@ impl DashGRun {
         let timeout = ctx.local_timeout();
         for (i, alias) in ctx.nodes.iter().enumerate() {
             let started = probes::config::dash_g_start(ssh, config, alias, path_env, timeout);
+            // The doctor's own work comes first: OpenSSH's answers are only needed at the
+            // end, and a child at the same priority delays the next spawn by a time slice.
+            if let Some(pid) = started.as_ref().ok().and_then(|c| c.id()) {
+                crate::platform::lower_priority(pid, 5);
+            }
             let alias = alias.clone();
             tasks.spawn(async move {
                 let (out, hung) = match started {

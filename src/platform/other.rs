@@ -60,3 +60,6 @@ pub(super) fn keep_private_dir(
 pub(super) fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(path)
 }
+
+/// Lowers a child's scheduling priority: only where `setpriority` exists.
+pub fn lower_priority(_pid: u32, _by: i32) {}

@@ -112,3 +112,15 @@ pub(super) fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> 
     }
     std::fs::DirBuilder::new().mode(0o700).create(path)
 }
+
+/// Lowers a child's scheduling priority by `by` steps (`setpriority`): a helper that only
+/// needs the spare core then never delays the process that started it. Best effort: a
+/// failure (a child already gone) changes nothing the run reports.
+pub fn lower_priority(pid: u32, by: i32) {
+    // SAFETY: getpriority and setpriority take plain integers; a pid that is gone gives
+    // ESRCH. (getpriority's -1 may also be an error: then the child ends a step higher.)
+    unsafe {
+        let own = libc::getpriority(libc::PRIO_PROCESS, 0);
+        libc::setpriority(libc::PRIO_PROCESS, pid as libc::id_t, (own + by).min(19));
+    }
+}
