@@ -120,6 +120,10 @@ pub struct Context {
     pub home: PathBuf,
     /// The home in the passwd entry: what OpenSSH expands `~` to.
     pub passwd_home: Option<PathBuf>,
+    /// Set when the home checked is not the one `~` (PowerShell: `$env:USERPROFILE`)
+    /// names in the user's shell (`--home` elsewhere): commands then name it in full, so
+    /// that a pasted `chmod` changes the file the report is about.
+    pub commands_home: Option<PathBuf>,
     pub profile: Profile,
     /// The process environment as a map (never `std::env` in probes).
     pub env: BTreeMap<String, String>,
@@ -167,6 +171,7 @@ impl Context {
             shell: self.os.shell(),
             profile: &self.profile,
             rerun: &self.rerun,
+            commands_home: self.commands_home.as_deref(),
         }
     }
 
@@ -181,10 +186,12 @@ impl Context {
             .unwrap_or_else(|| "unknown".to_string());
         let os = Os::current();
         let system_config = os.system_config(&env);
+        let commands_home = commands_home(os, &env, &settings.home);
         Context {
             os,
             home: settings.home.clone(),
             passwd_home,
+            commands_home,
             profile: settings.profile.clone(),
             env,
             local_user,
@@ -217,6 +224,7 @@ impl Context {
             os: Os::current(),
             home: home.to_path_buf(),
             passwd_home: Some(home.to_path_buf()),
+            commands_home: None,
             profile,
             env: BTreeMap::new(),
             local_user: "tester".to_string(),
@@ -262,39 +270,22 @@ impl Context {
         crate::escape::text(&path.display().to_string())
     }
 
-    /// A path for a shell command: `~/...` quoted where needed.
+    /// A path for a shell command: `~/...` quoted where needed (the full path when
+    /// [`Context::commands_home`] is set).
     /// PowerShell on Windows: `"$env:USERPROFILE\\.ssh\\id_ed25519"`.
     pub fn shell_path(&self, path: &Path) -> String {
-        let shown = self.show(path);
-        if self.os.shell() == Shell::PowerShell {
-            return match shown.strip_prefix('~') {
-                Some(rest) => crate::platform::windows::ps_profile_path(rest),
-                None => crate::platform::windows::ps_literal(&shown),
-            };
-        }
-        let (prefix, rest) = match shown.strip_prefix("~/") {
-            Some(rest) => ("~/", rest.to_string()),
-            None => ("", shown.clone()),
+        let shown = match &self.commands_home {
+            Some(_) => crate::escape::text(&path.display().to_string()),
+            None => self.show(path),
         };
-        if rest
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c))
-        {
-            format!("{prefix}{rest}")
-        } else if prefix.is_empty() {
-            format!("'{}'", rest.replace('\'', "'\\''"))
-        } else {
-            format!("~/'{}'", rest.replace('\'', "'\\''"))
-        }
+        self.os.shell().path_word(None, &shown)
     }
 
     /// A path already shown as `~/...` (or absolute), written for the user's shell.
     pub fn shell_shown(&self, shown: &str) -> String {
-        match (self.os.shell(), shown.strip_prefix('~')) {
-            (Shell::PowerShell, Some(rest)) => crate::platform::windows::ps_profile_path(rest),
-            (Shell::PowerShell, None) => crate::platform::windows::ps_literal(shown),
-            (Shell::Posix, _) => shown.to_string(),
-        }
+        self.os
+            .shell()
+            .path_word(self.commands_home.as_deref(), shown)
     }
 
     /// How long a local OpenSSH command (`ssh -V`, `ssh -G`) may take: a few
@@ -321,6 +312,25 @@ impl Context {
     /// Time left before the run's deadline.
     pub fn remaining(&self) -> Duration {
         (self.started + self.deadline).saturating_duration_since(Instant::now())
+    }
+}
+
+/// The home to name in full in commands: the home checked, when it is not the one the
+/// user's shell calls `~` (`$HOME`, else the account's; PowerShell `$env:USERPROFILE`).
+fn commands_home(os: Os, env: &BTreeMap<String, String>, home: &Path) -> Option<PathBuf> {
+    let shells = match os.shell() {
+        Shell::PowerShell => crate::platform::env_get(os, env, "USERPROFILE")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from),
+        Shell::Posix => crate::platform::default_home(os, env),
+    };
+    let same = |a: &Path, b: &Path| {
+        a == b
+            || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
+    };
+    match shells {
+        Some(s) if same(&s, home) => None,
+        _ => Some(home.to_path_buf()),
     }
 }
 
@@ -360,6 +370,48 @@ mod tests {
             "\"$env:USERPROFILE\\.ssh\\my key\""
         );
         assert_eq!(ctx.shell_path(Path::new("/etc/ssh")), "'/etc/ssh'");
+    }
+
+    #[test]
+    fn commands_name_a_home_in_full_when_the_shell_calls_another_home_tilde() {
+        let mut ctx = Context::for_home(Path::new("/srv/a b"), Profile::embedded());
+        ctx.commands_home = Some(PathBuf::from("/srv/a b"));
+        assert_eq!(
+            ctx.shell_path(Path::new("/srv/a b/.ssh/id")),
+            "'/srv/a b/.ssh/id'"
+        );
+        assert_eq!(
+            ctx.shell_shown("~/.ssh/id_ed25519"),
+            "'/srv/a b/.ssh/id_ed25519'"
+        );
+        assert_eq!(ctx.shell_shown("/etc/ssh"), "/etc/ssh");
+        // The report's own words keep `~` (and the bundle maps the home to it).
+        assert_eq!(ctx.show(Path::new("/srv/a b/.ssh/id")), "~/.ssh/id");
+        ctx.os = Os::Windows;
+        assert_eq!(ctx.shell_shown("~/.ssh/id"), "'/srv/a b/.ssh/id'");
+        ctx.commands_home = None;
+        assert_eq!(
+            ctx.shell_shown("~/.ssh/id"),
+            "\"$env:USERPROFILE\\.ssh\\id\""
+        );
+    }
+
+    #[test]
+    fn the_shells_home_is_told_from_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = |h: &Path| BTreeMap::from([("HOME".to_string(), h.display().to_string())]);
+        let here = dir.path();
+        assert_eq!(commands_home(Os::Linux, &env(here), here), None);
+        // The same directory by another spelling is the same home.
+        assert_eq!(commands_home(Os::Linux, &env(&here.join(".")), here), None);
+        let other = here.join("other");
+        assert_eq!(
+            commands_home(Os::Linux, &env(here), &other),
+            Some(other.clone())
+        );
+        let ps = BTreeMap::from([("USERPROFILE".to_string(), here.display().to_string())]);
+        assert_eq!(commands_home(Os::Windows, &ps, here), None);
+        assert_eq!(commands_home(Os::Windows, &ps, &other), Some(other));
     }
 
     #[test]

@@ -70,6 +70,8 @@ impl Confidence {
 struct Facts<'a> {
     findings: &'a [Finding],
     shell: Shell,
+    /// The home to name in full in commands (it is not the shell's `~`: `--home`).
+    home: Option<&'a std::path::Path>,
     /// The site's words for advice (its VPN, key file, deployment window, alias).
     profile: &'a Profile,
 }
@@ -87,10 +89,7 @@ impl<'a> Facts<'a> {
     }
     /// `~/.ssh/...` written for that shell.
     fn path(&self, shown: &str) -> String {
-        match (self.shell(), shown.strip_prefix('~')) {
-            (Shell::PowerShell, Some(rest)) => crate::platform::windows::ps_profile_path(rest),
-            _ => shown.to_string(),
-        }
+        self.shell().path_word(self.home, shown)
     }
     /// Where a new key goes: the site's recommended name, unless a file has it already.
     fn new_key(&self) -> String {
@@ -811,9 +810,20 @@ fn log_in_words(findings: &[Finding], node: &str, profile: &Profile) -> &'static
 
 /// The ranked causes behind the findings; `diagnosis.healthy` when nothing failed.
 pub fn diagnose(findings: &[Finding], shell: Shell, profile: &Profile) -> Vec<Diagnosis> {
+    diagnose_home(findings, shell, None, profile)
+}
+
+/// [`diagnose`], with commands that name `home` in full (it is not the shell's `~`).
+pub fn diagnose_home(
+    findings: &[Finding],
+    shell: Shell,
+    home: Option<&std::path::Path>,
+    profile: &Profile,
+) -> Vec<Diagnosis> {
     let facts = Facts {
         findings,
         shell,
+        home,
         profile,
     };
     let mut out: Vec<Diagnosis> = RULES.iter().filter_map(|rule| rule(&facts)).collect();
@@ -969,6 +979,7 @@ mod tests {
         let facts = Facts {
             findings: &findings,
             shell: Shell::Posix,
+            home: None,
             profile: &profile,
         };
         let all: Vec<&Finding> = findings.iter().collect();

@@ -76,13 +76,20 @@ pub struct Site<'a> {
     pub profile: &'a Profile,
     /// The flags a suggested `mlc-doctor` run keeps (`--profile`, `--home`, …).
     pub rerun: &'a [String],
+    /// The home to name in full in commands (it is not the shell's `~`: `--home`).
+    pub commands_home: Option<&'a std::path::Path>,
 }
 
 /// Fills in what follows from the findings: counts, diagnosis and exit code; returns the
 /// exit status. `tool_failed`: the tool itself could not do its job (exit status 3).
 pub fn conclude(report: &mut Report, site: Site, strict: bool, tool_failed: bool) -> ExitStatus {
     report.summary = Summary::of(&report.findings);
-    report.diagnosis = crate::diagnosis::diagnose(&report.findings, site.shell, site.profile);
+    report.diagnosis = crate::diagnosis::diagnose_home(
+        &report.findings,
+        site.shell,
+        site.commands_home,
+        site.profile,
+    );
     keep_run_flags(report, site);
     let status = exit_status(&report.findings, strict, tool_failed);
     report.exit_code = status.code() as i32;
@@ -230,6 +237,7 @@ mod tests {
             shell: Shell::Posix,
             profile: &profile,
             rerun: &rerun,
+            commands_home: None,
         };
         let flags = "--profile '/tmp/my site.toml' --home=-odd --user abc123 --no-openssh";
         for (text, want) in [

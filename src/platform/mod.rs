@@ -112,12 +112,20 @@ impl Os {
         }
     }
 
-    /// How to create `~/.ssh/config` with the block the report prints.
-    pub fn create_config_words(self) -> &'static str {
-        match self {
+    /// How to create `~/.ssh/config` with the block the report prints; `home`: the home
+    /// to name in full when it is not the shell's `~` (`--home`).
+    pub fn create_config_words(self, home: Option<&Path>) -> String {
+        match (self, home) {
             // Notepad appends .txt and older versions write a BOM, both of which ssh trips on.
-            Os::Windows => "Create %USERPROFILE%\\.ssh\\config with this content (in Notepad: Save as type \"All files\", encoding UTF-8, so that it is not saved as config.txt):",
-            _ => "Create ~/.ssh/config with this content, then `chmod 600 ~/.ssh/config`:",
+            (Os::Windows, _) => format!("Create {} with this content (in Notepad: Save as type \"All files\", encoding UTF-8, so that it is not saved as config.txt):", match home {
+                Some(h) => h.join(".ssh").join("config").display().to_string(),
+                None => "%USERPROFILE%\\.ssh\\config".to_string(),
+            }),
+            (_, None) => "Create ~/.ssh/config with this content, then `chmod 600 ~/.ssh/config`:".to_string(),
+            (_, Some(_)) => {
+                let config = self.shell().path_word(home, "~/.ssh/config");
+                format!("Create {config} with this content, then `chmod 600 {config}`:")
+            }
         }
     }
 
@@ -297,11 +305,47 @@ impl Shell {
         }
     }
 
-    /// Lists the files of `~/.ssh` with their sizes and dates.
-    pub fn list_ssh_dir(self) -> String {
+    /// A path shown as `~/...` (or absolute) as a word of a command of this shell: `~`
+    /// stays for the shell to expand unless `home` is given (then the path is written in
+    /// full), and anything but plain characters is quoted.
+    pub fn path_word(self, home: Option<&Path>, shown: &str) -> String {
+        if let (Some(home), Some(rest)) = (home, shown.strip_prefix('~')) {
+            // Part by part: the platform's own separator throughout.
+            let full = rest
+                .split(['/', '\\'])
+                .filter(|p| !p.is_empty())
+                .fold(home.to_path_buf(), |p, part| p.join(part));
+            return self.path_word(None, &crate::escape::text(&full.display().to_string()));
+        }
+        if shown == "~" && self == Shell::Posix {
+            return shown.to_string();
+        }
+        if self == Shell::PowerShell {
+            return match shown.strip_prefix('~') {
+                Some(rest) => crate::platform::windows::ps_profile_path(rest),
+                None => crate::platform::windows::ps_literal(shown),
+            };
+        }
+        let (prefix, rest) = match shown.strip_prefix("~/") {
+            Some(rest) => ("~/", rest),
+            None => ("", shown),
+        };
+        if rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c))
+        {
+            format!("{prefix}{rest}")
+        } else {
+            format!("{prefix}'{}'", rest.replace('\'', "'\\''"))
+        }
+    }
+
+    /// Lists the files of a directory (a command word: quoted as needed) with their sizes
+    /// and dates.
+    pub fn list_dir(self, dir: &str) -> String {
         match self {
-            Shell::Posix => "ls -l ~/.ssh".into(),
-            Shell::PowerShell => "Get-ChildItem \"$env:USERPROFILE\\.ssh\"".into(),
+            Shell::Posix => format!("ls -l {dir}"),
+            Shell::PowerShell => format!("Get-ChildItem {dir}"),
         }
     }
 

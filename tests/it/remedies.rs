@@ -101,3 +101,60 @@ fn every_offline_remedy_command_works_and_removes_its_finding() {
     }
     assert!(ran >= 5, "only {ran} commands ran");
 }
+
+/// `--home DIR` where the shell's `~` is another directory: the commands name DIR in full
+/// and, pasted into that shell, fix the files the report is about (with `~` they would
+/// change the shell's own home, or fail there).
+#[test]
+fn commands_of_a_home_given_with_home_name_it_in_full() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let json = |home: &TestHome| {
+        let out = doctor()
+            .env("HOME", elsewhere.path())
+            .arg("--home")
+            .arg(home.path())
+            .args(["--json", "--no-bundle", "--offline"])
+            .output()
+            .unwrap();
+        parse_report(&out)
+    };
+    let mut ran = 0;
+    for (name, home) in scenarios() {
+        let todo = problems(&json(&home));
+        assert!(!todo.is_empty(), "{name}: no runnable remedy to test");
+        for (id, subject, cmd) in todo {
+            assert!(
+                cmd.contains(&home.path().display().to_string()) && !cmd.contains('~'),
+                "{name}: `{cmd}` does not name the checked home"
+            );
+            let out = std::process::Command::new("sh")
+                .args(["-c", &cmd])
+                .env("HOME", elsewhere.path())
+                .current_dir(elsewhere.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{name}: `{cmd}` failed");
+            ran += 1;
+            let after = json(&home);
+            let still = after["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["id"] == id.as_str() && f["subject"] == subject.as_str())
+                .any(|f| f["remedy"]["command"] == cmd.as_str());
+            assert!(!still, "{name}: `{cmd}` did not fix {id}");
+        }
+    }
+    assert!(ran >= 5, "only {ran} commands ran");
+    // The shell's own home was never touched.
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    // The report of a run whose home is the shell's own keeps `~`.
+    let h = TestHome::new();
+    h.write(".ssh/config", GUIDE);
+    h.key("ed25519_100", "id_ed25519");
+    h.chmod(".ssh/id_ed25519", 0o644);
+    let (_, r) = h.json(&["--offline"]);
+    assert!(problems(&r)
+        .iter()
+        .any(|(_, _, c)| c == "chmod 600 ~/.ssh/id_ed25519"));
+}

@@ -121,7 +121,7 @@ impl Presence {
                 let user_known = ctx.user_override.is_some();
                 Finding::warn(id, subject, format!("there is no ~/.ssh/config: `ssh {}` cannot know the short names", ctx.profile.example_alias()))
                     .detail(if user_known { "Add one Host block per login node. The block below uses your key, the profile's node names and the username you gave (--user). `mlc-doctor fix` writes it for you." } else { "Add one Host block per login node. The block below uses your key and the profile's node names; run the doctor with `--user NAME` to have your cluster username filled in, or `mlc-doctor fix --user NAME` to write the file for you." })
-                    .remedy(Remedy::command(ctx.os.create_config_words(), suggested_block(ctx, state, &ctx.nodes, None)))
+                    .remedy(Remedy::command(ctx.os.create_config_words(ctx.commands_home.as_deref()), suggested_block(ctx, state, &ctx.nodes, None)))
                     .with("path", ctx.show(&cs.path))
                     .fact(Fact::NoConfig { user_known })
             }
@@ -770,7 +770,7 @@ impl NodeCheck for IdentityFiles {
                 .with("at", &at)
                 .fact(Fact::IdentityMissing { at }),
             IdentityFiles::NoSuchFile { path, at, others: false } => Finding::fail(id, subject, format!("IdentityFile {} does not exist; ssh silently skips it", ctx.show(&path)))
-                .remedy(Remedy::command(format!("Correct the path at {at} to your private key; this lists the keys you have:"), ctx.os.shell().list_ssh_dir()))
+                .remedy(Remedy::command(format!("Correct the path at {at} to your private key; this lists the keys you have:"), ctx.os.shell().list_dir(&ctx.shell_shown("~/.ssh"))))
                 .with("at", &at)
                 .fact(Fact::IdentityMissing { at }),
             IdentityFiles::Several { at } => Finding::warn(id, subject, format!("{} IdentityFile lines apply to `{}`: every key is offered in turn", at.len(), v.alias()))

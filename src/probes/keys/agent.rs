@@ -253,7 +253,7 @@ fn agent_finding(ctx: &Context, seen: &AgentSeen) -> Finding {
             // macOS: launchd gives every login session an agent; without it this is
             // a shell that lost the variable (tmux, sudo, a remote session).
             if ctx.os == Os::MacOs {
-                f.detail(format!("macOS starts an agent for every login through launchd (SSH_AUTH_SOCK under /private/tmp/com.apple.launchd.*); this shell does not see it. {}", crate::platform::macos::keychain_advice(&ctx.profile.advice.key_path())))
+                f.detail(format!("macOS starts an agent for every login through launchd (SSH_AUTH_SOCK under /private/tmp/com.apple.launchd.*); this shell does not see it. {}", crate::platform::macos::keychain_advice(&ctx.shell_shown(&ctx.profile.advice.key_path()))))
             } else {
                 f
             }
@@ -312,7 +312,7 @@ fn holds(
     // macOS: keys come back after a restart only through the Keychain.
     let f = if ctx.os == Os::MacOs && loaded.is_empty() && node_keys {
         f.detail(crate::platform::macos::keychain_advice(
-            &ctx.profile.advice.key_path(),
+            &ctx.shell_shown(&ctx.profile.advice.key_path()),
         ))
     } else {
         f
@@ -341,16 +341,16 @@ fn agent_unusable(ctx: &Context, address: &AgentAddress, e: &str) -> Finding {
             format!("{}; ssh-add {}", windows::AGENT_ENABLE, ctx.shell_path(&ctx.ssh_dir().join(&ctx.profile.advice.key_file))),
         )),
         (Os::MacOs, _) => unusable()
-            .detail(crate::platform::macos::keychain_advice(&ctx.profile.advice.key_path()))
+            .detail(crate::platform::macos::keychain_advice(&ctx.shell_shown(&ctx.profile.advice.key_path())))
             .remedy(Remedy::command(
                 "macOS starts an agent for every login through launchd: open a new terminal (or log out and in), then load your key:",
-                crate::platform::macos::add_key_command(&ctx.profile.advice.key_path()),
+                crate::platform::macos::add_key_command(&ctx.shell_shown(&ctx.profile.advice.key_path())),
             )),
         _ => unusable().remedy(Remedy::command(
             "Start an agent in this shell and load your key:",
             format!(
                 "eval \"$(ssh-agent -s)\" && ssh-add {}",
-                ctx.profile.advice.key_path()
+                ctx.shell_shown(&ctx.profile.advice.key_path())
             ),
         )),
     }

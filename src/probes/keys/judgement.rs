@@ -235,7 +235,7 @@ fn putty_format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
         return f.remedy(Remedy::text(format!("Open PuTTYgen, Load {s}, then Conversions → Export OpenSSH key, and save it as {target} (a new file); then point IdentityFile at {target}.")));
     }
     f.remedy(Remedy::command(
-        format!("Convert it with PuTTYgen (Debian/Ubuntu: `sudo apt install putty-tools`; macOS: `brew install putty`) into {target}, a new file; then point IdentityFile at it and run `chmod 600 {target}`:"),
+        format!("Convert it with PuTTYgen (Debian/Ubuntu: `sudo apt install putty-tools`; macOS: `brew install putty`) into {target}, a new file; then point IdentityFile at it and run `chmod 600 {}`:", ctx.shell_shown(&target)),
         format!("puttygen {sp} -O private-openssh -o {}", ctx.shell_shown(&target)),
     ))
 }
@@ -270,7 +270,8 @@ fn algorithm(ctx: &Context, name: &Name, seen: &AlgorithmSeen) -> Finding {
     let allowed = |name: &str| policy.key_types().iter().any(|t| t == name);
     let new_key = Remedy::command(
         "Create an Ed25519 key and have its public key deployed:",
-        ctx.profile.keygen(&ctx.profile.advice.new_key_path()),
+        ctx.profile
+            .keygen(&ctx.shell_shown(&ctx.profile.advice.new_key_path())),
     );
     let f = match seen.algorithm.as_deref() {
         None => Finding::skip(

@@ -244,7 +244,7 @@ fn home_finding(ctx: &Context, fact: HomeFact) -> Option<Finding> {
         .detail("Servers with StrictModes refuse keys under such a home, and others could replace ~/.ssh.")
         .remedy(Remedy::command(
             "Remove write access for group and others:",
-            "chmod go-w ~",
+            format!("chmod go-w {}", ctx.shell_shown("~")),
         ))
         .with("mode", mode_text(f.mode)),
         HomeFact::NotWritable(f) => Finding::pass(
@@ -302,9 +302,10 @@ fn ssh_dir_finding(ctx: &Context, ssh: &Path, fact: SshDirFact) -> Option<Findin
     let finding = match fact {
         SshDirFact::Missing => no_ssh_dir(),
         SshDirFact::NotADirectory => Finding::fail(id, "~/.ssh", "~/.ssh is not a directory")
-            .remedy(Remedy::text(
-                "Move the file away and create the directory: mkdir -m 700 ~/.ssh",
-            )),
+            .remedy(Remedy::text(format!(
+                "Move the file away and create the directory: mkdir -m 700 {}",
+                ctx.shell_shown("~/.ssh")
+            ))),
         SshDirFact::ForeignOwner { uid } => Finding::fail(
             id,
             "~/.ssh",
@@ -314,7 +315,7 @@ fn ssh_dir_finding(ctx: &Context, ssh: &Path, fact: SshDirFact) -> Option<Findin
             ctx,
             ssh,
             "Take ownership back (as administrator):",
-            "sudo chown -R \"$USER\" ~/.ssh".into(),
+            format!("sudo chown -R \"$USER\" {}", ctx.shell_shown("~/.ssh")),
         ))
         .with("uid", uid),
         SshDirFact::TooOpen { f, writable } => {
@@ -334,7 +335,7 @@ fn ssh_dir_finding(ctx: &Context, ssh: &Path, fact: SshDirFact) -> Option<Findin
                     ctx,
                     ssh,
                     "Make it private:",
-                    "chmod 700 ~/.ssh".into(),
+                    format!("chmod 700 {}", ctx.shell_shown("~/.ssh")),
                 ))
                 .with("mode", mode_text(f.mode))
         }
