@@ -26,10 +26,13 @@ impl Step {
             command: None,
         }
     }
+    /// A step with a command, unless the command cannot be offered (see
+    /// [`crate::finding::Remedy::command`]): then the words say why.
     fn cmd(text: impl Into<String>, command: impl Into<String>) -> Step {
+        let r = crate::finding::Remedy::command(text, command);
         Step {
-            text: text.into(),
-            command: Some(command.into()),
+            text: r.text,
+            command: r.command,
         }
     }
 }

@@ -86,6 +86,14 @@ impl Remedy {
                 command: None,
             };
         }
+        // A name that is not UTF-8 reached the command as U+FFFD: the command would name
+        // another file (or none).
+        if command.contains(char::REPLACEMENT_CHARACTER) {
+            return Remedy {
+                text: format!("{} (No command is shown: a file or folder name in it is not UTF-8 text, which a command here cannot spell. Rename it first, then run the doctor again.)", crate::escape::text(&text)),
+                command: None,
+            };
+        }
         Remedy {
             text: crate::escape::text(&text),
             command: Some(command),
@@ -229,6 +237,16 @@ mod tests {
         assert_eq!(worst, Some(Severity::Fail));
         assert!(Severity::Warn > Severity::Info);
         assert!(Severity::Skip < Severity::Pass);
+    }
+
+    #[test]
+    fn a_command_that_cannot_spell_a_name_is_not_offered() {
+        let r = Remedy::command("Make it private:", "chmod 600 ~/.ssh/key-\u{FFFD}");
+        assert_eq!(r.command, None);
+        assert!(r.text.starts_with("Make it private: (No command is shown"));
+        assert!(r.text.contains("not UTF-8"));
+        let r = Remedy::command("Make it private:", "chmod 600 ~/.ssh/clé");
+        assert_eq!(r.command.as_deref(), Some("chmod 600 ~/.ssh/clé"));
     }
 
     #[test]

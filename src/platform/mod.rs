@@ -122,6 +122,7 @@ impl Os {
                 None => "%USERPROFILE%\\.ssh\\config".to_string(),
             }),
             (_, None) => "Create ~/.ssh/config with this content, then `chmod 600 ~/.ssh/config`:".to_string(),
+            (_, Some(h)) if h.to_str().is_none() => "Create .ssh/config in the home this run checked (--home) with this content, then make it readable only by you (chmod 600):".to_string(),
             (_, Some(_)) => {
                 let config = self.shell().path_word(home, "~/.ssh/config");
                 format!("Create {config} with this content, then `chmod 600 {config}`:")

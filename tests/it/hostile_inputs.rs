@@ -216,6 +216,46 @@ fn non_utf8_names_and_a_symlinked_home() {
             .is_some_and(|c| c.starts_with("ssh-keygen -y"))),
         "{steps:?}"
     );
+
+    // A key others may read: its chmod cannot be written for that home.
+    home.chmod(".ssh/id_ed25519", 0o644);
+    let out = doctor()
+        .arg("--home")
+        .arg(&weird)
+        .args(["--offline", "--json", "--no-bundle", "--no-openssh"])
+        .output()
+        .unwrap();
+    let r = parse_report(&out);
+    // No command names the home by a lossy spelling (HOME is unset: the shell's `~` is
+    // the account's home, so commands would have to spell this one in full).
+    let perm = &findings(&r, "perm.private-key")[0];
+    assert_eq!(perm["severity"], "fail", "{perm}");
+    assert!(perm["remedy"]["command"].is_null(), "{perm}");
+    assert!(
+        perm["remedy"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("not UTF-8"),
+        "{perm}"
+    );
+    let commands: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["remedy"]["command"].as_str())
+        .chain(
+            r["diagnosis"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|d| d["steps"].as_array().unwrap())
+                .filter_map(|s| s["command"].as_str()),
+        )
+        .collect();
+    assert!(
+        commands.iter().all(|c| !c.contains('\u{FFFD}')),
+        "{commands:?}"
+    );
 }
 
 #[test]
