@@ -370,8 +370,13 @@ fn fix(args: &crate::cli::FixArgs, env: BTreeMap<String, String>, argv: Vec<Stri
         let _ = say(&text);
         return ExitStatus::Healthy;
     }
+    // `~` in the plan is the home checked; where the shell's `~` is another, say which.
+    let home = match &ctx.commands_home {
+        Some(h) => format!(" (~ is {})", crate::escape::text(&h.display().to_string())),
+        None => String::new(),
+    };
     let shown = say(&format!(
-        "mlc-doctor fix would make these changes:\n\n{}",
+        "mlc-doctor fix would make these changes{home}:\n\n{}",
         plan.describe()
     ));
     if let Err(e) = shown {

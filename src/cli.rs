@@ -108,7 +108,8 @@ pub enum ProfileCommand {
 /// Options of `check`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct CheckArgs {
-    /// Treat DIR as your home directory (reads DIR/.ssh)
+    /// Treat DIR as your home directory (reads DIR/.ssh); if DIR is not your shell's ~,
+    /// suggested commands name DIR in full
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
 

@@ -274,11 +274,9 @@ impl Context {
     /// [`Context::commands_home`] is set).
     /// PowerShell on Windows: `"$env:USERPROFILE\\.ssh\\id_ed25519"`.
     pub fn shell_path(&self, path: &Path) -> String {
-        let shown = match &self.commands_home {
-            Some(_) => crate::escape::text(&path.display().to_string()),
-            None => self.show(path),
-        };
-        self.os.shell().path_word(None, &shown)
+        self.os
+            .shell()
+            .path_word(self.commands_home.as_deref(), &self.show(path))
     }
 
     /// A path already shown as `~/...` (or absolute), written for the user's shell.

@@ -415,12 +415,30 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
     if let Some(d) = key_not_pointed_at(f, &found) {
         return Some(d);
     }
+    // The key is there, under its .pub name: renaming it back is the fix (a new key of
+    // that name would overwrite it).
+    let under_pub: Vec<&Finding> = f
+        .findings
+        .iter()
+        .filter(|x| x.fact == Some(Fact::KeyUnderPubName))
+        .collect();
+    if !under_pub.is_empty() {
+        let steps = f.steps(&under_pub);
+        return Some(diag(
+            CheckId::DiagnosisNoKey,
+            "Your private key is saved under its .pub name, where ssh does not look for it",
+            &under_pub,
+            Confidence::High,
+            steps,
+        ));
+    }
     Some({
         // In the order a person can do them: the key, then the config, then deploying it
         // (which needs the alias and a real username).
         let mut steps = vec![Step::cmd(
             "Create a key as the site recommends (choose a passphrase when asked):",
-            f.profile.keygen(&f.path(&f.new_key())),
+            f.shell()
+                .in_ssh_dir(f.home, f.profile.keygen(&f.path(&f.new_key()))),
         )];
         if let Some(r) = f.config_to_write() {
             steps.push(Step {
@@ -484,8 +502,8 @@ fn key_not_pointed_at(f: &Facts, found: &[&Finding]) -> Option<Diagnosis> {
                 lines.join(" and ")
             )),
             Step::new(format!(
-                "If the server does not know that key yet, deploy it: `ssh-copy-id -i {key}.pub {}` ({}), or attach the bundle to a ticket.",
-                f.profile.example_alias(),
+                "If the server does not know that key yet, deploy it: `{}` ({}), or attach the bundle to a ticket.",
+                f.shell().copy_id(&f.path(&format!("{key}.pub")), f.profile.example_alias()),
                 f.profile.advice.deploy_window()
             )),
         ],
@@ -512,7 +530,7 @@ fn user_unusable(f: &Facts, node: Option<&str>) -> bool {
 /// Deploying the key: `ssh-copy-id` only once the config names a real username.
 fn deploy_step(f: &Facts) -> Step {
     if user_unusable(f, Some(f.profile.example_alias())) {
-        Step::new(format!("Once the Host blocks have your cluster username in `User` (`mlc-doctor fix --user NAME` writes it), deploy the key {} with `ssh-copy-id -i {}.pub {}`.", f.profile.advice.deploy_window(), f.new_key(), f.profile.example_alias()))
+        Step::new(format!("Once the Host blocks have your cluster username in `User` (`mlc-doctor fix --user NAME` writes it), deploy the key {} with `{}`.", f.profile.advice.deploy_window(), f.shell().copy_id(&f.path(&format!("{}.pub", f.new_key())), f.profile.example_alias())))
     } else {
         Step::cmd(
             format!(
@@ -544,6 +562,8 @@ fn key_refused_locally(f: &Facts) -> Option<Diagnosis> {
     let matters = |x: &&Finding| !everywhere || accepted.contains(&x.subject.as_str());
     let mut found = f.used_key_problem(CheckId::PermPrivateKey);
     found.extend(f.used_key_problem(CheckId::KeyFormat));
+    // A key under its .pub name is `no_key`'s (no key ssh would offer).
+    found.retain(|x| x.fact != Some(Fact::KeyUnderPubName));
     found.retain(matters);
     found.extend(f.with(CheckId::ConfigIdentityFile, Severity::Fail));
     // A missing IdentityFile beside one that exists is a warning; it is the cause where

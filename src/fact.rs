@@ -25,6 +25,9 @@ pub enum Fact {
     Transcript(Outcome),
     /// `key.present` failing because the only key files are damaged (not: no key).
     KeyDamaged,
+    /// `key.format`: a key file ssh looks for is missing and its `.pub` name holds the
+    /// private key (renaming it back is the fix, not a new key).
+    KeyUnderPubName,
     /// `key.present` failing: no key ssh would offer. `name_taken`: a file already has the
     /// site's recommended key name, so a new key gets the profile's `new_key_file`.
     NoKey { name_taken: bool },

@@ -183,6 +183,8 @@ impl DashGRun {
             let started = probes::config::dash_g_start(ssh, config, alias, path_env, timeout);
             // The doctor's own work comes first: OpenSSH's answers are only needed at the
             // end, and a child at the same priority delays the next spawn by a time slice.
+            // Set just after the start (a child may run its first instant at the doctor's
+            // priority): set in the child, it would cost the vfork spawn.
             if let Some(pid) = started.as_ref().ok().and_then(|c| c.id()) {
                 crate::platform::lower_priority(pid, 5);
             }

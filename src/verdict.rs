@@ -163,7 +163,11 @@ pub fn with_run_flags(text: &str, site: Site) -> String {
                 });
             }
             if !writable {
-                out.push_str(" <this run's options>");
+                // Once: a text that was given its flags already keeps them.
+                if !own.contains(UNWRITABLE) {
+                    out.push(' ');
+                    out.push_str(UNWRITABLE);
+                }
             } else if !flags.is_empty() {
                 out.push(' ');
                 out.push_str(&flags.join(" "));
@@ -174,6 +178,9 @@ pub fn with_run_flags(text: &str, site: Site) -> String {
     out.push_str(rest);
     out
 }
+
+/// What stands for this run's options where they cannot be written in a command.
+const UNWRITABLE: &str = "<this run's options>";
 
 /// One word for the user's shell, quoted where it needs it.
 fn shell_word(shell: Shell, word: &str) -> String {
@@ -271,6 +278,13 @@ mod tests {
             with_run_flags("mlc-doctor --deadline 120", site),
             "mlc-doctor <this run's options> --deadline 120"
         );
+        // Twice (a remedy, then the step made of it): the placeholder once.
+        let once = with_run_flags("Run `mlc-doctor fix` to write it.", site);
+        assert_eq!(
+            once,
+            "Run `mlc-doctor fix <this run's options>` to write it."
+        );
+        assert_eq!(with_run_flags(&once, site), once);
         assert_eq!(
             shell_word(Shell::PowerShell, "C:\\a b\\p.toml"),
             "'C:\\a b\\p.toml'"

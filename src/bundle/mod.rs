@@ -870,9 +870,12 @@ pub fn default_path(ctx: &Context) -> PathBuf {
     PathBuf::from(format!("mlc-doctor-{stamp}.zip"))
 }
 
-/// Where pseudonym maps are kept: the user's state directory, never the bundle.
+/// Where pseudonym maps are kept: the user's state directory, never the bundle. The
+/// account's own (where `unmask` looks), not a home given with `--home`: the run may not
+/// write there, and the home checked is read, not changed.
 pub fn map_dir(ctx: &Context) -> PathBuf {
-    ctx.os.state_dir(&ctx.env, &ctx.home).join("maps")
+    let own = crate::platform::default_home(ctx.os, &ctx.env).unwrap_or_else(|| ctx.home.clone());
+    ctx.os.state_dir(&ctx.env, &own).join("maps")
 }
 
 impl Bundle {

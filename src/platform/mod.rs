@@ -122,7 +122,6 @@ impl Os {
                 None => "%USERPROFILE%\\.ssh\\config".to_string(),
             }),
             (_, None) => "Create ~/.ssh/config with this content, then `chmod 600 ~/.ssh/config`:".to_string(),
-            (_, Some(h)) if h.to_str().is_none() => "Create .ssh/config in the home this run checked (--home) with this content, then make it readable only by you (chmod 600):".to_string(),
             (_, Some(_)) => {
                 let config = self.shell().path_word(home, "~/.ssh/config");
                 format!("Create {config} with this content, then `chmod 600 {config}`:")
@@ -271,6 +270,22 @@ impl Shell {
         }
     }
 
+    /// `command`, which writes into `~/.ssh`, preceded by creating that directory when the
+    /// home is one given with `--home` (`home`): ssh-keygen creates only the account's own
+    /// `~/.ssh`. An existing directory keeps its mode.
+    pub fn in_ssh_dir(self, home: Option<&Path>, command: String) -> String {
+        if home.is_none() {
+            return command;
+        }
+        let dir = self.path_word(home, "~/.ssh");
+        match self {
+            Shell::Posix => format!("mkdir -p -m 700 {dir} && {command}"),
+            Shell::PowerShell => {
+                format!("New-Item -ItemType Directory -Force {dir} | Out-Null; {command}")
+            }
+        }
+    }
+
     /// Renames `from` to `to`, never over a file that is there (`Move-Item` refuses that
     /// by itself; `mv -n` is told to).
     pub fn move_file(self, from: &str, to: &str) -> String {
@@ -282,12 +297,16 @@ impl Shell {
 
     /// Recreates `pub_path` from the private key (asks for the passphrase). PowerShell
     /// 5.1's `>` writes UTF-16, which ssh cannot read: `Out-File -Encoding ascii` instead.
+    /// Written only when ssh-keygen succeeds: a mistyped passphrase must not leave an
+    /// empty `.pub` (`>` and `Out-File` empty the file before ssh-keygen runs).
     pub fn public_from_private(self, key: &str, pub_path: &str) -> String {
         match self {
-            Shell::Posix => format!("ssh-keygen -y -f {key} > {pub_path}"),
-            Shell::PowerShell => {
-                format!("ssh-keygen -y -f {key} | Out-File -Encoding ascii {pub_path}")
+            Shell::Posix => {
+                format!("ssh-keygen -y -f {key} > {pub_path}.new && mv {pub_path}.new {pub_path}")
             }
+            Shell::PowerShell => format!(
+                "$k = ssh-keygen -y -f {key}; if ($LASTEXITCODE -eq 0) {{ $k | Out-File -Encoding ascii {pub_path} }}"
+            ),
         }
     }
 
@@ -316,7 +335,20 @@ impl Shell {
                 .split(['/', '\\'])
                 .filter(|p| !p.is_empty())
                 .fold(home.to_path_buf(), |p, part| p.join(part));
-            return self.path_word(None, &crate::escape::text(&full.display().to_string()));
+            // A home a command cannot spell (not UTF-8, control characters): a
+            // placeholder for the user to fill in, never a lossy or escaped spelling of a
+            // path that does not exist.
+            let spelled = full
+                .to_str()
+                .filter(|f| !f.chars().any(crate::escape::is_unsafe));
+            return match spelled {
+                Some(f) => self.path_word(None, f),
+                // Quoted: pasted as is, it names no file and redirects nothing.
+                None => self.path_word(
+                    None,
+                    &format!("<the --home directory>{}", rest.replace('\\', "/")),
+                ),
+            };
         }
         if shown == "~" && self == Shell::Posix {
             return shown.to_string();
@@ -607,7 +639,19 @@ pub fn default_home(os: Os, env: &BTreeMap<String, String>) -> Option<PathBuf> {
             .get("HOME")
             .filter(|h| !h.is_empty())
             .map(PathBuf::from)
+            .or_else(|| HOME_NOT_UTF8.get().cloned())
             .or_else(passwd_home),
+    }
+}
+
+/// `HOME` when it is not UTF-8 (the environment the doctor keeps holds text only): still
+/// the home the shell's `~` names, not the account's. Set once, by the binary.
+static HOME_NOT_UTF8: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Records the process's `HOME` when it is not UTF-8 (see [`default_home`]).
+pub fn keep_home_not_utf8(home: std::ffi::OsString) {
+    if !home.is_empty() && home.to_str().is_none() {
+        let _ = HOME_NOT_UTF8.set(PathBuf::from(home));
     }
 }
 
@@ -744,13 +788,14 @@ mod tests {
             .starts_with("Get-Content \"$env:USERPROFILE\\.ssh\\id.pub\" | ssh slurm "));
         assert_eq!(
             Shell::Posix.public_from_private("~/.ssh/id", "~/.ssh/id.pub"),
-            "ssh-keygen -y -f ~/.ssh/id > ~/.ssh/id.pub"
+            "ssh-keygen -y -f ~/.ssh/id > ~/.ssh/id.pub.new && mv ~/.ssh/id.pub.new ~/.ssh/id.pub"
         );
         let ps = Shell::PowerShell.public_from_private(
             "\"$env:USERPROFILE\\.ssh\\id\"",
             "\"$env:USERPROFILE\\.ssh\\id.pub\"",
         );
         assert!(ps.contains("| Out-File -Encoding ascii \"$env:USERPROFILE\\.ssh\\id.pub\""));
+        assert!(ps.contains("if ($LASTEXITCODE -eq 0)"));
         assert!(!ps.contains('>'));
         assert_eq!(
             Shell::Posix.normalize_text_file("~/.ssh/id"),

@@ -566,3 +566,59 @@ fn a_report_that_is_no_json_fails_inspection_and_many_problems_are_counted() {
     assert_eq!(out.status.code(), Some(0));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+/// With `--home DIR` (HOME elsewhere) the pseudonym map goes to the account's own state
+/// directory, where `unmask` looks, and nothing is written into DIR.
+#[test]
+fn the_map_of_a_home_given_with_home_is_kept_in_the_accounts_state_dir() {
+    let home = TestHome::new();
+    home.write(".ssh/config", GUIDE);
+    home.key("ed25519_100", "id_ed25519");
+    let own = tempfile::tempdir().unwrap();
+    let zip = own.path().join("b.zip");
+    let before: Vec<_> = walk(home.path());
+    let out = doctor()
+        .env("HOME", own.path())
+        .arg("--home")
+        .arg(home.path())
+        .args(["--offline", "--bundle"])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert!(zip.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        walk(home.path()),
+        before,
+        "the run wrote into the home it checked"
+    );
+    let maps = own.path().join(".local/state/mlc-doctor/maps");
+    assert_eq!(std::fs::read_dir(&maps).unwrap().count(), 1);
+    // unmask, run as the same account, finds it by the bundle's name.
+    let out = with_stdin(
+        doctor().env("HOME", own.path()).args(["unmask", "-"]),
+        b"see b.zip\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("made for b.zip"));
+}
+
+/// Every path under `dir`, sorted.
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() && !p.is_symlink() {
+                todo.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}

@@ -380,20 +380,7 @@ fn unmask_names_its_map_and_refuses_one_made_for_another_bundle() {
         if let Some(m) = map {
             cmd.arg("--map").arg(m);
         }
-        let mut child = cmd
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        with_stdin(&mut cmd, text.as_bytes())
     };
     let out = run("About second.zip: user-1 should check ~/.ssh", None);
     assert_eq!(out.status.code(), Some(0));

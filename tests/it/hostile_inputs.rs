@@ -227,15 +227,26 @@ fn non_utf8_names_and_a_symlinked_home() {
         .unwrap();
     let r = parse_report(&out);
     // No command names the home by a lossy spelling (HOME is unset: the shell's `~` is
-    // the account's home, so commands would have to spell this one in full).
+    // the account's home, so commands would have to spell this one in full): a
+    // placeholder stands for it.
     let perm = &findings(&r, "perm.private-key")[0];
     assert_eq!(perm["severity"], "fail", "{perm}");
-    assert!(perm["remedy"]["command"].is_null(), "{perm}");
-    assert!(
-        perm["remedy"]["text"]
-            .as_str()
-            .unwrap()
-            .contains("not UTF-8"),
+    assert_eq!(
+        perm["remedy"]["command"], "chmod 600 '<the --home directory>/.ssh/id_ed25519'",
+        "{perm}"
+    );
+    // The same home as HOME, not UTF-8, and no --home: it is the home checked (it was
+    // dropped, and the account's home checked instead), and commands say `~`.
+    let out = doctor()
+        .env("HOME", &weird)
+        .args(["--offline", "--json", "--no-bundle", "--no-openssh"])
+        .output()
+        .unwrap();
+    let by_home = parse_report(&out);
+    let perm = &findings(&by_home, "perm.private-key")[0];
+    assert_eq!(perm["subject"], "~/.ssh/id_ed25519", "{perm}");
+    assert_eq!(
+        perm["remedy"]["command"], "chmod 600 ~/.ssh/id_ed25519",
         "{perm}"
     );
     let commands: Vec<&str> = r["findings"]

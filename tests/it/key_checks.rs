@@ -483,3 +483,82 @@ fn a_private_key_in_the_pub_file_is_named_and_never_bundled() {
         );
     }
 }
+
+/// The private key saved only under its `.pub` name, none under the name ssh reads: the
+/// fix is renaming it back. A new key of that name would overwrite it (`ssh-keygen`
+/// replaces a `.pub` without asking), so none is suggested there.
+#[test]
+fn a_private_key_only_under_its_pub_name_is_renamed_back_never_overwritten() {
+    let keys = fixtures().join("keys");
+    let home = TestHome::new();
+    home.write(".ssh/config", GUIDE);
+    std::fs::copy(keys.join("ed25519_100"), home.ssh().join("id_ed25519.pub")).unwrap();
+    home.chmod(".ssh/id_ed25519.pub", 0o600);
+    let bundle = home.path().join("b.zip");
+    let out = home
+        .cmd(&["--json", "--offline", "--bundle", bundle.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let r = parse_report(&out);
+    let f = findings(&r, "key.format")
+        .into_iter()
+        .find(|f| f["subject"] == "~/.ssh/id_ed25519.pub")
+        .unwrap_or_else(|| panic!("no key.format for the .pub: {r}"));
+    assert_eq!(f["severity"], "fail", "{f}");
+    let cmd = f["remedy"]["command"].as_str().unwrap();
+    assert_eq!(
+        cmd,
+        "mv -n ~/.ssh/id_ed25519.pub ~/.ssh/id_ed25519 && chmod 600 ~/.ssh/id_ed25519"
+    );
+    let d = &r["diagnosis"][0];
+    assert_eq!(d["id"], "diagnosis.no-key", "{d}");
+    assert_eq!(d["steps"][0]["command"], cmd, "{d}");
+    // No step anywhere creates a key at the name whose .pub holds the private key.
+    let text = r.to_string();
+    assert!(!text.contains("-f ~/.ssh/id_ed25519 "), "{text}");
+    assert!(!text.contains("-f ~/.ssh/id_ed25519\""), "{text}");
+    for (name, text) in read_zip_text(&bundle) {
+        assert!(
+            !text.contains("PRIVATE KEY"),
+            "{name} holds the private key"
+        );
+    }
+    // Pasted, it gives the key back; the next run finds it and asks only for its .pub.
+    let ran = Command::new("sh")
+        .args(["-c", cmd])
+        .env("HOME", home.path())
+        .status()
+        .unwrap();
+    assert!(ran.success());
+    let (_, r) = home.json(&["--offline"]);
+    assert!(diagnosis_ids(&r).iter().all(|id| *id != "diagnosis.no-key"));
+    let m = findings(&r, "key.public-match")
+        .into_iter()
+        .find(|f| f["subject"] == "~/.ssh/id_ed25519")
+        .unwrap();
+    assert!(m["summary"].as_str().unwrap().contains("missing"), "{m}");
+}
+
+/// Recreating a `.pub` with the wrong passphrase leaves the old `.pub` as it was (`>`
+/// emptied it before ssh-keygen asked).
+#[test]
+fn a_failed_recreate_keeps_the_pub() {
+    let home = home_with("ed25519_mismatch");
+    let before = std::fs::read(home.ssh().join("id_mlcloud.pub")).unwrap();
+    let r = run(&home);
+    let f = of(&r, "key.public-match");
+    assert_eq!(f["severity"], "fail", "{f}");
+    let cmd = f["remedy"]["command"].as_str().unwrap();
+    // No terminal and no passphrase: ssh-keygen fails.
+    let ran = Command::new("sh")
+        .args(["-c", cmd])
+        .env("HOME", home.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!ran.status.success(), "{cmd}");
+    assert_eq!(
+        std::fs::read(home.ssh().join("id_mlcloud.pub")).unwrap(),
+        before
+    );
+}

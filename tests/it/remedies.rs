@@ -38,6 +38,12 @@ fn scenarios() -> Vec<(&'static str, TestHome)> {
     let h = TestHome::new();
     h.write(".ssh/config", GUIDE);
     h.key("ed25519_100", "id_ed25519");
+    h.write(".ssh/authorized_keys", "");
+    h.chmod(".ssh/authorized_keys", 0o666);
+    out.push(("authorized_keys writable by others", h));
+    let h = TestHome::new();
+    h.write(".ssh/config", GUIDE);
+    h.key("ed25519_100", "id_ed25519");
     h.chmod(".ssh/config", 0o664);
     h.chmod(".ssh", 0o775);
     out.push(("config and ~/.ssh writable by the group", h));
@@ -145,7 +151,43 @@ fn commands_of_a_home_given_with_home_name_it_in_full() {
             assert!(!still, "{name}: `{cmd}` did not fix {id}");
         }
     }
-    assert!(ran >= 5, "only {ran} commands ran");
+    assert!(ran >= 6, "only {ran} commands ran");
+    // No ~/.ssh at all: the new key's command makes DIR/.ssh first (ssh-keygen makes only
+    // the account's own); pasted (no passphrase on stdin), it writes the key into DIR.
+    let bare = TestHome::new();
+    std::fs::remove_dir(bare.ssh()).unwrap();
+    let r = json(&bare);
+    let step = r["diagnosis"][0]["steps"][0]["command"].as_str().unwrap();
+    let dir = bare.path().join(".ssh").display().to_string();
+    assert!(
+        step.starts_with(&format!("mkdir -p -m 700 {dir} && ssh-keygen ")),
+        "{step}"
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", step])
+        .env("HOME", elsewhere.path())
+        .current_dir(elsewhere.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "`{step}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(bare.ssh().join("id_ed25519").is_file());
+    assert_eq!(bare.mode(".ssh"), 0o700);
+    // A command inside the words names DIR too.
+    let dir_config = TestHome::new();
+    dir_config.key("ed25519_100", "id_ed25519");
+    std::fs::create_dir(dir_config.ssh().join("config")).unwrap();
+    let r = json(&dir_config);
+    let text = findings(&r, "config.present")[0]["remedy"]["text"].to_string();
+    let config = dir_config.ssh().join("config").display().to_string();
+    assert!(
+        text.contains(&format!("mv -n {config} {config}.dir")),
+        "{text}"
+    );
     // The shell's own home was never touched.
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
     // The report of a run whose home is the shell's own keeps `~`.

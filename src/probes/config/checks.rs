@@ -128,7 +128,7 @@ impl Presence {
             // OpenSSH opens a directory, reads no line from it and goes on without a
             // config (unless others may write to it: `Bad owner or permissions`, perm.config).
             Presence::NotRead(NotRead::Directory) => Finding::warn(id, subject, format!("~/.ssh/config is a directory: OpenSSH reads it as an empty config, so `ssh {}` cannot know the short names", ctx.profile.example_alias()))
-                .remedy(Remedy::text("Move the directory aside (`mv ~/.ssh/config ~/.ssh/config.dir`, then look inside for what you meant to keep) and run `mlc-doctor fix` to write ~/.ssh/config as a file with the login nodes' blocks."))
+                .remedy(Remedy::text(format!("Move the directory aside (`{}`, then look inside for what you meant to keep) and run `mlc-doctor fix` to write ~/.ssh/config as a file with the login nodes' blocks.", ctx.os.shell().move_file(&ctx.shell_shown("~/.ssh/config"), &ctx.shell_shown("~/.ssh/config.dir")))))
                 .with("error", "is a directory"),
             Presence::NotRead(why) => {
                 let why = match why {

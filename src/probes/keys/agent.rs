@@ -120,8 +120,13 @@ fn present(ctx: &Context, seen: &Presence) -> Finding {
             // Never suggest creating a key over a file that exists (ssh-keygen would
             // offer to overwrite what may be a deployed key).
             let advice = &ctx.profile.advice;
-            let name_taken =
-                std::fs::symlink_metadata(ctx.ssh_dir().join(&advice.key_file)).is_ok();
+            // The .pub too: ssh-keygen replaces it without asking (it may hold the only
+            // copy of a private key saved under that name).
+            let taken = |name: &str| {
+                std::fs::symlink_metadata(ctx.ssh_dir().join(name)).is_ok()
+                    || std::fs::symlink_metadata(ctx.ssh_dir().join(format!("{name}.pub"))).is_ok()
+            };
+            let name_taken = taken(&advice.key_file);
             let path = if name_taken {
                 advice.new_key_path()
             } else {
@@ -134,7 +139,10 @@ fn present(ctx: &Context, seen: &Presence) -> Finding {
             )
             .remedy(Remedy::command(
                 "Create a key (choose a passphrase), then have its public key deployed:",
-                ctx.profile.keygen(&ctx.shell_shown(&path)),
+                ctx.os.shell().in_ssh_dir(
+                    ctx.commands_home.as_deref(),
+                    ctx.profile.keygen(&ctx.shell_shown(&path)),
+                ),
             ))
             .fact(Fact::NoKey { name_taken })
         }

@@ -70,6 +70,37 @@ pub(super) fn find(ctx: &Context, plans: &[NodePlan]) -> Vec<KeyInfo> {
     found.keys
 }
 
+/// Key files ssh looks for (IdentityFile, the default names) that are missing while the
+/// `.pub` of that name holds a private key: `(key, its .pub)`, at most a few.
+pub(super) fn private_keys_under_pub_names(
+    ctx: &Context,
+    plans: &[NodePlan],
+) -> Vec<(PathBuf, PathBuf)> {
+    let named = plans
+        .iter()
+        .flat_map(|p| p.identity_files.iter().cloned())
+        .filter(|f| f.extension().is_none_or(|e| e != "pub"));
+    let defaults = DEFAULT_NAMES.iter().map(|n| ctx.ssh_dir().join(n));
+    let mut out: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for key in named.chain(defaults) {
+        if out.len() >= 8 || out.iter().any(|(k, _)| *k == key) {
+            continue;
+        }
+        if std::fs::symlink_metadata(&key).is_ok() {
+            continue;
+        }
+        let mut pub_path = key.as_os_str().to_owned();
+        pub_path.push(".pub");
+        let pub_path = PathBuf::from(pub_path);
+        let private = read_small(&pub_path, MAX_KEY_BYTES)
+            .is_some_and(|b| keyfile::sniff(&b).format.is_private());
+        if private {
+            out.push((key, pub_path));
+        }
+    }
+    out
+}
+
 /// The key files found so far, each once however many paths lead to it.
 struct Found<'a> {
     ctx: &'a Context,

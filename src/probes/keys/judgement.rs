@@ -564,6 +564,29 @@ fn public_match(ctx: &Context, name: &Name, seen: &PublicMatch) -> Finding {
     f.with("fingerprint", seen.fingerprint())
 }
 
+/// `key.format` for a key ssh looks for that is missing while its `.pub` name holds the
+/// private key: renamed back, it is the user's key again (a new key at that name would
+/// overwrite the only copy: `ssh-keygen` replaces a `.pub` without asking).
+pub(super) fn key_under_pub_name(ctx: &Context, key: &Path, pub_path: &Path) -> Finding {
+    let (s, p) = (ctx.show(key), ctx.show(pub_path));
+    let (sp, pub_sp) = (ctx.shell_path(key), ctx.shell_path(pub_path));
+    let f = Finding::fail(
+        CheckId::KeyFormat,
+        p.clone(),
+        format!("{p} holds a PRIVATE key and {s} is missing: ssh looks for the private key under the name without .pub"),
+    )
+    .detail("A .pub file is the one people copy, send and deploy: if this one was sent anywhere, treat the key as lost and create a new one. The doctor never reads it further and leaves it out of the bundle.")
+    .fact(crate::fact::Fact::KeyUnderPubName);
+    let command = match ctx.os.shell() {
+        crate::platform::Shell::Posix => format!("mv -n {pub_sp} {sp} && chmod 600 {sp}"),
+        crate::platform::Shell::PowerShell => ctx.os.shell().move_file(&pub_sp, &sp),
+    };
+    f.remedy(Remedy::command(
+        "Give it back the private key's name (then run the doctor again: it tells how to write the real .pub):",
+        command,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::discovery::fixture_key;

@@ -88,6 +88,9 @@ pub fn run(ctx: &Context, state: &mut RunState) {
     for key in &keys {
         judgement::judge(ctx, key, &mut out);
     }
+    for (key, pub_path) in discovery::private_keys_under_pub_names(ctx, &plans) {
+        out.push(judgement::key_under_pub_name(ctx, &key, &pub_path));
+    }
     let keys_json: Vec<serde_json::Value> = keys
         .iter()
         .map(|k| {

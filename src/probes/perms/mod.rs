@@ -568,7 +568,7 @@ fn authorized_keys_finding(
             ctx,
             path,
             "Restrict it:",
-            "chmod 600 ~/.ssh/authorized_keys".into(),
+            format!("chmod 600 {}", ctx.shell_shown("~/.ssh/authorized_keys")),
         )),
         AuthorizedKeysFact::NotWritable { mode } => Finding::pass(
             id,

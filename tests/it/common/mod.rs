@@ -178,6 +178,19 @@ impl TestHome {
     }
 }
 
+/// Runs `cmd` with `input` on its stdin; its outputs captured.
+pub fn with_stdin(cmd: &mut std::process::Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// The binary with a clean environment (PATH kept so `ssh` is found).
 pub fn doctor() -> std::process::Command {
     let mut cmd = std::process::Command::cargo_bin("mlc-doctor").unwrap();
