@@ -383,6 +383,13 @@ mod tests {
             "'/srv/a b/.ssh/id_ed25519'"
         );
         assert_eq!(ctx.shell_shown("/etc/ssh"), "/etc/ssh");
+        // A `\\` is part of a name (or of an escape `show` wrote): never a separator.
+        assert_eq!(
+            ctx.shell_path(Path::new("/srv/a b/.ssh/my\\key")),
+            "'/srv/a b/.ssh/my\\key'"
+        );
+        let escaped = ctx.shell_path(Path::new("/srv/a b/.ssh/id\nx"));
+        assert!(crate::escape::carries_escape(&escaped), "{escaped}");
         // The report's own words keep `~` (and the bundle maps the home to it).
         assert_eq!(ctx.show(Path::new("/srv/a b/.ssh/id")), "~/.ssh/id");
         ctx.os = Os::Windows;
@@ -400,8 +407,13 @@ mod tests {
         let env = |h: &Path| BTreeMap::from([("HOME".to_string(), h.display().to_string())]);
         let here = dir.path();
         assert_eq!(commands_home(Os::Linux, &env(here), here), None);
-        // The same directory by another spelling is the same home.
-        assert_eq!(commands_home(Os::Linux, &env(&here.join(".")), here), None);
+        // The same directory by another spelling (a link to it) is the same home.
+        #[cfg(unix)]
+        {
+            let link = here.join("link");
+            std::os::unix::fs::symlink(here, &link).unwrap();
+            assert_eq!(commands_home(Os::Linux, &env(&link), here), None);
+        }
         let other = here.join("other");
         assert_eq!(
             commands_home(Os::Linux, &env(here), &other),

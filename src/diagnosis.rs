@@ -96,15 +96,13 @@ impl<'a> Facts<'a> {
     }
     /// Where a new key goes: the site's recommended name, unless a file has it already.
     fn new_key(&self) -> String {
-        let taken = self
-            .findings
-            .iter()
-            .any(|x| x.fact == Some(Fact::NoKey { name_taken: true }));
-        if taken {
-            self.profile.advice.new_key_path()
-        } else {
-            self.profile.advice.key_path()
-        }
+        let free = self.findings.iter().find_map(|x| match &x.fact {
+            Some(Fact::NoKey {
+                new_name: Some(name),
+            }) => Some(format!("~/.ssh/{name}")),
+            _ => None,
+        });
+        free.unwrap_or_else(|| self.profile.advice.key_path())
     }
     /// The blocks to write when there is no config (`config.present`'s remedy).
     fn config_to_write(&self) -> Option<crate::finding::Remedy> {
@@ -214,6 +212,7 @@ const RULES: &[Rule] = &[
     bundle_refused,
     no_client,
     config_broken,
+    key_under_pub_name,
     no_key,
     no_config,
     offline,
@@ -402,6 +401,26 @@ fn host_key_changed(f: &Facts) -> Option<Diagnosis> {
     })
 }
 
+/// The private key saved under its `.pub` name where ssh looks for it by the name without:
+/// renaming it back is the fix, whatever else follows from the key being missing (a new
+/// key of that name would overwrite it; pointing IdentityFile at another key is not it).
+fn key_under_pub_name(f: &Facts) -> Option<Diagnosis> {
+    let under_pub: Vec<&Finding> = f
+        .findings
+        .iter()
+        .filter(|x| x.fact == Some(Fact::KeyUnderPubName))
+        .collect();
+    (!under_pub.is_empty()).then(|| {
+        diag(
+            CheckId::DiagnosisNoKey,
+            "Your private key is saved under its .pub name, where ssh does not look for it",
+            &under_pub,
+            Confidence::High,
+            f.steps(&under_pub),
+        )
+    })
+}
+
 fn no_key(f: &Facts) -> Option<Diagnosis> {
     // A damaged key file is a key OpenSSH refuses (key_refused_locally), not no key.
     let found: Vec<&Finding> = f
@@ -412,25 +431,15 @@ fn no_key(f: &Facts) -> Option<Diagnosis> {
     if found.is_empty() {
         return None;
     }
+    // The key is there, under its .pub name: `key_under_pub_name`'s.
+    if f.findings
+        .iter()
+        .any(|x| x.fact == Some(Fact::KeyUnderPubName))
+    {
+        return None;
+    }
     if let Some(d) = key_not_pointed_at(f, &found) {
         return Some(d);
-    }
-    // The key is there, under its .pub name: renaming it back is the fix (a new key of
-    // that name would overwrite it).
-    let under_pub: Vec<&Finding> = f
-        .findings
-        .iter()
-        .filter(|x| x.fact == Some(Fact::KeyUnderPubName))
-        .collect();
-    if !under_pub.is_empty() {
-        let steps = f.steps(&under_pub);
-        return Some(diag(
-            CheckId::DiagnosisNoKey,
-            "Your private key is saved under its .pub name, where ssh does not look for it",
-            &under_pub,
-            Confidence::High,
-            steps,
-        ));
     }
     Some({
         // In the order a person can do them: the key, then the config, then deploying it
@@ -1167,7 +1176,7 @@ mod tests {
     #[test]
     fn an_unused_key_and_a_missing_identity_file_mean_fix_the_path() {
         let no_key = Finding::fail(CheckId::KeyPresent, "~/.ssh", "none")
-            .fact(Fact::NoKey { name_taken: false });
+            .fact(Fact::NoKey { new_name: None });
         let unused = Finding::pass(CheckId::KeyFormat, "~/.ssh/id_ed25519", "OpenSSH")
             .fact(Fact::KeyUse(vec![]));
         let missing = node(

@@ -28,9 +28,10 @@ pub enum Fact {
     /// `key.format`: a key file ssh looks for is missing and its `.pub` name holds the
     /// private key (renaming it back is the fix, not a new key).
     KeyUnderPubName,
-    /// `key.present` failing: no key ssh would offer. `name_taken`: a file already has the
-    /// site's recommended key name, so a new key gets the profile's `new_key_file`.
-    NoKey { name_taken: bool },
+    /// `key.present` failing: no key ssh would offer. `new_name`: a file (or its `.pub`)
+    /// already has the site's recommended key name, so a new key gets this free name in
+    /// `~/.ssh` (the profile's `new_key_file`, numbered if that is taken too).
+    NoKey { new_name: Option<String> },
     /// A finding about one key file (`key.*`, `perm.private-key`): the nodes whose ssh
     /// would offer it (empty: a key no node uses).
     KeyUse(Vec<String>),

@@ -86,6 +86,14 @@ impl Remedy {
                 command: None,
             };
         }
+        // A home the command cannot spell stands as a placeholder: pasted as is, a
+        // `mkdir -p` would make it in the current directory.
+        if command.contains(crate::platform::HOME_PLACEHOLDER) {
+            return Remedy {
+                text: format!("{} (No command is shown: the directory given with --home cannot be written in a command: its name is not UTF-8 text or holds control characters. Rename it, then run the doctor again.)", crate::escape::text(&text)),
+                command: None,
+            };
+        }
         // A name that is not UTF-8 reached the command as U+FFFD: the command would name
         // another file (or none).
         if command.contains(char::REPLACEMENT_CHARACTER) {

@@ -280,9 +280,9 @@ impl Shell {
         let dir = self.path_word(home, "~/.ssh");
         match self {
             Shell::Posix => format!("mkdir -p -m 700 {dir} && {command}"),
-            Shell::PowerShell => {
-                format!("New-Item -ItemType Directory -Force {dir} | Out-Null; {command}")
-            }
+            Shell::PowerShell => format!(
+                "New-Item -ItemType Directory -Force -ErrorAction Stop {dir} | Out-Null; {command}"
+            ),
         }
     }
 
@@ -301,9 +301,10 @@ impl Shell {
     /// empty `.pub` (`>` and `Out-File` empty the file before ssh-keygen runs).
     pub fn public_from_private(self, key: &str, pub_path: &str) -> String {
         match self {
-            Shell::Posix => {
-                format!("ssh-keygen -y -f {key} > {pub_path}.new && mv {pub_path}.new {pub_path}")
-            }
+            // Through `cat`, not `mv`: a .pub that is a link stays one.
+            Shell::Posix => format!(
+                "ssh-keygen -y -f {key} > {pub_path}.new && cat {pub_path}.new > {pub_path}; rm -f {pub_path}.new"
+            ),
             Shell::PowerShell => format!(
                 "$k = ssh-keygen -y -f {key}; if ($LASTEXITCODE -eq 0) {{ $k | Out-File -Encoding ascii {pub_path} }}"
             ),
@@ -330,24 +331,22 @@ impl Shell {
     /// full), and anything but plain characters is quoted.
     pub fn path_word(self, home: Option<&Path>, shown: &str) -> String {
         if let (Some(home), Some(rest)) = (home, shown.strip_prefix('~')) {
-            // Part by part: the platform's own separator throughout.
+            // Part by part: the platform's own separator throughout (`show` writes `/`
+            // on every platform; a `\\` is part of a name, or of an escape `show` wrote).
             let full = rest
-                .split(['/', '\\'])
+                .split('/')
                 .filter(|p| !p.is_empty())
                 .fold(home.to_path_buf(), |p, part| p.join(part));
-            // A home a command cannot spell (not UTF-8, control characters): a
-            // placeholder for the user to fill in, never a lossy or escaped spelling of a
-            // path that does not exist.
+            // A home a command cannot spell (not UTF-8, control characters): the
+            // placeholder [`HOME_PLACEHOLDER`], never a lossy or escaped spelling of a path
+            // that does not exist. A command holding it is not offered
+            // (`Remedy::command`); in words it stands for the directory.
             let spelled = full
                 .to_str()
                 .filter(|f| !f.chars().any(crate::escape::is_unsafe));
             return match spelled {
                 Some(f) => self.path_word(None, f),
-                // Quoted: pasted as is, it names no file and redirects nothing.
-                None => self.path_word(
-                    None,
-                    &format!("<the --home directory>{}", rest.replace('\\', "/")),
-                ),
+                None => self.path_word(None, &format!("{HOME_PLACEHOLDER}{rest}")),
             };
         }
         if shown == "~" && self == Shell::Posix {
@@ -393,6 +392,9 @@ impl Shell {
         }
     }
 }
+
+/// What stands for a `--home` directory a command cannot spell (see [`Shell::path_word`]).
+pub const HOME_PLACEHOLDER: &str = "<the --home directory>";
 
 /// An environment variable; on Windows names are case-insensitive (`Path`, `PATH`).
 pub fn env_get<'a>(os: Os, env: &'a BTreeMap<String, String>, key: &str) -> Option<&'a String> {
@@ -788,7 +790,7 @@ mod tests {
             .starts_with("Get-Content \"$env:USERPROFILE\\.ssh\\id.pub\" | ssh slurm "));
         assert_eq!(
             Shell::Posix.public_from_private("~/.ssh/id", "~/.ssh/id.pub"),
-            "ssh-keygen -y -f ~/.ssh/id > ~/.ssh/id.pub.new && mv ~/.ssh/id.pub.new ~/.ssh/id.pub"
+            "ssh-keygen -y -f ~/.ssh/id > ~/.ssh/id.pub.new && cat ~/.ssh/id.pub.new > ~/.ssh/id.pub; rm -f ~/.ssh/id.pub.new"
         );
         let ps = Shell::PowerShell.public_from_private(
             "\"$env:USERPROFILE\\.ssh\\id\"",

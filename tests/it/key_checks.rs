@@ -537,6 +537,23 @@ fn a_private_key_only_under_its_pub_name_is_renamed_back_never_overwritten() {
         .find(|f| f["subject"] == "~/.ssh/id_ed25519")
         .unwrap();
     assert!(m["summary"].as_str().unwrap().contains("missing"), "{m}");
+
+    // Named by IdentityFile, beside an unrelated key: still the rename, not "point
+    // IdentityFile at the other key".
+    let named = home_with("ed25519_100");
+    std::fs::rename(
+        named.ssh().join("id_mlcloud"),
+        named.ssh().join("id_mlcloud.pub"),
+    )
+    .unwrap();
+    named.key("rsa4096_enc", "id_rsa");
+    let r = run(&named);
+    let d = &r["diagnosis"][0];
+    assert_eq!(
+        d["steps"][0]["command"],
+        "mv -n ~/.ssh/id_mlcloud.pub ~/.ssh/id_mlcloud && chmod 600 ~/.ssh/id_mlcloud",
+        "{d}"
+    );
 }
 
 /// Recreating a `.pub` with the wrong passphrase leaves the old `.pub` as it was (`>`
@@ -552,11 +569,17 @@ fn a_failed_recreate_keeps_the_pub() {
     // No terminal and no passphrase: ssh-keygen fails.
     let ran = Command::new("sh")
         .args(["-c", cmd])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", home.path())
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    assert!(!ran.status.success(), "{cmd}");
+    assert!(
+        String::from_utf8_lossy(&ran.stderr).contains("ssh-keygen") || !ran.stderr.is_empty(),
+        "{cmd}: ssh-keygen did not fail"
+    );
+    assert!(!home.ssh().join("id_mlcloud.pub.new").exists());
     assert_eq!(
         std::fs::read(home.ssh().join("id_mlcloud.pub")).unwrap(),
         before

@@ -165,6 +165,8 @@ fn commands_of_a_home_given_with_home_name_it_in_full() {
     );
     let out = std::process::Command::new("sh")
         .args(["-c", step])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", elsewhere.path())
         .current_dir(elsewhere.path())
         .stdin(std::process::Stdio::null())

@@ -117,20 +117,11 @@ fn present(ctx: &Context, seen: &Presence) -> Finding {
             } else {
                 String::new()
             };
-            // Never suggest creating a key over a file that exists (ssh-keygen would
-            // offer to overwrite what may be a deployed key).
-            let advice = &ctx.profile.advice;
-            // The .pub too: ssh-keygen replaces it without asking (it may hold the only
-            // copy of a private key saved under that name).
-            let taken = |name: &str| {
-                std::fs::symlink_metadata(ctx.ssh_dir().join(name)).is_ok()
-                    || std::fs::symlink_metadata(ctx.ssh_dir().join(format!("{name}.pub"))).is_ok()
-            };
-            let name_taken = taken(&advice.key_file);
-            let path = if name_taken {
-                advice.new_key_path()
-            } else {
-                advice.key_path()
+            // Never over a file that exists (see `super::new_key_name`).
+            let new_name = super::new_key_name(ctx);
+            let path = match &new_name {
+                Some(n) => format!("~/.ssh/{n}"),
+                None => ctx.profile.advice.key_path(),
             };
             Finding::fail(
                 CheckId::KeyPresent,
@@ -144,7 +135,7 @@ fn present(ctx: &Context, seen: &Presence) -> Finding {
                     ctx.profile.keygen(&ctx.shell_shown(&path)),
                 ),
             ))
-            .fact(Fact::NoKey { name_taken })
+            .fact(Fact::NoKey { new_name })
         }
         Presence::AgentOnly(n) => Finding::pass(
             CheckId::KeyPresent,
@@ -427,7 +418,7 @@ mod tests {
         let damaged = present(&ctx, &Presence::Damaged(vec!["~/.ssh/id_ed25519".into()]));
         assert_eq!(damaged.fact, Some(Fact::KeyDamaged));
         let missing = present(&ctx, &Presence::Missing { others: 0 });
-        assert_eq!(missing.fact, Some(Fact::NoKey { name_taken: false }));
+        assert_eq!(missing.fact, Some(Fact::NoKey { new_name: None }));
         // A file with the recommended name (not a key ssh would offer): a new key goes
         // elsewhere, never over it.
         let home = tempfile::tempdir().unwrap();
@@ -435,10 +426,23 @@ mod tests {
         std::fs::write(home.path().join(".ssh/id_ed25519"), "not mine to overwrite").unwrap();
         let ctx = Context::for_home(home.path(), crate::profile::Profile::embedded());
         let taken = present(&ctx, &Presence::Missing { others: 1 });
-        assert_eq!(taken.fact, Some(Fact::NoKey { name_taken: true }));
+        assert_eq!(
+            taken.fact,
+            Some(Fact::NoKey {
+                new_name: Some("id_ed25519_mlcloud".into())
+            })
+        );
         let command = taken.remedy.unwrap().command.unwrap();
         assert!(
             command.ends_with("-f ~/.ssh/id_ed25519_mlcloud"),
+            "{command}"
+        );
+        // That name's .pub is there too (maybe the only copy of a key): the next free one.
+        std::fs::write(home.path().join(".ssh/id_ed25519_mlcloud.pub"), "x").unwrap();
+        let taken = present(&ctx, &Presence::Missing { others: 1 });
+        let command = taken.remedy.unwrap().command.unwrap();
+        assert!(
+            command.ends_with("-f ~/.ssh/id_ed25519_mlcloud_2"),
             "{command}"
         );
     }

@@ -80,18 +80,26 @@ pub(super) fn private_keys_under_pub_names(
         .iter()
         .flat_map(|p| p.identity_files.iter().cloned())
         .filter(|f| f.extension().is_none_or(|e| e != "pub"));
-    let defaults = DEFAULT_NAMES.iter().map(|n| ctx.ssh_dir().join(n));
+    // The default names only where ssh tries them: for a node without an IdentityFile.
+    let defaults_tried = plans.iter().any(|p| p.identity_files.is_empty());
+    let defaults = DEFAULT_NAMES
+        .iter()
+        .filter(|_| defaults_tried)
+        .map(|n| ctx.ssh_dir().join(n));
     let mut out: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for key in named.chain(defaults) {
-        if out.len() >= 8 || out.iter().any(|(k, _)| *k == key) {
-            continue;
-        }
-        if std::fs::symlink_metadata(&key).is_ok() {
+        if out.len() >= 8 || std::fs::symlink_metadata(&key).is_ok() {
             continue;
         }
         let mut pub_path = key.as_os_str().to_owned();
         pub_path.push(".pub");
         let pub_path = PathBuf::from(pub_path);
+        // Once per file, however the paths to it are spelled (a linked home).
+        let canon = std::fs::canonicalize(&pub_path).unwrap_or_else(|_| pub_path.clone());
+        if !seen.insert(canon) {
+            continue;
+        }
         let private = read_small(&pub_path, MAX_KEY_BYTES)
             .is_some_and(|b| keyfile::sniff(&b).format.is_private());
         if private {

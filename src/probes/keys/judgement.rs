@@ -270,8 +270,13 @@ fn algorithm(ctx: &Context, name: &Name, seen: &AlgorithmSeen) -> Finding {
     let allowed = |name: &str| policy.key_types().iter().any(|t| t == name);
     let new_key = Remedy::command(
         "Create an Ed25519 key and have its public key deployed:",
-        ctx.profile
-            .keygen(&ctx.shell_shown(&ctx.profile.advice.new_key_path())),
+        ctx.profile.keygen(
+            &ctx.shell_shown(
+                &super::new_key_name(ctx)
+                    .map(|n| format!("~/.ssh/{n}"))
+                    .unwrap_or_else(|| ctx.profile.advice.key_path()),
+            ),
+        ),
     );
     let f = match seen.algorithm.as_deref() {
         None => Finding::skip(
@@ -581,7 +586,10 @@ pub(super) fn key_under_pub_name(ctx: &Context, key: &Path, pub_path: &Path) -> 
         crate::platform::Shell::Posix => format!("mv -n {pub_sp} {sp} && chmod 600 {sp}"),
         crate::platform::Shell::PowerShell => ctx.os.shell().move_file(&pub_sp, &sp),
     };
-    f.remedy(Remedy::command(
+    // Never through a link (`chmod` would change the file it points to).
+    f.remedy(crate::probes::perms::mode_remedy(
+        ctx,
+        pub_path,
         "Give it back the private key's name (then run the doctor again: it tells how to write the real .pub):",
         command,
     ))

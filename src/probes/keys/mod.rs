@@ -107,6 +107,29 @@ pub fn run(ctx: &Context, state: &mut RunState) {
     state.keys = keys;
 }
 
+/// Where a new key may go when the site's recommended name is taken: `None` while that
+/// name and its `.pub` are free, else the first free of the profile's `new_key_file`,
+/// `…_2` to `…_9`. A `.pub` counts: `ssh-keygen` replaces it without asking (and it may
+/// hold the only copy of a private key saved under that name); over a private key it
+/// asks, but the question is easy to answer wrong.
+pub fn new_key_name(ctx: &Context) -> Option<String> {
+    let taken = |name: &str| {
+        let dir = ctx.ssh_dir();
+        std::fs::symlink_metadata(dir.join(name)).is_ok()
+            || std::fs::symlink_metadata(dir.join(format!("{name}.pub"))).is_ok()
+    };
+    let advice = &ctx.profile.advice;
+    if !taken(&advice.key_file) {
+        return None;
+    }
+    let base = &advice.new_key_file;
+    let name = std::iter::once(base.clone())
+        .chain((2..=9).map(|i| format!("{base}_{i}")))
+        .find(|n| !taken(n))
+        .unwrap_or_else(|| format!("{base}_new"));
+    Some(name)
+}
+
 /// Records which nodes use the key (the severity of findings about keys no node uses is
 /// lowered after the run, in `crate::verdict::adjust`).
 pub(crate) fn for_key(key: &KeyInfo, f: Finding) -> Finding {
