@@ -303,7 +303,7 @@ impl Shell {
         match self {
             // Through `cat`, not `mv`: a .pub that is a link stays one.
             Shell::Posix => format!(
-                "ssh-keygen -y -f {key} > {pub_path}.new && cat {pub_path}.new > {pub_path}; rm -f {pub_path}.new"
+                "ssh-keygen -y -f {key} > {pub_path}.new && cat {pub_path}.new > {pub_path} && rm {pub_path}.new || {{ rm -f {pub_path}.new; false; }}"
             ),
             Shell::PowerShell => format!(
                 "$k = ssh-keygen -y -f {key}; if ($LASTEXITCODE -eq 0) {{ $k | Out-File -Encoding ascii {pub_path} }}"
@@ -315,8 +315,10 @@ impl Shell {
     /// a BOM, as Notepad and PowerShell's `>` save files).
     pub fn reencode_utf8(self, path: &str, from_utf16: bool) -> String {
         match self {
+            // No pipe (its status is the last command's: a failed iconv left a cut file
+            // in place), and written back through `cat`: the file keeps its mode.
             Shell::Posix => format!(
-                "iconv -f {} -t UTF-8 {path} | sed '1s/^\\xEF\\xBB\\xBF//' > {path}.new && mv {path}.new {path}",
+                "iconv -f {} -t UTF-8 {path} > {path}.new && sed -i '1s/^\\xEF\\xBB\\xBF//' {path}.new && cat {path}.new > {path} && rm {path}.new || {{ rm -f {path}.new; false; }}",
                 if from_utf16 { "UTF-16" } else { "UTF-8" }
             ),
             // ReadAllText reads either BOM; WriteAllText writes UTF-8 without one.
@@ -790,7 +792,7 @@ mod tests {
             .starts_with("Get-Content \"$env:USERPROFILE\\.ssh\\id.pub\" | ssh slurm "));
         assert_eq!(
             Shell::Posix.public_from_private("~/.ssh/id", "~/.ssh/id.pub"),
-            "ssh-keygen -y -f ~/.ssh/id > ~/.ssh/id.pub.new && cat ~/.ssh/id.pub.new > ~/.ssh/id.pub; rm -f ~/.ssh/id.pub.new"
+            "ssh-keygen -y -f ~/.ssh/id > ~/.ssh/id.pub.new && cat ~/.ssh/id.pub.new > ~/.ssh/id.pub && rm ~/.ssh/id.pub.new || { rm -f ~/.ssh/id.pub.new; false; }"
         );
         let ps = Shell::PowerShell.public_from_private(
             "\"$env:USERPROFILE\\.ssh\\id\"",

@@ -199,3 +199,18 @@ pub async fn node_pipeline(ctx: &Context, plan: &NodePlan, shared: &Shared, slot
         openssh::transcript(ctx, plan, shared, slot, verified_rx),
     );
 }
+
+/// `path` with `suffix` added, or, where a file has that name, the first free
+/// `suffix-2` … : what a "move it aside" command moves a file to, never over another.
+pub fn free_beside(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let with = |s: &str| {
+        let mut named = path.as_os_str().to_owned();
+        named.push(s);
+        std::path::PathBuf::from(named)
+    };
+    std::iter::once(suffix.to_string())
+        .chain((2..1000).map(|i| format!("{suffix}-{i}")))
+        .map(|s| with(&s))
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .unwrap_or_else(|| with(&format!("{suffix}-{}", std::process::id())))
+}

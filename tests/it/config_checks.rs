@@ -123,7 +123,7 @@ fn bom_utf16_and_binary_configs_fail_clearly() {
     assert_eq!(f["subject"], "~/.ssh/config", "{f}");
     assert_eq!(f["evidence"]["line"], 2, "{f}");
     assert_eq!(
-        f["remedy"]["command"], "mv ~/.ssh/config ~/.ssh/config.broken",
+        f["remedy"]["command"], "mv -n ~/.ssh/config ~/.ssh/config.broken",
         "{f}"
     );
 }
@@ -485,4 +485,29 @@ fn a_utf16_config_is_not_said_to_lack_the_blocks_it_may_have() {
         "{}",
         r["diagnosis"]
     );
+}
+
+/// The BOM fix on a config that is not valid UTF-8 after its BOM: iconv fails, and the
+/// config is left as it was (the pipe's status was sed's: the config was cut, exit 0).
+#[test]
+fn a_failed_reencode_keeps_the_config() {
+    let home = TestHome::new();
+    let config = b"\xef\xbb\xbfHost slurm\n  # Ren\xe9\n  User bob\n".to_vec();
+    home.write(".ssh/config", config.clone());
+    home.chmod(".ssh/config", 0o600);
+    let r = run(&home);
+    let cmd = finding(&r, "config.syntax")["remedy"]["command"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(cmd.starts_with("iconv "), "{cmd}");
+    let out = std::process::Command::new("sh")
+        .args(["-c", &cmd])
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "`{cmd}` reported success");
+    assert_eq!(std::fs::read(home.ssh().join("config")).unwrap(), config);
+    assert!(!home.ssh().join("config.new").exists());
+    assert_eq!(home.mode(".ssh/config"), 0o600);
 }

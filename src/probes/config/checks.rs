@@ -239,14 +239,17 @@ impl<'a> Syntax<'a> {
         };
         let shown = ctx.show(&file.path);
         let p = ctx.shell_path(&file.path);
+        // Aside, never over another file (`.broken` may be there from before).
+        let broken = ctx.shell_path(&crate::probes::free_beside(&file.path, ".broken"));
+        let aside = ctx.os.shell().move_file(&p, &broken);
         let f = match problem {
             FileProblem::NotText(issue @ Issue { kind: IssueKind::TooLarge { .. }, .. }) => Finding::warn(id, &shown, format!("{shown} was not checked: {}", issue.kind.describe()))
                 .detail("The doctor reads configs of up to 1 MiB, so that a huge file cannot stall it; everything it says about this file's settings is unknown, and OpenSSH was not asked about it either.")
-                .remedy(Remedy::text(format!("If {shown} is really meant to be this large, attach the bundle to a ticket; if it is not a config at all, move it aside: mv {p} {p}.broken")))
+                .remedy(Remedy::text(format!("If {shown} is really meant to be this large, attach the bundle to a ticket; if it is not a config at all, move it aside: {aside}")))
                 .with("file", &shown),
             FileProblem::NotText(issue) => Finding::fail(id, &shown, format!("{shown} is not a text config: {}", issue.kind.describe()))
                 .detail("Whatever this file is, OpenSSH cannot use it as a config. Move it aside and write a new config (see config.present for the block to paste).")
-                .remedy(Remedy::command("Move the file aside (nothing is deleted):", format!("mv {p} {p}.broken")))
+                .remedy(Remedy::command("Move the file aside (nothing is deleted):", aside))
                 .with("file", &shown)
                 .with("line", issue.line)
                 .with("bytes", file.bytes.len()),
@@ -258,7 +261,7 @@ impl<'a> Syntax<'a> {
             )
             .detail("Only the first few lines of each kind of problem are listed.")
             .remedy(Remedy::text(format!(
-                "If {shown} is not meant to be an ssh config, move it aside: mv {p} {p}.broken"
+                "If {shown} is not meant to be an ssh config, move it aside: {aside}"
             )))
             .with("file", &shown)
             .with("more", count),

@@ -529,6 +529,7 @@ mod tests {
             facts: sniff(&path),
             pub_facts: Some(sniff(&fixture(&format!("{name}.pub")))),
             private_in_pub: None,
+            pub_present: true,
             comment: None,
             used_by: vec!["slurm".into()],
             explicit,

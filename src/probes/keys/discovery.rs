@@ -183,12 +183,14 @@ fn read_key(
         .and_then(|p| p.comment.clone())
         .or_else(|| facts.comment.clone());
     let (mode, owner) = mode_owner(ctx, &path);
+    let pub_present = std::fs::symlink_metadata(&pub_path).is_ok();
     Some(KeyInfo {
         shown: ctx.show(&path),
         path,
         facts,
         pub_facts,
         private_in_pub,
+        pub_present,
         comment,
         used_by: alias.map(|a| vec![a.to_string()]).unwrap_or_default(),
         explicit,
@@ -290,7 +292,10 @@ pub fn preferred_key_path(ctx: &Context, state: &RunState) -> String {
     candidates.sort_by_key(|p| (score(p), !site_named(p)));
     match candidates.first() {
         Some(p) if score(p) < 3 => ctx.show(p),
-        _ => advice.key_path(),
+        // The key the report tells the user to create (never over another file's name).
+        _ => super::new_key_name(ctx)
+            .map(|n| format!("~/.ssh/{n}"))
+            .unwrap_or_else(|| advice.key_path()),
     }
 }
 

@@ -26,6 +26,14 @@ pub(super) fn judge(ctx: &Context, key: &KeyInfo, out: &mut Vec<Finding>) {
         shown: &key.shown,
         shell: ctx.shell_path(&key.path),
     };
+    // No key under the name ssh reads (an empty or damaged file) and the private key
+    // under the .pub name: that key, renamed back, is the user's key.
+    if key.facts.format == KeyFormat::NotAKey && key.private_in_pub.is_some() {
+        let mut pub_path = key.path.as_os_str().to_owned();
+        pub_path.push(".pub");
+        out.push(key_under_pub_name(ctx, &key.path, Path::new(&pub_path)));
+        return;
+    }
     out.push(for_key(
         key,
         format(ctx, &name, &FormatSeen::of(key, &ctx.profile.advice)),
@@ -65,6 +73,12 @@ fn beside(ctx: &Context, path: &Path, suffix: &str) -> String {
     ctx.shell_path(Path::new(&named))
 }
 
+/// [`beside`], at a name no file has (`.broken`, else `.broken-2`, …): where a command
+/// moves a file aside, never over another.
+fn aside(ctx: &Context, path: &Path, suffix: &str) -> String {
+    ctx.shell_path(&crate::probes::free_beside(path, suffix))
+}
+
 /// `key.format`: the file's container, and what keeps OpenSSH from loading it.
 struct FormatSeen<'a> {
     format: KeyFormat,
@@ -102,7 +116,7 @@ fn format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
         .detail("The file may be truncated, overwritten or copied wrongly. If you have a backup of the key, restore it; otherwise move the file aside and create a new key (its public key must then be deployed again).")
         .remedy(Remedy::command(
             "Move the damaged file aside (nothing is deleted), then create a new key:",
-            ctx.os.shell().move_file(sp, &beside(ctx, name.path, ".broken")),
+            ctx.os.shell().move_file(sp, &aside(ctx, name.path, ".broken")),
         ))
         .with("damaged", true)
     } else if seen.format == KeyFormat::PublicKey && seen.private_in_pub {
@@ -116,11 +130,20 @@ fn format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
         match ctx.os.shell() {
             // Through a name that is not there (`mv` would silently replace one).
             crate::platform::Shell::Posix => {
-                let swap = beside(ctx, name.path, ".swap");
-                f.remedy(Remedy::command(
+                let swap = aside(ctx, name.path, ".swap");
+                let mut pub_path = name.path.as_os_str().to_owned();
+                pub_path.push(".pub");
+                // Never through a link (`chmod` would change the file it points to).
+                let remedy = |path: &Path, r: Remedy| match r.command {
+                    Some(c) => crate::probes::perms::mode_remedy(ctx, path, &r.text, c),
+                    None => r,
+                };
+                let r = Remedy::command(
                     "Swap them back and make the private key yours alone:",
                     format!("mv -n {sp} {swap} && mv -n {pub_sp} {sp} && mv -n {swap} {pub_sp} && chmod 600 {sp}"),
-                ))
+                );
+                let r = remedy(Path::new(&pub_path), r);
+                f.remedy(remedy(name.path, r))
             }
             crate::platform::Shell::PowerShell => {
                 let swap = beside(ctx, name.path, ".swap");
@@ -224,12 +247,13 @@ fn putty_format(ctx: &Context, name: &Name, seen: &FormatSeen) -> Finding {
         Some(site.clone()),
         stem.as_ref().map(|n| format!("~/.ssh/{n}")),
         stem.as_ref().map(|n| format!("~/.ssh/{n}_openssh")),
-        Some(format!("{site}_from_putty")),
     ]
     .into_iter()
     .flatten()
+    .chain(std::iter::once(format!("{site}_from_putty")))
+    .chain((2..1000).map(|i| format!("{site}_from_putty_{i}")))
     .find(free)
-    .unwrap_or_else(|| format!("{site}_from_putty"));
+    .unwrap_or_else(|| format!("{site}_from_putty_{}", std::process::id()));
     if ctx.os == crate::platform::Os::Windows {
         // PuTTYgen on Windows converts in its window only.
         return f.remedy(Remedy::text(format!("Open PuTTYgen, Load {s}, then Conversions → Export OpenSSH key, and save it as {target} (a new file); then point IdentityFile at {target}.")));
@@ -446,6 +470,9 @@ enum PublicMatch<'a> {
         putty: bool,
         private: Option<&'a str>,
     },
+    /// A file has the `.pub` name but holds no public key the doctor recognises (damaged,
+    /// too large, something else): never overwritten, only moved aside.
+    NotPublic { private: Option<&'a str> },
     /// The `.pub` holds another key.
     Differs {
         private: &'a str,
@@ -466,6 +493,7 @@ impl<'a> PublicMatch<'a> {
             };
         }
         match (&key.pub_facts, private) {
+            (None, _) if key.pub_present => PublicMatch::NotPublic { private },
             (None, _) => PublicMatch::Missing {
                 putty: key.facts.format.is_putty(),
                 private,
@@ -486,7 +514,7 @@ impl<'a> PublicMatch<'a> {
     /// The key's fingerprint, from the private file or else its `.pub`.
     fn fingerprint(&self) -> Option<&'a str> {
         match *self {
-            PublicMatch::Missing { private, .. } => private,
+            PublicMatch::Missing { private, .. } | PublicMatch::NotPublic { private } => private,
             PublicMatch::Differs { private, .. } | PublicMatch::Matches(private) => Some(private),
             PublicMatch::Unverifiable { public } => public,
             PublicMatch::PrivateInPub { .. } => None,
@@ -523,17 +551,40 @@ fn public_match(ctx: &Context, name: &Name, seen: &PublicMatch) -> Finding {
             )
             .detail("A .pub file is the one people copy, send and deploy: a private key in it may already have been shared. The doctor never reads it further and leaves it out of the bundle.");
             match ctx.os.shell() {
-                crate::platform::Shell::Posix => f.remedy(Remedy::command(
-                    "Make it private and keep it aside, then write the real public key (asks for the passphrase); if it was sent anywhere, treat the key as lost and create a new one:",
-                    format!(
-                        "chmod 600 {pub_sp} && mv {pub_sp} {pub_sp}.was-private && {}",
-                        ctx.os.shell().public_from_private(sp, &pub_sp)
-                    ),
-                )),
+                crate::platform::Shell::Posix => {
+                    let mut pub_path = name.path.as_os_str().to_owned();
+                    pub_path.push(".pub");
+                    let pub_path = std::path::PathBuf::from(pub_path);
+                    let kept = aside(ctx, &pub_path, ".was-private");
+                    f.remedy(crate::probes::perms::mode_remedy(
+                        ctx,
+                        &pub_path,
+                        "Make it private and keep it aside, then write the real public key (asks for the passphrase); if it was sent anywhere, treat the key as lost and create a new one:",
+                        format!(
+                            "chmod 600 {pub_sp} && mv -n {pub_sp} {kept} && {}",
+                            ctx.os.shell().public_from_private(sp, &pub_sp)
+                        ),
+                    ))
+                }
                 crate::platform::Shell::PowerShell => f.remedy(Remedy::text(
                     "Move the .pub file out of ~/.ssh to a private place, then write the real public key with `ssh-keygen -y -f` on the private key; if it was sent anywhere, treat the key as lost and create a new one.",
                 )),
             }
+        }
+        PublicMatch::NotPublic { .. } => {
+            let mut pub_path = name.path.as_os_str().to_owned();
+            pub_path.push(".pub");
+            let kept = aside(ctx, Path::new(&pub_path), ".unknown");
+            Finding::warn(
+                CheckId::KeyPublicMatch,
+                s,
+                format!("{s}.pub holds no public key the doctor can read: the public key to deploy is not at hand"),
+            )
+            .detail("The file may be damaged, or something else saved under that name; it may even be a key. The doctor does not overwrite it: move it aside, then the next run tells how to write the .pub.")
+            .remedy(Remedy::command(
+                "Move it aside (nothing is deleted), then run the doctor again:",
+                ctx.os.shell().move_file(&pub_sp, &kept),
+            ))
         }
         PublicMatch::Missing { putty: true, .. } => missing().remedy(Remedy::command(
             "Write it with PuTTYgen (OpenSSH cannot read a .ppk):",
@@ -578,13 +629,31 @@ pub(super) fn key_under_pub_name(ctx: &Context, key: &Path, pub_path: &Path) -> 
     let f = Finding::fail(
         CheckId::KeyFormat,
         p.clone(),
-        format!("{p} holds a PRIVATE key and {s} is missing: ssh looks for the private key under the name without .pub"),
+        format!("{p} holds a PRIVATE key and {s} {}: ssh looks for the private key under the name without .pub", if std::fs::symlink_metadata(key).is_ok() { "is no key" } else { "is missing" }),
     )
     .detail("A .pub file is the one people copy, send and deploy: if this one was sent anywhere, treat the key as lost and create a new one. The doctor never reads it further and leaves it out of the bundle.")
     .fact(crate::fact::Fact::KeyUnderPubName);
+    // A file in the way (empty, damaged) goes aside first: `mv -n` would not replace it.
+    let first = match std::fs::symlink_metadata(key) {
+        Ok(_) => {
+            let shell = ctx.os.shell();
+            let sep = if shell == crate::platform::Shell::Posix {
+                " &&"
+            } else {
+                ";"
+            };
+            format!(
+                "{}{sep} ",
+                shell.move_file(&sp, &aside(ctx, key, ".broken"))
+            )
+        }
+        Err(_) => String::new(),
+    };
     let command = match ctx.os.shell() {
-        crate::platform::Shell::Posix => format!("mv -n {pub_sp} {sp} && chmod 600 {sp}"),
-        crate::platform::Shell::PowerShell => ctx.os.shell().move_file(&pub_sp, &sp),
+        crate::platform::Shell::Posix => format!("{first}mv -n {pub_sp} {sp} && chmod 600 {sp}"),
+        crate::platform::Shell::PowerShell => {
+            format!("{first}{}", ctx.os.shell().move_file(&pub_sp, &sp))
+        }
     };
     // Never through a link (`chmod` would change the file it points to).
     f.remedy(crate::probes::perms::mode_remedy(
@@ -617,6 +686,7 @@ mod tests {
                     format!("unverifiable public={}", public.is_some())
                 }
                 PublicMatch::PrivateInPub { .. } => "private in .pub".to_string(),
+                PublicMatch::NotPublic { .. } => "not public".to_string(),
             }
         };
         assert_eq!(seen("ed25519_100"), "matches");

@@ -36,6 +36,10 @@ pub struct KeyInfo {
     pub pub_facts: Option<KeyFacts>,
     /// The `.pub` beside it holds a private key: its mode (`0644`), if it has one.
     pub private_in_pub: Option<Option<String>>,
+    /// A file has the `.pub` name, whatever it holds (one that is no public key is not
+    /// "missing": recreating it would overwrite it).
+    #[serde(skip)]
+    pub pub_present: bool,
     /// From the `.pub` (or the .ppk); never in the bundle.
     #[serde(skip)]
     pub comment: Option<String>,
@@ -109,7 +113,7 @@ pub fn run(ctx: &Context, state: &mut RunState) {
 
 /// Where a new key may go when the site's recommended name is taken: `None` while that
 /// name and its `.pub` are free, else the first free of the profile's `new_key_file`,
-/// `…_2` to `…_9`. A `.pub` counts: `ssh-keygen` replaces it without asking (and it may
+/// `…_2`, `…_3` …. A `.pub` counts: `ssh-keygen` replaces it without asking (and it may
 /// hold the only copy of a private key saved under that name); over a private key it
 /// asks, but the question is easy to answer wrong.
 pub fn new_key_name(ctx: &Context) -> Option<String> {
@@ -124,9 +128,9 @@ pub fn new_key_name(ctx: &Context) -> Option<String> {
     }
     let base = &advice.new_key_file;
     let name = std::iter::once(base.clone())
-        .chain((2..=9).map(|i| format!("{base}_{i}")))
+        .chain((2..1000).map(|i| format!("{base}_{i}")))
         .find(|n| !taken(n))
-        .unwrap_or_else(|| format!("{base}_new"));
+        .unwrap_or_else(|| format!("{base}_{}", std::process::id()));
     Some(name)
 }
 
