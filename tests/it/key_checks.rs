@@ -645,3 +645,37 @@ fn paste(home: &TestHome, cmd: &str) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// A `.pub` that holds a private key ssh does not use under that name (a copy, a
+/// backup): named once, made private and kept aside by the command; a pair already
+/// reported beside its key is not named twice.
+#[test]
+fn a_private_key_in_a_stray_pub_file_is_named_once() {
+    let keys = fixtures().join("keys");
+    let private = std::fs::read_to_string(keys.join("rsa4096_plain")).unwrap();
+    let home = home_with("ed25519_plain");
+    home.write(".ssh/backup.pub", &private);
+    home.chmod(".ssh/backup.pub", 0o644);
+    // A pair: the private key in id_mlcloud.pub is reported with the key already.
+    home.write(".ssh/id_mlcloud.pub", &private);
+    let r = run(&home);
+    let stray: Vec<&Value> = findings(&r, "key.format")
+        .into_iter()
+        .filter(|f| f["subject"].as_str().unwrap().ends_with(".pub"))
+        .collect();
+    assert_eq!(stray.len(), 1, "{stray:?}");
+    let f = stray[0];
+    assert_eq!(f["subject"], "~/.ssh/backup.pub", "{f}");
+    assert_eq!(f["severity"], "warn", "{f}");
+    let cmd = f["remedy"]["command"].as_str().unwrap();
+    assert_eq!(
+        cmd,
+        "chmod 600 ~/.ssh/backup.pub && mv -n ~/.ssh/backup.pub ~/.ssh/backup.pub.was-private"
+    );
+    assert!(paste(&home, cmd).status.success());
+    assert_eq!(home.mode(".ssh/backup.pub.was-private"), 0o600);
+    let r = run(&home);
+    assert!(findings(&r, "key.format")
+        .iter()
+        .all(|f| f["subject"] != "~/.ssh/backup.pub"));
+}

@@ -232,6 +232,33 @@ fn head(path: &Path) -> Option<Vec<u8>> {
     Some(buf[..n].to_vec())
 }
 
+/// `.pub` files in ~/.ssh that hold a private key, other than those in `known` (reported
+/// beside their key already): a private key under a name people copy and send, which
+/// ssh does not use. At most a few.
+pub(super) fn stray_private_pubs(ctx: &Context, known: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(ctx.ssh_dir()) else {
+        return out;
+    };
+    let known: std::collections::HashSet<PathBuf> = known
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    for e in entries.filter_map(Result::ok).take(20_000) {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "pub") {
+            continue;
+        }
+        let canon = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        if !known.contains(&canon) && head(&p).is_some_and(|h| keyfile::looks_private(&h)) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out.truncate(8);
+    out
+}
+
 /// Every candidate key path in ~/.ssh that holds a private key (not following IdentityFiles).
 fn scan_ssh_dir(ctx: &Context) -> Vec<PathBuf> {
     let mut out = Vec::new();

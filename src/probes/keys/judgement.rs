@@ -664,6 +664,30 @@ pub(super) fn key_under_pub_name(ctx: &Context, key: &Path, pub_path: &Path) -> 
     ))
 }
 
+/// `key.format` for a `.pub` in ~/.ssh that holds a private key ssh does not use under
+/// that name: the file people copy and send. Made private and kept aside under a name
+/// no one mistakes for a public key.
+pub(super) fn stray_private_pub(ctx: &Context, pub_path: &Path) -> Finding {
+    let p = ctx.show(pub_path);
+    let sp = ctx.shell_path(pub_path);
+    let kept = aside(ctx, pub_path, ".was-private");
+    Finding::warn(
+        CheckId::KeyFormat,
+        p.clone(),
+        format!("{p} holds a PRIVATE key, not a public one (ssh does not use it under this name)"),
+    )
+    .detail("A .pub file is the one people copy, send and deploy: a private key in it may already have been shared. If it was sent anywhere, treat that key as lost. The doctor never reads it further and leaves it out of the bundle.")
+    .remedy(crate::probes::perms::mode_remedy(
+        ctx,
+        pub_path,
+        "Make it private and keep it under a name no one takes for a public key:",
+        match ctx.os.shell() {
+            crate::platform::Shell::Posix => format!("chmod 600 {sp} && mv -n {sp} {kept}"),
+            crate::platform::Shell::PowerShell => ctx.os.shell().move_file(&sp, &kept),
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::discovery::fixture_key;

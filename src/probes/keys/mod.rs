@@ -92,8 +92,21 @@ pub fn run(ctx: &Context, state: &mut RunState) {
     for key in &keys {
         judgement::judge(ctx, key, &mut out);
     }
+    let mut reported: Vec<PathBuf> = keys
+        .iter()
+        .filter(|k| k.private_in_pub.is_some())
+        .map(|k| {
+            let mut p = k.path.as_os_str().to_owned();
+            p.push(".pub");
+            PathBuf::from(p)
+        })
+        .collect();
     for (key, pub_path) in discovery::private_keys_under_pub_names(ctx, &plans) {
         out.push(judgement::key_under_pub_name(ctx, &key, &pub_path));
+        reported.push(pub_path);
+    }
+    for stray in discovery::stray_private_pubs(ctx, &reported) {
+        out.push(judgement::stray_private_pub(ctx, &stray));
     }
     let keys_json: Vec<serde_json::Value> = keys
         .iter()
