@@ -219,13 +219,14 @@ fn non_utf8_names_and_a_symlinked_home() {
 
     // A key others may read: its chmod cannot be written for that home.
     home.chmod(".ssh/id_ed25519", 0o644);
-    let out = doctor()
-        .arg("--home")
-        .arg(&weird)
-        .args(["--offline", "--json", "--no-bundle", "--no-openssh"])
-        .output()
-        .unwrap();
-    let r = parse_report(&out);
+    let offline = |cmd: &mut std::process::Command| {
+        parse_report(
+            &cmd.args(["--offline", "--json", "--no-bundle", "--no-openssh"])
+                .output()
+                .unwrap(),
+        )
+    };
+    let r = offline(doctor().arg("--home").arg(&weird));
     // No command names the home by a lossy spelling (HOME is unset: the shell's `~` is
     // the account's home, so commands would have to spell this one in full): none is
     // offered (a placeholder in a pasted `mkdir -p` would make a directory here).
@@ -239,12 +240,7 @@ fn non_utf8_names_and_a_symlinked_home() {
     );
     // The same home as HOME, not UTF-8, and no --home: it is the home checked (it was
     // dropped, and the account's home checked instead), and commands say `~`.
-    let out = doctor()
-        .env("HOME", &weird)
-        .args(["--offline", "--json", "--no-bundle", "--no-openssh"])
-        .output()
-        .unwrap();
-    let by_home = parse_report(&out);
+    let by_home = offline(doctor().env("HOME", &weird));
     let perm = &findings(&by_home, "perm.private-key")[0];
     assert_eq!(perm["subject"], "~/.ssh/id_ed25519", "{perm}");
     assert_eq!(

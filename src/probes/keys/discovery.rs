@@ -249,8 +249,12 @@ pub(super) fn stray_private_pubs(ctx: &Context, known: &[PathBuf]) -> Vec<PathBu
         if p.extension().is_none_or(|x| x != "pub") {
             continue;
         }
-        let canon = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
-        if !known.contains(&canon) && head(&p).is_some_and(|h| keyfile::looks_private(&h)) {
+        // The head first: most .pub files are public, and only a private one needs its
+        // path resolved to be told from those reported already.
+        if !head(&p).is_some_and(|h| keyfile::looks_private(&h)) {
+            continue;
+        }
+        if !known.contains(&std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone())) {
             out.push(p);
         }
     }
